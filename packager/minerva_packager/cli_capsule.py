@@ -1,0 +1,3 @@
+"""``minerva pack`` and ``minerva inspect``."""
+
+COMMANDS = []

@@ -1,0 +1,18 @@
+"""The host side's one error family.
+
+A :class:`PackagerError` is a user or environment problem (a bad file, a missing port, a board
+that is full). The CLI prints it as ``minerva: <what> (<hint>)`` and exits non-zero; anything
+else is a bug and keeps its traceback.
+"""
+
+
+class PackagerError(Exception):
+    """A problem the user can fix; ``hint`` says how."""
+
+    def __init__(self, what, hint=None):
+        super().__init__(what)
+        self.what = what
+        self.hint = hint
+
+    def __str__(self):
+        return f"{self.what} ({self.hint})" if self.hint else self.what

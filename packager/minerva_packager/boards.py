@@ -1,0 +1,47 @@
+"""Board profiles: one JSON data file per board in ``boards/`` (boards are data, not code).
+
+Schema (every figure has an entry in ``sources`` saying where it comes from)::
+
+    {
+      "name": "rp2040", "title": "Raspberry Pi Pico (RP2040)",
+      "sram_bytes": 270336, "heap_bytes": 196608, "flash_bytes": 2097152,
+      "filesystem": {"type": "littlefs2", "offset": 1310720, "size": 786432,
+                     "block_size": 4096},
+      "native_arch": "armv6m", "mpy_cross_flags": ["-march=armv6m"],
+      "cpu_hz": 125000000,
+      "energy": {"compute_j_per_mac": ..., "flash_read_j_per_byte": ...,
+                 "flash_write_j_per_byte": ..., "flash_erase_j_per_page": ...},
+      "timing": {"compute_s_per_mac": ..., "flash_read_s_per_byte": ...,
+                 "flash_write_s_per_byte": ..., "flash_erase_s_per_page": ...},
+      "flash_page_bytes": 4096,
+      "sources": {"<field>": "<datasheet / board definition it was taken from>"}
+    }
+"""
+
+import json
+from pathlib import Path
+
+from .errors import PackagerError
+
+BOARDS_DIR = Path(__file__).resolve().parents[2] / "boards"
+
+
+def board_names():
+    """Names of the boards that have a data file."""
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
+
+
+def load_board(name_or_path):
+    """Return the board profile ``name_or_path`` (a board name or a JSON file) as a dict."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = BOARDS_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        raise PackagerError(
+            f"no board named {name_or_path!r}",
+            "known boards: " + ", ".join(board_names()),
+        )
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise PackagerError(f"{path}: not valid JSON: {exc}", "fix or restore the board file")

@@ -1,0 +1,155 @@
+# Capsule container (docs/capsule-format.md): header, section table, checksums, META.
+# No arithmetic here: this layer decides what runs, never how.
+import binascii
+import hashlib
+import json
+import struct
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+
+from .errors import CapsuleChecksumError, CapsuleError, CapsuleVersionError
+from .graph import parse_graph
+
+MAGIC = b"MNVC"
+FORMAT_VERSION = const(1)
+_HEADER_SIZE = const(32)
+_ENTRY_SIZE = const(16)
+_MAX_SECTIONS = const(64)
+_SHA_SIZE = const(32)
+_CHUNK = const(512)
+_REQUIRED = const(1)
+
+SECTION_META = const(1)
+SECTION_GRAPH = const(2)
+SECTION_WEIGHTS = const(3)
+_KNOWN_SECTIONS = (1, 2, 3, 16, 17, 18, 19)
+_MAX_META = const(65536)
+_MAX_GRAPH = const(1048576)
+
+
+class Capsule:
+    # A verified capsule: name, size, sections {type: (offset, length, crc)}, meta, graph.
+    pass
+
+
+def _read_exact(f, n, name, what):
+    data = f.read(n)
+    if data is None or len(data) != n:
+        raise CapsuleError("%s: truncated while reading %s" % (name, what))
+    return data
+
+
+def read_sections(f, name, size):
+    # Header and section table; every offset checked against the file's real size.
+    if size < _HEADER_SIZE + _ENTRY_SIZE + _SHA_SIZE:
+        raise CapsuleError("%s: %d bytes is too small to be a capsule" % (name, size))
+    f.seek(0)
+    head = _read_exact(f, _HEADER_SIZE, name, "the header")
+    if head[0:4] != MAGIC:
+        raise CapsuleError("%s: not a capsule (magic %r, expected %r)" % (name, head[0:4], MAGIC))
+    version, flags, file_size, count, header_size = struct.unpack_from("<HHIHH", head, 4)
+    if version > FORMAT_VERSION:
+        raise CapsuleVersionError(
+            "%s: capsule format v%d is newer than this runtime (reads v%d); update minerva "
+            "on the board" % (name, version, FORMAT_VERSION))
+    if version < 1:
+        raise CapsuleError("%s: capsule format v%d is not valid" % (name, version))
+    if file_size != size:
+        raise CapsuleError("%s: header says %d bytes but the file has %d (truncated or "
+                           "appended to)" % (name, file_size, size))
+    if not 1 <= count <= _MAX_SECTIONS or header_size < _HEADER_SIZE:
+        raise CapsuleError("%s: bad section count %d or header size %d"
+                           % (name, count, header_size))
+    table_end = header_size + _ENTRY_SIZE * count
+    body_end = size - _SHA_SIZE
+    if table_end > body_end:
+        raise CapsuleError("%s: section table runs past the end of the file" % name)
+    f.seek(header_size)
+    table = _read_exact(f, _ENTRY_SIZE * count, name, "the section table")
+    sections = {}
+    spans = []
+    for i in range(count):
+        kind, sflags, offset, length, crc = struct.unpack_from("<HHIII", table, i * _ENTRY_SIZE)
+        if offset % 16 or offset < table_end or offset + length > body_end:
+            raise CapsuleError("%s: section %d (type %d) at %d+%d lies outside the file"
+                               % (name, i, kind, offset, length))
+        if kind in sections:
+            raise CapsuleError("%s: section type %d appears twice" % (name, kind))
+        if kind not in _KNOWN_SECTIONS and sflags & _REQUIRED:
+            raise CapsuleError("%s: required section type %d is unknown to this runtime; "
+                               "update minerva on the board" % (name, kind))
+        spans.append((offset, offset + length))
+        sections[kind] = (offset, length, crc)
+    spans.sort()
+    for i in range(1, len(spans)):
+        if spans[i][0] < spans[i - 1][1]:
+            raise CapsuleError("%s: sections overlap" % name)
+    for kind in (SECTION_META, SECTION_GRAPH, SECTION_WEIGHTS):
+        if kind not in sections:
+            raise CapsuleError("%s: required section %d is missing" % (name, kind))
+    return sections
+
+
+def verify_checksums(f, name, size, sections):
+    # One streaming pass: SHA-256 of the whole body and CRC-32 of each section, in chunks
+    # so a capsule larger than the heap can still be checked.
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    sha = hashlib.sha256()
+    crcs = {}
+    ranges = [(off, off + n, kind) for kind, (off, n, _) in sections.items()]
+    body_end = size - _SHA_SIZE
+    f.seek(0)
+    pos = 0
+    while pos < body_end:
+        n = f.readinto(buf) if body_end - pos >= _CHUNK else f.readinto(view[:body_end - pos])
+        if not n:
+            raise CapsuleError("%s: truncated at byte %d" % (name, pos))
+        chunk = view[:n]
+        sha.update(chunk)
+        for start, end, kind in ranges:
+            lo = start if start > pos else pos
+            hi = end if end < pos + n else pos + n
+            if lo < hi:
+                crcs[kind] = binascii.crc32(chunk[lo - pos:hi - pos], crcs.get(kind, 0))
+        pos += n
+    expected = _read_exact(f, _SHA_SIZE, name, "the SHA-256")
+    if sha.digest() != expected:
+        raise CapsuleChecksumError("%s: SHA-256 mismatch: the file is damaged; copy it again"
+                                   % name)
+    for kind, (_, _, crc) in sections.items():
+        if crcs.get(kind, 0) & 0xFFFFFFFF != crc:
+            raise CapsuleChecksumError("%s: CRC-32 mismatch in section type %d" % (name, kind))
+
+
+def read_capsule_file(f, name, size):
+    # Verify everything and parse META and GRAPH. Changes nothing outside the returned object.
+    sections = read_sections(f, name, size)
+    verify_checksums(f, name, size, sections)
+    meta_off, meta_len, _ = sections[SECTION_META]
+    graph_off, graph_len, _ = sections[SECTION_GRAPH]
+    if meta_len > _MAX_META or graph_len > _MAX_GRAPH:
+        raise CapsuleError("%s: META (%d bytes) or GRAPH (%d bytes) is implausibly large"
+                           % (name, meta_len, graph_len))
+    f.seek(meta_off)
+    try:
+        meta = json.loads(_read_exact(f, meta_len, name, "META"))
+    except ValueError:
+        raise CapsuleError("%s: META is not valid JSON" % name)
+    if not isinstance(meta, dict):
+        raise CapsuleError("%s: META is not a JSON object" % name)
+    f.seek(graph_off)
+    graph = parse_graph(_read_exact(f, graph_len, name, "GRAPH"), name,
+                        sections[SECTION_WEIGHTS][1])
+    cap = Capsule()
+    cap.name = name
+    cap.size = size
+    cap.sections = sections
+    cap.meta = meta
+    cap.graph = graph
+    return cap

@@ -1,0 +1,241 @@
+# GRAPH section: tensor table and ops, and every check "Checks at load" in
+# docs/capsule-format.md lists. After parse_graph() succeeds, kernels can run blind.
+import struct
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .errors import CapsuleError, UnsupportedError
+
+INT8 = const(0)
+UINT8 = const(1)
+INT16 = const(2)
+INT32 = const(3)
+FLOAT32 = const(4)
+DTYPE_SIZES = (1, 1, 2, 4, 4)
+DTYPE_NAMES = ("int8", "uint8", "int16", "int32", "float32")
+
+ARENA = const(0)
+WEIGHTS = const(1)
+OWN = const(2)
+
+ABSENT = const(0xFFFF)
+_TENSOR_SIZE = const(36)
+
+# opcode: (name, inputs, outputs, params)
+OPS = {
+    1: ("CONV_2D", 5, 1, 19),
+    2: ("DEPTHWISE_CONV_2D", 5, 1, 20),
+    3: ("FULLY_CONNECTED", 5, 1, 8),
+    4: ("AVERAGE_POOL_2D", 1, 1, 14),
+    5: ("MAX_POOL_2D", 1, 1, 14),
+    6: ("ADD", 2, 1, 13),
+    7: ("RESHAPE", 1, 1, 1),
+    8: ("SOFTMAX", 1, 1, 5),
+    9: ("QUANTIZE", 1, 1, 6),
+    10: ("DEQUANTIZE", 1, 1, 3),
+}
+
+
+class Tensor:
+    def __init__(self, dtype, storage, offset, nbytes, zero_point, scale, dims):
+        self.dtype = dtype
+        self.storage = storage
+        self.offset = offset
+        self.nbytes = nbytes
+        self.zero_point = zero_point
+        self.scale = scale
+        self.dims = dims
+
+
+class Op:
+    def __init__(self, code, inputs, outputs, params):
+        self.code = code
+        self.inputs = inputs
+        self.outputs = outputs
+        self.params = params
+
+
+class Graph:
+    pass
+
+
+def _bad(name, what):
+    raise CapsuleError("%s: %s" % (name, what))
+
+
+def parse_graph(buf, name, weights_len):
+    if len(buf) < 16:
+        _bad(name, "GRAPH section too short")
+    n_tensors, n_ops, n_in, n_out, arena_bytes, _ = struct.unpack_from("<HHHHII", buf, 0)
+    pos = 16 + 2 * (n_in + n_out)
+    pos += -pos % 4
+    if pos + _TENSOR_SIZE * n_tensors > len(buf):
+        _bad(name, "GRAPH tensor table runs past the section")
+    io = struct.unpack_from("<%dH" % (n_in + n_out), buf, 16)
+    tensors = []
+    for i in range(n_tensors):
+        dtype, rank, storage, _, offset, nbytes, zp, scale = struct.unpack_from(
+            "<BBBBIIif", buf, pos)
+        dims = struct.unpack_from("<4I", buf, pos + 20)[:rank] if rank <= 4 else ()
+        pos += _TENSOR_SIZE
+        if dtype > FLOAT32 or rank > 4 or storage > OWN:
+            _bad(name, "tensor %d: bad dtype %d, rank %d or storage %d"
+                 % (i, dtype, rank, storage))
+        count = 1
+        for d in dims:
+            count *= d
+        if count * DTYPE_SIZES[dtype] != nbytes or nbytes == 0:
+            _bad(name, "tensor %d: %d bytes does not match dims %r" % (i, nbytes, dims))
+        if storage == ARENA and (dtype != INT8 or offset + nbytes > arena_bytes):
+            _bad(name, "tensor %d: arena tensor at %d+%d outside the %d-byte arena or not int8"
+                 % (i, offset, nbytes, arena_bytes))
+        if storage == WEIGHTS and (offset % 16 or offset + nbytes > weights_len):
+            _bad(name, "tensor %d: weights at %d+%d outside the %d-byte WEIGHTS section"
+                 % (i, offset, nbytes, weights_len))
+        tensors.append(Tensor(dtype, storage, offset, nbytes, zp, scale, dims))
+    for t in io:
+        if t >= n_tensors or tensors[t].storage == WEIGHTS:
+            _bad(name, "model input/output tensor %d is not an activation" % t)
+    ops = []
+    for k in range(n_ops):
+        if pos + 4 > len(buf):
+            _bad(name, "GRAPH op %d runs past the section" % k)
+        code, ni, no, np_ = struct.unpack_from("<BBBB", buf, pos)
+        spec = OPS.get(code)
+        if spec is None:
+            raise UnsupportedError("%s: op %d has unknown opcode %d; update minerva on the board"
+                                   % (name, k, code))
+        if (ni, no, np_) != spec[1:]:
+            _bad(name, "op %d (%s) has %d inputs, %d outputs, %d params; expected %r"
+                 % (k, spec[0], ni, no, np_, spec[1:]))
+        idx = struct.unpack_from("<%dH" % (ni + no), buf, pos + 4)
+        pos += 4 + 2 * (ni + no)
+        pos += -pos % 4
+        if pos + 4 * np_ > len(buf):
+            _bad(name, "GRAPH op %d params run past the section" % k)
+        params = struct.unpack_from("<%di" % np_, buf, pos)
+        pos += 4 * np_
+        op = Op(code, idx[:ni], idx[ni:], params)
+        _check_op(name, k, op, tensors)
+        ops.append(op)
+    if pos != len(buf):
+        _bad(name, "GRAPH has %d trailing bytes" % (len(buf) - pos))
+    g = Graph()
+    g.tensors = tensors
+    g.ops = ops
+    g.inputs = io[:n_in]
+    g.outputs = io[n_in:]
+    g.arena_bytes = arena_bytes
+    return g
+
+
+def _check_op(name, k, op, tensors):
+    label = "op %d (%s)" % (k, OPS[op.code][0])
+    n = len(tensors)
+
+    def tensor(i, dtype, nbytes, role, optional=False):
+        if i == ABSENT and optional:
+            return
+        if i >= n:
+            _bad(name, "%s: %s tensor index %d out of range" % (label, role, i))
+        t = tensors[i]
+        if t.dtype != dtype or t.nbytes != nbytes:
+            _bad(name, "%s: %s tensor %d is %s[%d bytes], params need %s[%d bytes]"
+                 % (label, role, i, DTYPE_NAMES[t.dtype], t.nbytes, DTYPE_NAMES[dtype], nbytes))
+        if role == "output" and t.storage == WEIGHTS:
+            _bad(name, "%s: writes into weights tensor %d" % (label, i))
+
+    def positive(values):
+        for v in values:
+            if v < 1:
+                _bad(name, "%s: sizes, strides and dilations must be >= 1, got %r"
+                     % (label, op.params))
+
+    def act_range(lo, hi):
+        if not -128 <= lo <= hi <= 127:
+            _bad(name, "%s: activation range [%d, %d] is not within int8" % (label, lo, hi))
+
+    p = op.params
+    ins, outs = op.inputs, op.outputs
+    if op.code in (1, 2):
+        positive(p[0:13])
+        b, h, w, c, oh, ow, oc, kh, kw = p[0:9]
+        if p[13] < 0 or p[14] < 0:
+            _bad(name, "%s: negative padding" % label)
+        if op.code == 2:
+            positive(p[19:20])
+            if c * p[19] != oc:
+                _bad(name, "%s: %d channels x depth multiplier %d != %d"
+                     % (label, c, p[19], oc))
+        tensor(ins[0], INT8, b * h * w * c, "input")
+        tensor(ins[1], INT8, oc * kh * kw * (c if op.code == 1 else 1), "filter")
+        tensor(ins[2], INT32, 4 * oc, "bias", True)
+        tensor(ins[3], INT32, 4 * oc, "multiplier")
+        tensor(ins[4], INT32, 4 * oc, "shift")
+        tensor(outs[0], INT8, b * oh * ow * oc, "output")
+        act_range(p[17], p[18])
+    elif op.code == 3:
+        positive(p[0:3])
+        b, d, oc = p[0:3]
+        tensor(ins[0], INT8, b * d, "input")
+        tensor(ins[1], INT8, oc * d, "filter")
+        tensor(ins[2], INT32, 4 * oc, "bias", True)
+        tensor(ins[3], INT32, 4 * oc, "multiplier")
+        tensor(ins[4], INT32, 4 * oc, "shift")
+        tensor(outs[0], INT8, b * oc, "output")
+        act_range(p[6], p[7])
+    elif op.code in (4, 5):
+        positive(p[0:10])
+        if p[10] < 0 or p[11] < 0:
+            _bad(name, "%s: negative padding" % label)
+        b, h, w, c, oh, ow = p[0:6]
+        tensor(ins[0], INT8, b * h * w * c, "input")
+        tensor(outs[0], INT8, b * oh * ow * c, "output")
+        act_range(p[12], p[13])
+    elif op.code == 6:
+        positive(p[0:1])
+        tensor(ins[0], INT8, p[0], "input")
+        tensor(ins[1], INT8, p[0], "input")
+        tensor(outs[0], INT8, p[0], "output")
+        if not 0 <= p[4] <= 20 or not (-31 <= p[6] <= 0 and -31 <= p[8] <= 0
+                                       and -31 <= p[10] <= 0):
+            _bad(name, "%s: shifts out of range" % label)
+        act_range(p[11], p[12])
+    elif op.code == 7:
+        if ins[0] >= n or outs[0] >= n:
+            _bad(name, "%s: tensor index out of range" % label)
+        dtype = tensors[ins[0]].dtype
+        tensor(ins[0], dtype, p[0], "input")
+        tensor(outs[0], dtype, p[0], "output")
+    elif op.code == 8:
+        positive(p[0:2])
+        tensor(ins[0], INT8, p[0] * p[1], "input")
+        tensor(outs[0], INT8, p[0] * p[1], "output")
+        if not 0 <= p[3] <= 31 or p[2] < 0 or p[4] > 0:
+            _bad(name, "%s: softmax scaling out of range" % label)
+    elif op.code == 9:
+        positive(p[1:2])
+        if p[0] == 0:
+            tensor(ins[0], FLOAT32, 4 * p[1], "input")
+        elif p[0] == 1:
+            tensor(ins[0], INT8, p[1], "input")
+            if p[4] < 0 or not -31 <= p[5] <= 30:
+                _bad(name, "%s: requantize multiplier out of range" % label)
+        else:
+            _bad(name, "%s: unknown mode %d" % (label, p[0]))
+        tensor(outs[0], INT8, p[1], "output")
+    elif op.code == 10:
+        positive(p[0:1])
+        tensor(ins[0], INT8, p[0], "input")
+        tensor(outs[0], FLOAT32, 4 * p[0], "output")
+    for i in ins:
+        if i != ABSENT and tensors[i].storage == ARENA:
+            for o in outs:
+                a, b = tensors[i], tensors[o]
+                if b.storage == ARENA and a.offset < b.offset + b.nbytes \
+                        and b.offset < a.offset + a.nbytes:
+                    _bad(name, "%s: input %d and output %d overlap in the arena" % (label, i, o))

@@ -1,0 +1,51 @@
+# Kernel tiers, fastest first: the C native module for this interpreter's architecture, viper,
+# then pure Python (the spec). On CPython a numpy tier serves host-side simulation.
+import sys
+
+from .errors import UnsupportedError
+
+TIERS = ("natmod", "viper", "python", "numpy")
+
+
+def _import(tier):
+    if tier == "natmod":
+        import minerva_nat
+
+        return minerva_nat
+    if tier == "viper":
+        from . import kernels_viper
+
+        return kernels_viper
+    if tier == "numpy":
+        from . import kernels_np
+
+        return kernels_np
+    from . import kernels_py
+
+    return kernels_py
+
+
+def _default_order():
+    if sys.implementation.name == "micropython":
+        return ("natmod", "viper", "python")
+    return ("numpy", "python")
+
+
+def select_kernels(tier, name):
+    # Returns (kernel module, tier name). A forced tier that cannot load is an error; the
+    # default falls through to the next tier.
+    if tier is not None:
+        if tier not in TIERS:
+            raise UnsupportedError("%s: unknown kernel tier %r; choose one of %s"
+                                   % (name, tier, ", ".join(TIERS)))
+        try:
+            return _import(tier), tier
+        except (ImportError, SyntaxError, ValueError) as exc:
+            raise UnsupportedError("%s: kernel tier %r is not available here (%s)"
+                                   % (name, tier, exc))
+    for candidate in _default_order():
+        try:
+            return _import(candidate), candidate
+        except (ImportError, SyntaxError, ValueError):
+            pass
+    raise UnsupportedError("%s: no kernel tier could be loaded" % name)

@@ -1,0 +1,216 @@
+"""Write capsules (format v1, docs/capsule-format.md) and read them back for tools.
+
+Reading goes through the device runtime's own parser (``minerva.capsule``, which also runs on
+CPython), so the host and the board can never disagree about what a capsule says.
+"""
+
+import binascii
+import hashlib
+import io
+import json
+import struct
+from pathlib import Path
+
+from .errors import PackagerError
+
+MAGIC = b"MNVC"
+FORMAT_VERSION = 1
+HEADER_SIZE = 32
+SECTION_ENTRY_SIZE = 16
+SECTION_ALIGN = 16
+TENSOR_RECORD_SIZE = 36
+ABSENT = 0xFFFF
+
+SECTION_TYPES = {"META": 1, "GRAPH": 2, "WEIGHTS": 3, "SIGNATURE": 16, "SHADOW_POLICY": 17,
+                 "TRAIN_SCHEDULE": 18, "RESIDENCY": 19}
+REQUIRED_FLAG = 1
+
+DTYPES = {"int8": (0, 1), "uint8": (1, 1), "int16": (2, 2), "int32": (3, 4), "float32": (4, 4)}
+STORAGE = {"arena": 0, "weights": 1, "own": 2}
+
+# name: (opcode, inputs, outputs, params)
+OPS = {
+    "CONV_2D": (1, 5, 1, 19),
+    "DEPTHWISE_CONV_2D": (2, 5, 1, 20),
+    "FULLY_CONNECTED": (3, 5, 1, 8),
+    "AVERAGE_POOL_2D": (4, 1, 1, 14),
+    "MAX_POOL_2D": (5, 1, 1, 14),
+    "ADD": (6, 2, 1, 13),
+    "RESHAPE": (7, 1, 1, 1),
+    "SOFTMAX": (8, 1, 1, 5),
+    "QUANTIZE": (9, 1, 1, 6),
+    "DEQUANTIZE": (10, 1, 1, 3),
+}
+
+
+class CapsuleTensor:
+    """A tensor as the packager builds it; ``offset`` is set when the capsule is laid out."""
+
+    def __init__(self, name, dtype, shape, storage, data, zero_point, scale):
+        self.name = name
+        self.dtype = dtype
+        self.shape = tuple(int(d) for d in shape)
+        self.storage = storage
+        self.data = data
+        self.zero_point = int(zero_point)
+        self.scale = float(scale)
+        self.offset = 0
+
+    @property
+    def nbytes(self):
+        n = DTYPES[self.dtype][1]
+        for d in self.shape:
+            n *= d
+        return n
+
+
+class CapsuleOp:
+    def __init__(self, name, inputs, outputs, params):
+        self.name = name
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.params = list(params)
+
+
+def _pad16(buf):
+    buf.extend(b"\0" * (-len(buf) % SECTION_ALIGN))
+
+
+def layout_weights(tensors):
+    """Give each weights tensor a 16-byte-aligned offset; return the WEIGHTS section bytes."""
+    section = bytearray()
+    for t in tensors:
+        if t.storage == "weights":
+            _pad16(section)
+            t.offset = len(section)
+            section.extend(t.data)
+    return bytes(section)
+
+
+def encode_graph(tensors, ops, inputs, outputs, arena_bytes):
+    """The GRAPH section's bytes."""
+    out = bytearray(struct.pack("<HHHHII", len(tensors), len(ops), len(inputs), len(outputs),
+                                arena_bytes, 0))
+    out += struct.pack(f"<{len(inputs)}H{len(outputs)}H", *inputs, *outputs)
+    out.extend(b"\0" * (-len(out) % 4))
+    for t in tensors:
+        if len(t.shape) > 4:
+            raise PackagerError(f"tensor {t.name!r} has rank {len(t.shape)}",
+                                "capsules hold tensors of rank 4 at most")
+        dims = list(t.shape) + [0] * (4 - len(t.shape))
+        out += struct.pack("<BBBBIIif4I", DTYPES[t.dtype][0], len(t.shape), STORAGE[t.storage],
+                           0, t.offset, t.nbytes, t.zero_point, t.scale, *dims)
+    for op in ops:
+        code, _, _, _ = OPS[op.name]
+        ins = [ABSENT if i is None else i for i in op.inputs]
+        rec = bytearray(struct.pack("<BBBB", code, len(ins), len(op.outputs), len(op.params)))
+        rec += struct.pack(f"<{len(ins)}H{len(op.outputs)}H", *ins, *op.outputs)
+        rec.extend(b"\0" * (-len(rec) % 4))
+        rec += struct.pack(f"<{len(op.params)}i", *op.params)
+        out += rec
+    return bytes(out)
+
+
+def encode_capsule(sections, flags=0):
+    """Assemble a capsule from ``[(type_name, bytes, required), ...]``; return its bytes."""
+    count = len(sections)
+    table_end = HEADER_SIZE + SECTION_ENTRY_SIZE * count
+    body = bytearray(b"\0" * (-table_end % SECTION_ALIGN))
+    entries = []
+    for name, data, required in sections:
+        offset = table_end + len(body)
+        entries.append(struct.pack("<HHIII", SECTION_TYPES[name], REQUIRED_FLAG if required
+                                   else 0, offset, len(data), binascii.crc32(data)))
+        body += data
+        _pad16(body)
+    file_size = table_end + len(body) + 32
+    header = MAGIC + struct.pack("<HHIHH16x", FORMAT_VERSION, flags, file_size, count,
+                                 HEADER_SIZE)
+    content = header + b"".join(entries) + bytes(body)
+    return content + hashlib.sha256(content).digest()
+
+
+def write_atomic(path, data):
+    """Write ``data`` to ``path`` via a temporary file, so a failure never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise PackagerError(f"{path}: cannot write: {exc.strerror}", "check the output folder")
+
+
+# -- reading -------------------------------------------------------------------------------
+
+_DTYPE_NAMES = {code: name for name, (code, _) in DTYPES.items()}
+_STORAGE_NAMES = {code: name for name, code in STORAGE.items()}
+_OP_NAMES = {spec[0]: name for name, spec in OPS.items()}
+
+
+class ReadTensor:
+    def __init__(self, index, t):
+        self.index = index
+        self.dtype = _DTYPE_NAMES[t.dtype]
+        self.shape = tuple(t.dims)
+        self.storage = _STORAGE_NAMES[t.storage]
+        self.offset = t.offset
+        self.nbytes = t.nbytes
+        self.zero_point = t.zero_point
+        self.scale = t.scale
+
+
+class ReadOp:
+    def __init__(self, index, op):
+        self.index = index
+        self.code = op.code
+        self.name = _OP_NAMES[op.code]
+        self.inputs = [None if i == ABSENT else i for i in op.inputs]
+        self.outputs = list(op.outputs)
+        self.params = list(op.params)
+
+
+class ReadCapsule:
+    """A verified capsule: ``meta`` (dict), ``tensors``, ``ops``, ``inputs``, ``outputs``,
+    ``arena_bytes``, ``weights`` (bytes), ``sections`` ({type name: (offset, length)}),
+    ``sha256`` (hex), ``size``."""
+
+
+def read_capsule(source, name=None):
+    """Verify and parse a capsule from a path or from bytes; raise PackagerError if bad."""
+    from minerva import CapsuleError
+    from minerva.capsule import read_capsule_file
+
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+        name = name or "<capsule bytes>"
+    else:
+        name = name or str(source)
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise PackagerError(f"{name}: cannot read: {exc.strerror}", "check the path")
+    try:
+        cap = read_capsule_file(io.BytesIO(data), name, len(data))
+    except CapsuleError as exc:
+        raise PackagerError(str(exc), "rebuild it with `minerva pack`")
+    result = ReadCapsule()
+    result.meta = cap.meta
+    result.tensors = [ReadTensor(i, t) for i, t in enumerate(cap.graph.tensors)]
+    result.ops = [ReadOp(i, op) for i, op in enumerate(cap.graph.ops)]
+    result.inputs = list(cap.graph.inputs)
+    result.outputs = list(cap.graph.outputs)
+    result.arena_bytes = cap.graph.arena_bytes
+    names = {v: k for k, v in SECTION_TYPES.items()}
+    result.sections = {names.get(t, f"type{t}"): (o, n) for t, (o, n, _) in cap.sections.items()}
+    w_off, w_len = result.sections["WEIGHTS"]
+    result.weights = data[w_off:w_off + w_len]
+    result.sha256 = hashlib.sha256(data).hexdigest()
+    result.size = len(data)
+    result.raw = data
+    result.train_schedule = None
+    if "TRAIN_SCHEDULE" in result.sections:
+        o, n = result.sections["TRAIN_SCHEDULE"]
+        result.train_schedule = json.loads(data[o:o + n])
+    return result

@@ -1,0 +1,97 @@
+"""``.tflite`` -> capsule: import, lower, plan the arena, lay out weights, write."""
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from . import __version__
+from .capsule import encode_capsule, encode_graph, layout_weights, write_atomic
+from .errors import PackagerError
+from .lower import lower
+from .planner import PLANNERS, Buffer, check_plan
+from .tflite_import import read_tflite
+
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+
+
+def lifetimes(tensors, ops, inputs, outputs):
+    """{tensor index: (first step, last step)} for every arena tensor."""
+    last_step = max(len(ops) - 1, 0)
+    spans = {}
+    for i in inputs:
+        spans[i] = [0, 0]
+    for step, op in enumerate(ops):
+        for i in op.outputs:
+            spans.setdefault(i, [step, step])
+        for i in op.inputs:
+            if i is not None and i in spans:
+                spans[i][1] = max(spans[i][1], step)
+    for i in outputs:
+        spans.setdefault(i, [0, 0])[1] = last_step
+    return {i: tuple(s) for i, s in spans.items() if tensors[i].storage == "arena"}
+
+
+def plan_arena(tensors, ops, inputs, outputs, planner="greedy"):
+    """Assign arena offsets to the arena tensors in place; return the arena size in bytes."""
+    if planner not in PLANNERS:
+        raise PackagerError(f"unknown planner {planner!r}", "use one of " + ", ".join(PLANNERS))
+    spans = lifetimes(tensors, ops, inputs, outputs)
+    order = sorted(spans)
+    buffers = [Buffer(tensors[i].nbytes, *spans[i]) for i in order]
+    offsets = PLANNERS[planner].plan(buffers)
+    check_plan(buffers, offsets)
+    for i, off in zip(order, offsets):
+        tensors[i].offset = off
+    return PLANNERS[planner].arena_bytes(buffers, offsets)
+
+
+def _created():
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _io_spec(t):
+    return {"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "scale": t.scale,
+            "zero_point": t.zero_point}
+
+
+def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra_sections=()):
+    """Build a capsule from ``tflite_path`` and return its bytes.
+
+    ``extra_sections`` are ``(type_name, bytes, required)`` tuples appended after the three
+    required sections (e.g. a TRAIN_SCHEDULE).
+    """
+    if not _SEMVER.match(version):
+        raise PackagerError(f"version {version!r} is not a semantic version",
+                            "use MAJOR.MINOR.PATCH, e.g. 1.2.0")
+    model = read_tflite(tflite_path)
+    tensors, ops, inputs, outputs = lower(model)
+    arena_bytes = plan_arena(tensors, ops, inputs, outputs, planner)
+    weights = layout_weights(tensors)
+    graph = encode_graph(tensors, ops, inputs, outputs, arena_bytes)
+    meta = {
+        "name": name or Path(tflite_path).stem,
+        "version": version,
+        "source_sha256": model.sha256,
+        "source_name": Path(tflite_path).name,
+        "created": _created(),
+        "inputs": [_io_spec(tensors[i]) for i in inputs],
+        "outputs": [_io_spec(tensors[i]) for i in outputs],
+        "ops": [op.name for op in ops],
+        "arena_bytes": arena_bytes,
+        "weights_bytes": len(weights),
+        "planner": planner,
+        "packager": f"minerva_packager {__version__}",
+    }
+    sections = [("META", json.dumps(meta, separators=(",", ":")).encode(), True),
+                ("GRAPH", graph, True), ("WEIGHTS", weights, True)]
+    return encode_capsule(sections + list(extra_sections))
+
+
+def pack_file(tflite_path, output_path, **kwargs):
+    """Pack ``tflite_path`` into ``output_path`` (written atomically); return the bytes."""
+    data = pack_tflite(tflite_path, **kwargs)
+    write_atomic(output_path, data)
+    return data

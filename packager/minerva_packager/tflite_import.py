@@ -1,0 +1,190 @@
+"""Read a ``.tflite`` flatbuffer into plain Python objects (no TensorFlow needed).
+
+Only what the capsule needs is read: the first subgraph's tensors (shape, dtype, quantization,
+constant data) and operators (builtin name and options). Anything else is rejected with a
+message that names the file, the op and its index.
+"""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import tflite
+
+from .errors import PackagerError
+
+_DTYPES = {
+    tflite.TensorType.FLOAT32: "float32",
+    tflite.TensorType.INT32: "int32",
+    tflite.TensorType.UINT8: "uint8",
+    tflite.TensorType.INT64: "int64",
+    tflite.TensorType.INT16: "int16",
+    tflite.TensorType.INT8: "int8",
+}
+_OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+_ACTIVATIONS = {v: k for k, v in vars(tflite.ActivationFunctionType).items()
+                if not k.startswith("_")}
+_PADDINGS = {tflite.Padding.SAME: "SAME", tflite.Padding.VALID: "VALID"}
+
+
+class TensorInfo:
+    """One tensor of the model: ``data`` is a numpy array for constants, else None."""
+
+    def __init__(self, index, name, dtype, shape, scales, zero_points, quantized_dimension,
+                 data):
+        self.index = index
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.scales = scales
+        self.zero_points = zero_points
+        self.quantized_dimension = quantized_dimension
+        self.data = data
+
+    @property
+    def scale(self):
+        return float(self.scales[0]) if len(self.scales) else 0.0
+
+    @property
+    def zero_point(self):
+        return int(self.zero_points[0]) if len(self.zero_points) else 0
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape)) if self.shape else 1
+
+
+class OpInfo:
+    """One operator: ``inputs`` holds tensor indices, -1 for an absent optional input."""
+
+    def __init__(self, index, name, inputs, outputs, options):
+        self.index = index
+        self.name = name
+        self.inputs = inputs
+        self.outputs = outputs
+        self.options = options
+
+
+class TfliteModel:
+    def __init__(self, path, sha256, tensors, ops, inputs, outputs):
+        self.path = path
+        self.sha256 = sha256
+        self.tensors = tensors
+        self.ops = ops
+        self.inputs = inputs
+        self.outputs = outputs
+
+
+def _options(op, name):
+    """The options of the ops we support, as a plain dict."""
+    table = op.BuiltinOptions()
+    if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        cls = tflite.Conv2DOptions if name == "CONV_2D" else tflite.DepthwiseConv2DOptions
+        o = cls()
+        o.Init(table.Bytes, table.Pos)
+        opts = {"padding": _PADDINGS[o.Padding()], "stride_h": o.StrideH(),
+                "stride_w": o.StrideW(), "dilation_h": o.DilationHFactor(),
+                "dilation_w": o.DilationWFactor(),
+                "activation": _ACTIVATIONS[o.FusedActivationFunction()]}
+        if name == "DEPTHWISE_CONV_2D":
+            opts["depth_multiplier"] = o.DepthMultiplier()
+        return opts
+    if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        o = tflite.Pool2DOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"padding": _PADDINGS[o.Padding()], "stride_h": o.StrideH(),
+                "stride_w": o.StrideW(), "filter_h": o.FilterHeight(),
+                "filter_w": o.FilterWidth(),
+                "activation": _ACTIVATIONS[o.FusedActivationFunction()]}
+    if name == "FULLY_CONNECTED":
+        if table is None:
+            return {"activation": "NONE", "keep_num_dims": False, "weights_format": 0}
+        o = tflite.FullyConnectedOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"activation": _ACTIVATIONS[o.FusedActivationFunction()],
+                "keep_num_dims": bool(o.KeepNumDims()),
+                "weights_format": o.WeightsFormat()}
+    if name == "ADD":
+        if table is None:
+            return {"activation": "NONE"}
+        o = tflite.AddOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"activation": _ACTIVATIONS[o.FusedActivationFunction()]}
+    if name == "SOFTMAX":
+        o = tflite.SoftmaxOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"beta": o.Beta()}
+    return {}
+
+
+def _tensor(model, subgraph, index):
+    t = subgraph.Tensors(index)
+    dtype = _DTYPES.get(t.Type(), f"type{t.Type()}")
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    q = t.Quantization()
+    scales = np.zeros(0, np.float32)
+    zero_points = np.zeros(0, np.int64)
+    qdim = 0
+    if q is not None and q.ScaleLength():
+        scales = q.ScaleAsNumpy().astype(np.float32)
+        zero_points = q.ZeroPointAsNumpy().astype(np.int64)
+        qdim = q.QuantizedDimension()
+    data = None
+    buf = model.Buffers(t.Buffer())
+    if buf is not None and buf.DataLength() and dtype in _NP:
+        raw = buf.DataAsNumpy().tobytes()
+        data = np.frombuffer(raw, dtype=_NP[dtype]).reshape(shape).copy()
+    elif buf is not None and buf.Offset() > 1:
+        raise PackagerError("constant data stored outside the flatbuffer is not supported",
+                            "re-export the model under 2 GB without external buffers")
+    name = t.Name().decode("utf-8", "replace") if t.Name() else f"tensor{index}"
+    return TensorInfo(index, name, dtype, shape, scales, zero_points, qdim, data)
+
+
+_NP = {"float32": "<f4", "int32": "<i4", "uint8": "u1", "int64": "<i8", "int16": "<i2",
+       "int8": "i1"}
+
+
+def read_tflite(path):
+    """Parse ``path`` (a .tflite file) into a :class:`TfliteModel`.
+
+    Raises :class:`PackagerError` for anything that is not a readable TFLite model.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PackagerError(f"{path}: cannot read: {exc.strerror}", "check the path")
+    if len(raw) < 8 or raw[4:8] != b"TFL3":
+        raise PackagerError(f"{path}: not a TFLite model (no TFL3 identifier)",
+                            "pass a .tflite file exported by the TFLite converter")
+    try:
+        model = tflite.Model.GetRootAs(raw, 0)
+        if model.SubgraphsLength() < 1:
+            raise PackagerError(f"{path}: the model has no subgraph", "re-export the model")
+        if model.SubgraphsLength() > 1:
+            raise PackagerError(f"{path}: models with {model.SubgraphsLength()} subgraphs "
+                                "(control flow) are not supported",
+                                "export a model without control flow ops")
+        subgraph = model.Subgraphs(0)
+        tensors = [_tensor(model, subgraph, i) for i in range(subgraph.TensorsLength())]
+        ops = []
+        for i in range(subgraph.OperatorsLength()):
+            op = subgraph.Operators(i)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            name = _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+            if builtin == tflite.BuiltinOperator.CUSTOM:
+                name = "CUSTOM:" + (code.CustomCode() or b"?").decode("utf-8", "replace")
+            inputs = [int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else []
+            outputs = [int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else []
+            ops.append(OpInfo(i, name, inputs, outputs, _options(op, name)))
+        inputs = [int(x) for x in subgraph.InputsAsNumpy()]
+        outputs = [int(x) for x in subgraph.OutputsAsNumpy()]
+    except PackagerError:
+        raise
+    except Exception as exc:  # a corrupt flatbuffer fails anywhere inside the parser
+        raise PackagerError(f"{path}: the TFLite flatbuffer is corrupt ({exc})",
+                            "re-export the model")
+    sha = hashlib.sha256(raw).hexdigest()
+    return TfliteModel(path, sha, tensors, ops, inputs, outputs)

@@ -1,3 +1,40 @@
 """``minerva pack`` and ``minerva inspect``."""
 
-COMMANDS = []
+import json
+
+import click
+
+from .pack import pack_file
+from .planner import PLANNERS
+from .summary import format_summary, summarize
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Capsule to write (default: MODEL with .cap).")
+@click.option("--name", help="Model name stored in the capsule (default: file stem).")
+@click.option("--version", "version", default="1.0.0", show_default=True,
+              help="The model's semantic version.")
+@click.option("--planner", type=click.Choice(sorted(PLANNERS)), default="greedy",
+              show_default=True, help="Arena planner.")
+def pack(model, output, name, version, planner):
+    """Convert an int8 .tflite MODEL into a capsule."""
+    output = output or str(model).rsplit(".", 1)[0] + ".cap"
+    data = pack_file(model, output, name=name, version=version, planner=planner)
+    s = summarize(output)
+    click.echo(f"wrote {output}: {len(data)} bytes, {len(s['ops'])} ops, arena "
+               f"{s['arena_bytes']} bytes, weights {s['weights_bytes']} bytes")
+    click.echo(f"verified: checksums OK, sha256 {s['sha256']}")
+
+
+@click.command()
+@click.argument("capsule", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def inspect(capsule, as_json):
+    """Verify CAPSULE and print what it holds."""
+    s = summarize(capsule)
+    click.echo(json.dumps(s, indent=2) if as_json else format_summary(s))
+
+
+COMMANDS = [pack, inspect]

@@ -1,0 +1,77 @@
+"""What ``minerva inspect`` shows: a capsule summarised as a dict, and as text."""
+
+from .capsule import read_capsule
+
+_PARAM_NAMES = {
+    "CONV_2D": ("batches in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h "
+                "dil_w pad_top pad_left input_offset output_offset act_min act_max"),
+    "FULLY_CONNECTED": "batches depth out_c input_offset filter_offset output_offset act_min "
+                       "act_max",
+    "AVERAGE_POOL_2D": ("batches in_h in_w channels out_h out_w filter_h filter_w stride_h "
+                        "stride_w pad_top pad_left act_min act_max"),
+    "ADD": ("size input1_offset input2_offset output_offset left_shift input1_mult input1_shift "
+            "input2_mult input2_shift output_mult output_shift act_min act_max"),
+    "RESHAPE": "nbytes",
+    "SOFTMAX": "rows depth input_beta_multiplier input_beta_left_shift diff_min",
+    "QUANTIZE": "mode size p2 p3 p4 p5",
+    "DEQUANTIZE": "size zero_point scale_bits",
+}
+_PARAM_NAMES["DEPTHWISE_CONV_2D"] = _PARAM_NAMES["CONV_2D"] + " depth_multiplier"
+_PARAM_NAMES["MAX_POOL_2D"] = _PARAM_NAMES["AVERAGE_POOL_2D"]
+
+
+def summarize(path):
+    """Verify the capsule at ``path`` and return a JSON-ready summary dict.
+
+    Raises PackagerError (with the reason) when any checksum or structure check fails.
+    """
+    cap = read_capsule(path)
+    ops = []
+    for op in cap.ops:
+        names = _PARAM_NAMES[op.name].split()
+        ops.append({"index": op.index, "op": op.name, "inputs": op.inputs,
+                    "outputs": op.outputs, "params": dict(zip(names, op.params))})
+    tensors = [{"index": t.index, "dtype": t.dtype, "shape": list(t.shape),
+                "storage": t.storage, "offset": t.offset, "bytes": t.nbytes,
+                "scale": t.scale, "zero_point": t.zero_point} for t in cap.tensors]
+    return {
+        "file": str(path),
+        "bytes": cap.size,
+        "sha256": cap.sha256,
+        "checksums": "OK",
+        "meta": cap.meta,
+        "sections": {k: {"offset": o, "bytes": n} for k, (o, n) in cap.sections.items()},
+        "arena_bytes": cap.arena_bytes,
+        "weights_bytes": len(cap.weights),
+        "ops": ops,
+        "tensors": tensors,
+    }
+
+
+def format_summary(s):
+    """Human-readable text for a :func:`summarize` dict."""
+    m = s["meta"]
+    lines = [f"{s['file']}: {m.get('name')} {m.get('version')} ({s['bytes']} bytes)",
+             f"  checksums    {s['checksums']} (CRC-32 per section, SHA-256 {s['sha256'][:16]}…)",
+             f"  source       {m.get('source_name')} sha256 {m.get('source_sha256', '')[:16]}…",
+             f"  created      {m.get('created')} by {m.get('packager')}",
+             f"  arena        {s['arena_bytes']} bytes ({m.get('planner')} plan)",
+             f"  weights      {s['weights_bytes']} bytes"]
+    for kind, io in (("input", m.get("inputs", [])), ("output", m.get("outputs", []))):
+        for t in io:
+            lines.append(f"  {kind:<12} {t['name']} {t['dtype']}{t['shape']} "
+                         f"scale={t['scale']:.7g} zero_point={t['zero_point']}")
+    lines.append(f"  ops          {len(s['ops'])}")
+    for op in s["ops"]:
+        p = op["params"]
+        keys = [k for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
+                            "stride_h", "stride_w", "dil_h", "dil_w", "filter_h", "filter_w",
+                            "depth", "size", "rows", "depth_multiplier", "act_min", "act_max")
+                if k in p]
+        detail = " ".join(f"{k}={p[k]}" for k in keys)
+        lines.append(f"    {op['index']:>3} {op['op']:<18} {detail}")
+    lines.append("  tensors")
+    for t in s["tensors"]:
+        lines.append(f"    {t['index']:>3} {t['dtype']:<7} {str(t['shape']):<18} "
+                     f"{t['storage']:<7} @{t['offset']:<7} {t['bytes']} B")
+    return "\n".join(lines)

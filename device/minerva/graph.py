@@ -97,6 +97,12 @@ def parse_graph(buf, name, weights_len):
             _bad(name, "tensor %d: weights at %d+%d outside the %d-byte WEIGHTS section"
                  % (i, offset, nbytes, weights_len))
         tensors.append(Tensor(dtype, storage, offset, nbytes, zp, scale, dims))
+    extent = 0
+    for t in tensors:
+        if t.storage == ARENA and t.offset + t.nbytes > extent:
+            extent = t.offset + t.nbytes
+    if arena_bytes != extent:
+        _bad(name, "arena_bytes %d does not match the plan's extent %d" % (arena_bytes, extent))
     for t in io:
         if t >= n_tensors or tensors[t].storage == WEIGHTS:
             _bad(name, "model input/output tensor %d is not an activation" % t)

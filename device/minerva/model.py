@@ -114,6 +114,14 @@ class Model:
         }
 
 
+def _needed_bytes(g):
+    total = g.arena_bytes
+    for t in g.tensors:
+        if t.storage != ARENA:
+            total += t.nbytes
+    return total
+
+
 def load(path, kernels=None):
     # Verify and prepare the capsule at ``path``. Raises CapsuleError (naming the file) and
     # changes nothing if anything is wrong. ``kernels`` forces a tier: "natmod", "viper",
@@ -125,6 +133,10 @@ def load(path, kernels=None):
         raise CapsuleError("%s: cannot open (%s)" % (path, exc))
     try:
         cap = read_capsule_file(f, path, size)
-        return Model(cap, f, kernels)
+        try:
+            return Model(cap, f, kernels)
+        except MemoryError:
+            raise CapsuleError("%s: not enough RAM: the model needs %d bytes (arena %d)"
+                               % (path, _needed_bytes(cap.graph), cap.graph.arena_bytes))
     finally:
         f.close()

@@ -1,0 +1,170 @@
+"""Bad capsules get one error family with the file's name; never a crash, hang or deep error."""
+
+import binascii
+import hashlib
+import random
+import struct
+
+import pytest
+
+import minerva
+from minerva_packager.capsule import SECTION_TYPES, encode_capsule, read_capsule
+from minerva_packager.errors import PackagerError
+from minerva_packager.pack import pack_file, pack_tflite
+
+
+@pytest.fixture(scope="module")
+def good(shared_models, tmp_path_factory):
+    path = tmp_path_factory.mktemp("good") / "kws.cap"
+    pack_file(shared_models / "kws01_dscnn_int8.tflite", path)
+    return path.read_bytes()
+
+
+def sections_of(data):
+    count = struct.unpack_from("<H", data, 12)[0]
+    out = []
+    for i in range(count):
+        kind, flags, off, n, _ = struct.unpack_from("<HHIII", data, 32 + 16 * i)
+        out.append([kind, flags, off, n])
+    return out
+
+
+def reseal(data):
+    """Recompute every CRC-32 and the SHA-256, so only the deliberate damage remains."""
+    data = bytearray(data)
+    for i, (_, _, off, n) in enumerate(sections_of(data)):
+        struct.pack_into("<I", data, 32 + 16 * i + 12, binascii.crc32(data[off:off + n]))
+    data[-32:] = hashlib.sha256(data[:-32]).digest()
+    return bytes(data)
+
+
+def graph_span(data):
+    for kind, _, off, n in sections_of(data):
+        if kind == SECTION_TYPES["GRAPH"]:
+            return off, n
+    raise AssertionError("no GRAPH")
+
+
+def damaged(good):
+    """(case name, bytes, words the message must contain)."""
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x10
+    future = bytearray(good)
+    struct.pack_into("<H", future, 4, 2)
+    huge = bytearray(good)
+    struct.pack_into("<I", huge, 32 + 8, 0x7FFFFFF0)  # first section's length
+    g_off, _ = graph_span(good)
+    big_tensor = bytearray(good)
+    struct.pack_into("<I", big_tensor, g_off + 8, 0x7FFFFFFF)  # arena_bytes
+    return [
+        ("zero-length", b"", "too small"),
+        ("truncated", good[: len(good) // 2], "bytes"),
+        ("bit-flip", bytes(flipped), "mismatch"),
+        ("foreign", b"TFL3" * 64, "not a capsule"),
+        ("appended", good + b"\0" * 16, "bytes"),
+        ("future-version", reseal(future), "newer than this runtime"),
+        ("oversized-section", reseal(huge), "outside the file"),
+        ("oversized-arena", reseal(big_tensor), "GRAPH"),
+    ]
+
+
+def test_every_damage_is_a_capsule_error_cpython(good, tmp_path):
+    for case, data, words in damaged(good):
+        path = tmp_path / f"{case}.cap"
+        path.write_bytes(data)
+        with pytest.raises(minerva.CapsuleError) as info:
+            minerva.load(str(path))
+        message = str(info.value)
+        assert str(path) in message, (case, message)
+        if case != "oversized-arena":
+            assert words in message, (case, message)
+
+
+def test_every_damage_is_a_capsule_error_micropython(good, tmp_path, micropython):
+    paths = []
+    for case, data, _ in damaged(good):
+        path = tmp_path / f"{case}.cap"
+        path.write_bytes(data)
+        paths.append(str(path))
+    proc = micropython.run(f"""
+import minerva
+for p in {paths!r}:
+    try:
+        minerva.load(p)
+        print("LOADED", p)
+    except minerva.CapsuleError as e:
+        print("REJECTED", p in str(e), type(e).__name__)
+""")
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(paths)
+    assert all(line.startswith("REJECTED True") for line in lines), proc.stdout
+    assert "REJECTED True CapsuleVersionError" in lines
+    assert "REJECTED True CapsuleChecksumError" in lines
+
+
+def test_unknown_sections(good, tmp_path):
+    meta, graph, weights = (good[o:o + n] for _, _, o, n in sections_of(good))
+    optional = encode_capsule([("META", meta, True), ("GRAPH", graph, True),
+                               ("WEIGHTS", weights, True), ("SHADOW_POLICY", b"{}", False)])
+    (tmp_path / "optional.cap").write_bytes(optional)
+    assert minerva.load(str(tmp_path / "optional.cap")).info()["name"] == "kws01_dscnn_int8"
+    required = bytearray(optional)
+    struct.pack_into("<HH", required, 32 + 16 * 3, 99, 1)
+    (tmp_path / "required.cap").write_bytes(reseal(required))
+    with pytest.raises(minerva.CapsuleError, match="required section type 99"):
+        minerva.load(str(tmp_path / "required.cap"))
+
+
+@pytest.mark.parametrize("model,runs", [("hello_world_int8", 300), ("kws01_dscnn_int8", 5)])
+def test_fuzzed_graph_never_escapes_the_error_family(shared_models, tmp_path, model, runs):
+    # Random damage inside GRAPH with valid checksums: every load either fails with a
+    # CapsuleError or gives a model whose run() completes (the kernels stay in bounds).
+    good = pack_tflite(shared_models / f"{model}.tflite")
+    g_off, g_len = graph_span(good)
+    rng = random.Random(7)
+    loaded = rejected = 0
+    for trial in range(300):
+        data = bytearray(good)
+        for _ in range(rng.choice((1, 2, 4))):
+            pos = g_off + rng.randrange(g_len)
+            data[pos] = rng.randrange(256)
+        path = tmp_path / f"fuzz{trial}.cap"
+        path.write_bytes(reseal(data))
+        try:
+            m = minerva.load(str(path))
+        except minerva.CapsuleError:
+            rejected += 1
+            continue
+        loaded += 1
+        if loaded <= runs:  # a pure-Python KWS run is slow; a few prove the point there
+            m.run(bytes(len(m.inputs[0])))
+    assert rejected > 100 and loaded > 0
+
+
+def test_read_capsule_reports_packager_error(tmp_path):
+    path = tmp_path / "x.cap"
+    path.write_bytes(b"MNVC" + bytes(100))
+    with pytest.raises(PackagerError, match="x.cap"):
+        read_capsule(path)
+
+
+def test_pack_rejects_non_tflite_and_writes_nothing(tmp_path):
+    src = tmp_path / "model.tflite"
+    src.write_bytes(b"not a model at all" * 10)
+    out = tmp_path / "model.cap"
+    with pytest.raises(PackagerError, match="not a TFLite model"):
+        pack_file(src, out)
+    assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_pack_rejects_corrupt_tflite(shared_models, tmp_path):
+    data = bytearray((shared_models / "hello_world_int8.tflite").read_bytes())
+    src = tmp_path / "cut.tflite"
+    src.write_bytes(bytes(data[:600]))
+    with pytest.raises(PackagerError, match="cut.tflite"):
+        pack_tflite(src)
+
+
+def test_pack_rejects_bad_version(shared_models):
+    with pytest.raises(PackagerError, match="semantic version"):
+        pack_tflite(shared_models / "hello_world_int8.tflite", version="v1")

@@ -5,22 +5,28 @@ from pathlib import Path
 _MP_RUNNER = """
 import minerva, binascii
 from array import array
+# The input buffer is allocated before the model, as an application on a small heap would.
+buf = bytearray({size})
 m = minerva.load({capsule!r}, kernels={kernels!r})
 print("TIER", m.tier)
-is_float = m.info()["inputs"][0]["dtype"] == "float32"
-for line in open({inputs!r}):
-    x = binascii.unhexlify(line.strip())
-    out = m.run(array("f", x) if is_float else x)
-    print("OUT", binascii.hexlify(bytes(out)).decode())
+x = array("f", buf) if m.info()["inputs"][0]["dtype"] == "float32" else buf
+with open({inputs!r}, "rb") as f:
+    for i in range({count}):
+        f.readinto(buf)
+        if x is not buf:
+            x = array("f", buf)
+        print("OUT", binascii.hexlify(bytes(m.run(x))).decode())
 """
 
 
 def run_on_micropython(micropython, capsule, inputs, tmp_path, kernels=None, heapsize="4M",
                        extra_path=()):
     """Run ``capsule`` on each input (bytes) on MicroPython; return a list of output bytes."""
-    inputs_file = Path(tmp_path) / "inputs.hex"
-    inputs_file.write_text("".join(bytes(x).hex() + "\n" for x in inputs))
-    script = _MP_RUNNER.format(capsule=str(capsule), inputs=str(inputs_file), kernels=kernels)
+    inputs = [bytes(x) for x in inputs]
+    inputs_file = Path(tmp_path) / "inputs.bin"
+    inputs_file.write_bytes(b"".join(inputs))
+    script = _MP_RUNNER.format(capsule=str(capsule), inputs=str(inputs_file), kernels=kernels,
+                               size=len(inputs[0]), count=len(inputs))
     proc = micropython.run(script, heapsize=heapsize, extra_path=extra_path)
     outs = [bytes.fromhex(line[4:]) for line in proc.stdout.splitlines()
             if line.startswith("OUT ")]

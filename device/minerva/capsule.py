@@ -13,7 +13,7 @@ except ImportError:  # CPython
 
 
 from .errors import CapsuleChecksumError, CapsuleError, CapsuleVersionError
-from .graph import parse_graph
+from .graph import check_residency, parse_graph
 
 MAGIC = b"MNVC"
 FORMAT_VERSION = const(1)
@@ -27,6 +27,7 @@ _REQUIRED = const(1)
 SECTION_META = const(1)
 SECTION_GRAPH = const(2)
 SECTION_WEIGHTS = const(3)
+SECTION_RESIDENCY = const(19)
 _KNOWN_SECTIONS = (1, 2, 3, 16, 17, 18, 19)
 _MAX_META = const(65536)
 _MAX_GRAPH = const(1048576)
@@ -127,10 +128,27 @@ def verify_checksums(f, name, size, sections):
             raise CapsuleChecksumError("%s: CRC-32 mismatch in section type %d" % (name, kind))
 
 
-def read_capsule_file(f, name, size):
-    # Verify everything and parse META and GRAPH. Changes nothing outside the returned object.
+def verified_sections(f, name, size):
+    # The section table, after every checksum has been checked.
     sections = read_sections(f, name, size)
     verify_checksums(f, name, size, sections)
+    return sections
+
+
+def arena_bytes_of(f, name, sections):
+    # The arena size from the GRAPH header, so the caller can allocate the arena before
+    # parsing scatters small objects over the heap. parse_graph() checks it again.
+    off, n, _ = sections[SECTION_GRAPH]
+    if n < 16:
+        raise CapsuleError("%s: GRAPH section too short" % name)
+    f.seek(off + 8)
+    return struct.unpack("<I", _read_exact(f, 4, name, "GRAPH"))[0]
+
+
+def read_capsule_file(f, name, size, sections=None):
+    # Verify everything and parse META and GRAPH. Changes nothing outside the returned object.
+    if sections is None:
+        sections = verified_sections(f, name, size)
     meta_off, meta_len, _ = sections[SECTION_META]
     graph_off, graph_len, _ = sections[SECTION_GRAPH]
     if meta_len > _MAX_META or graph_len > _MAX_GRAPH:
@@ -147,6 +165,18 @@ def read_capsule_file(f, name, size):
     graph = parse_graph(_read_exact(f, graph_len, name, "GRAPH"), name,
                         sections[SECTION_WEIGHTS][1])
     cap = Capsule()
+    paged = []
+    if SECTION_RESIDENCY in sections:
+        off, n, _ = sections[SECTION_RESIDENCY]
+        f.seek(off)
+        try:
+            paged = json.loads(_read_exact(f, n, name, "RESIDENCY"))["paged"]
+        except (ValueError, KeyError, TypeError):
+            raise CapsuleError("%s: RESIDENCY is not a JSON object with a 'paged' list" % name)
+        if not isinstance(paged, list):
+            raise CapsuleError("%s: RESIDENCY 'paged' is not a list" % name)
+    # {filter tensor: arena slot}: the host's plan of what is read from flash per run.
+    cap.paged = check_residency(graph, paged, name)
     cap.name = name
     cap.size = size
     cap.sections = sections

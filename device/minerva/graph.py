@@ -101,8 +101,8 @@ def parse_graph(buf, name, weights_len):
     for t in tensors:
         if t.storage == ARENA and t.offset + t.nbytes > extent:
             extent = t.offset + t.nbytes
-    if arena_bytes != extent:
-        _bad(name, "arena_bytes %d does not match the plan's extent %d" % (arena_bytes, extent))
+    if arena_bytes < extent:
+        _bad(name, "arena_bytes %d is smaller than the plan's extent %d" % (arena_bytes, extent))
     for t in io:
         if t >= n_tensors or tensors[t].storage == WEIGHTS:
             _bad(name, "model input/output tensor %d is not an activation" % t)
@@ -131,6 +131,7 @@ def parse_graph(buf, name, weights_len):
     if pos != len(buf):
         _bad(name, "GRAPH has %d trailing bytes" % (len(buf) - pos))
     g = Graph()
+    g.extent = extent
     g.tensors = tensors
     g.ops = ops
     g.inputs = io[:n_in]
@@ -245,3 +246,34 @@ def _check_op(name, k, op, tensors):
                 if b.storage == ARENA and a.offset < b.offset + b.nbytes \
                         and b.offset < a.offset + a.nbytes:
                     _bad(name, "%s: input %d and output %d overlap in the arena" % (label, i, o))
+
+
+def check_residency(g, paged, name):
+    # ``paged``: [[filter tensor, arena slot offset], ...] from the RESIDENCY section. Each
+    # slot must lie in the arena and clear of the activations its ops read and write, and the
+    # arena must be exactly as large as the plan needs.
+    extent = g.extent
+    slots = {}
+    for entry in paged:
+        if not isinstance(entry, list) or len(entry) != 2:
+            _bad(name, "RESIDENCY entry %r is not [tensor, offset]" % (entry,))
+        t, off = entry
+        users = [op for op in g.ops if op.code <= 3 and op.inputs[1] == t]
+        if not users or t in slots:
+            _bad(name, "RESIDENCY pages tensor %r, which is not a conv/fc filter" % (t,))
+        size = g.tensors[t].nbytes
+        if not 0 <= off <= g.arena_bytes - size:
+            _bad(name, "RESIDENCY slot for tensor %d at %d+%d is outside the arena"
+                 % (t, off, size))
+        for op in users:
+            for i in op.inputs + op.outputs:
+                a = g.tensors[i] if i != ABSENT else None
+                if a is not None and a.storage == ARENA and a.offset < off + size \
+                        and off < a.offset + a.nbytes:
+                    _bad(name, "RESIDENCY slot for tensor %d overlaps tensor %d" % (t, i))
+        slots[t] = off
+        if off + size > extent:
+            extent = off + size
+    if g.arena_bytes != extent:
+        _bad(name, "arena_bytes %d does not match the plan's extent %d" % (g.arena_bytes, extent))
+    return slots

@@ -1,56 +1,81 @@
 # A loaded capsule: one arena, weights in typed buffers, kernels bound once at load.
 # run() loops over a prepared step list: no allocation, no checks, bounded loops.
+import gc
 import os
 from array import array
 
-from .capsule import SECTION_WEIGHTS, read_capsule_file
+from .capsule import SECTION_WEIGHTS, read_capsule_file, verified_sections
 from .errors import CapsuleError
 from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, INT8, OPS, WEIGHTS
+from .memory import new_buffer, preallocate
 from .tiers import select_kernels
 
-_TYPECODES = ("b", "B", "h", "i", "f")
-
-
-def _zeros(dtype, nbytes):
-    # array(typecode, bytes) is a raw copy on both MicroPython and CPython.
-    return array(_TYPECODES[dtype], bytes(nbytes))
 
 
 class Model:
-    def __init__(self, cap, f, kernels=None):
+    def __init__(self, cap, f, kernels=None, paged=None, arena=None, ready=None):
         g = cap.graph
         self.name = cap.name
         self.meta = cap.meta
         self._graph = g
-        self.kernels, self.tier = select_kernels(kernels, cap.name)
-        self.arena = _zeros(INT8, g.arena_bytes)
-        arena_view = memoryview(self.arena)
+        self.kernels, self.tier = kernels if isinstance(kernels, tuple) else \
+            select_kernels(kernels, cap.name)
+        paged = _paged_slots(g, cap.paged, paged)
+        self.paged = sorted(paged)
+        # Planned slots live inside the arena; a forced paged=True without a plan shares one
+        # page buffer appended to the arena, so there is still a single large allocation.
+        page_bytes = max([g.tensors[i].nbytes for i, s in paged.items() if s < 0] + [0])
+        if arena is None or len(arena) != g.arena_bytes + page_bytes:
+            arena = None
+            gc.collect()
+            arena = new_buffer(INT8, g.arena_bytes + page_bytes)
+        self.arena = arena
+        arena_view = memoryview(arena)
         w_off = cap.sections[SECTION_WEIGHTS][0]
-        buffers = []
+        ready = ready or {}
+        buffers = [None] * len(g.tensors)
         for i, t in enumerate(g.tensors):
-            if t.storage == ARENA:
-                buffers.append(arena_view[t.offset:t.offset + t.nbytes])
+            pre = ready.get(i)
+            if pre is not None and pre[0] == t.dtype and pre[1] == t.nbytes and i not in paged \
+                    and t.storage != ARENA and (t.storage != WEIGHTS or pre[2] == t.offset):
+                buffers[i] = pre[3]
+            elif t.storage == ARENA:
+                buffers[i] = arena_view[t.offset:t.offset + t.nbytes]
+            elif i in paged:
+                slot = paged[i] if paged[i] >= 0 else g.arena_bytes
+                buffers[i] = arena_view[slot:slot + t.nbytes]
             elif t.storage == WEIGHTS:
-                buf = _zeros(t.dtype, t.nbytes)
+                buf = new_buffer(t.dtype, t.nbytes)
                 f.seek(w_off + t.offset)
                 if f.readinto(buf) != t.nbytes:
                     raise CapsuleError("%s: truncated weights for tensor %d" % (cap.name, i))
-                buffers.append(buf)
+                buffers[i] = buf
             else:
-                buffers.append(_zeros(t.dtype, t.nbytes))
+                buffers[i] = new_buffer(t.dtype, t.nbytes)
         self._check_shifts(g, buffers, cap.name)
         steps = []
         for op in g.ops:
             fn = getattr(self.kernels, OPS[op.code][0].lower())
             bufs = [None if i == ABSENT else buffers[i] for i in op.inputs]
             bufs += [buffers[o] for o in op.outputs]
-            steps.append((len(bufs), fn, tuple(bufs), array("i", op.params)))
+            # A paged filter is read into the shared page buffer just before its op runs.
+            page = op.inputs[1] if op.code <= 3 and op.inputs[1] in paged else -1
+            steps.append((len(bufs), fn, tuple(bufs), array("i", op.params),
+                          buffers[page] if page >= 0 else None,
+                          w_off + g.tensors[page].offset if page >= 0 else 0))
         self._steps = steps
+        self._file = f if paged else None
         self.inputs = [buffers[i] for i in g.inputs]
         self.outputs = [buffers[i] for i in g.outputs]
         self._input_is_float = g.tensors[g.inputs[0]].dtype == FLOAT32
         self._input_sizes = [g.tensors[i].nbytes // (4 if g.tensors[i].dtype == FLOAT32
                                                      else 1) for i in g.inputs]
+
+    def close(self):
+        # Only a model with paged weights holds its capsule file open.
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     @staticmethod
     def _check_shifts(g, buffers, name):
@@ -82,8 +107,12 @@ class Model:
                 for i in range(n):
                     v = inp[i]
                     dst[i] = v - 256 if v > 127 else v
+        f = self._file
         for step in self._steps:
-            n, fn, b, args = step
+            n, fn, b, args, page, pos = step
+            if page is not None:
+                f.seek(pos)
+                f.readinto(page)
             if n == 6:
                 fn(b[0], b[1], b[2], b[3], b[4], b[5], args)
             elif n == 2:
@@ -114,29 +143,69 @@ class Model:
         }
 
 
-def _needed_bytes(g):
+def _free_heap():
+    return gc.mem_free() if hasattr(gc, "mem_free") else -1
+
+
+def _needed_bytes(g, paged):
     total = g.arena_bytes
-    for t in g.tensors:
-        if t.storage != ARENA:
+    page = 0
+    for i, t in enumerate(g.tensors):
+        if i in paged:
+            page = max(page, t.nbytes if paged[i] < 0 else 0)
+        elif t.storage != ARENA:
             total += t.nbytes
-    return total
+    return total + page
 
 
-def load(path, kernels=None):
+def _paged_slots(g, planned, forced):
+    # {filter tensor: arena slot, or -1 for the shared page buffer}. ``forced`` None follows
+    # the capsule's plan; True pages every filter; False keeps every weight in RAM.
+    if forced is None:
+        return planned
+    if not forced:
+        return {}
+    slots = {}
+    for op in g.ops:
+        if op.code <= 3:
+            slots[op.inputs[1]] = planned.get(op.inputs[1], -1)
+    return slots
+
+
+def load(path, kernels=None, paged=None):
     # Verify and prepare the capsule at ``path``. Raises CapsuleError (naming the file) and
     # changes nothing if anything is wrong. ``kernels`` forces a tier: "natmod", "viper",
-    # "python" (or "numpy" on CPython); the default picks the fastest available.
+    # "python" (or "numpy" on CPython); the default picks the fastest available. ``paged``
+    # overrides the capsule's residency plan: True pages every filter from flash, False
+    # keeps all weights in RAM.
     try:
         size = os.stat(path)[6]
         f = open(path, "rb")
     except OSError as exc:
         raise CapsuleError("%s: cannot open (%s)" % (path, exc))
+    model = cap = None
     try:
-        cap = read_capsule_file(f, path, size)
+        sections = verified_sections(f, path, size)
         try:
-            return Model(cap, f, kernels)
+            arena, ready = preallocate(f, sections, paged)
         except MemoryError:
-            raise CapsuleError("%s: not enough RAM: the model needs %d bytes (arena %d)"
-                               % (path, _needed_bytes(cap.graph), cap.graph.arena_bytes))
+            arena = ready = None
+        try:
+            kernels = select_kernels(kernels, path)
+            cap = read_capsule_file(f, path, size, sections)
+            model = Model(cap, f, kernels, paged, arena, ready)
+        except MemoryError:
+            arena = ready = None
+            gc.collect()
+            if cap is None:
+                raise CapsuleError("%s: not enough RAM to load the runtime and parse the "
+                                   "capsule (%d bytes free)" % (path, _free_heap()))
+            need = _needed_bytes(cap.graph, _paged_slots(cap.graph, cap.paged, paged))
+            raise CapsuleError("%s: not enough RAM: the model needs %d bytes (arena %d), "
+                               "%d free; page weights from flash with minerva.load(path, "
+                               "paged=True) or repack with --board"
+                               % (path, need, cap.graph.arena_bytes, _free_heap()))
+        return model
     finally:
-        f.close()
+        if model is None or model._file is None:
+            f.close()

@@ -4,8 +4,10 @@ import json
 
 import click
 
+from .boards import load_board
 from .pack import pack_file
 from .planner import PLANNERS
+from .residency import board_budget
 from .summary import format_summary, summarize
 
 
@@ -18,13 +20,21 @@ from .summary import format_summary, summarize
               help="The model's semantic version.")
 @click.option("--planner", type=click.Choice(sorted(PLANNERS)), default="greedy",
               show_default=True, help="Arena planner.")
-def pack(model, output, name, version, planner):
+@click.option("--board", help="Fit the board's heap (boards/NAME.json), paging weights from "
+              "flash if needed.")
+@click.option("--ram-budget", type=int, help="Fit this many bytes of heap instead.")
+def pack(model, output, name, version, planner, board, ram_budget):
     """Convert an int8 .tflite MODEL into a capsule."""
     output = output or str(model).rsplit(".", 1)[0] + ".cap"
-    data = pack_file(model, output, name=name, version=version, planner=planner)
+    if board and ram_budget is None:
+        ram_budget = board_budget(load_board(board))
+    data = pack_file(model, output, name=name, version=version, planner=planner,
+                     ram_budget=ram_budget)
     s = summarize(output)
     click.echo(f"wrote {output}: {len(data)} bytes, {len(s['ops'])} ops, arena "
-               f"{s['arena_bytes']} bytes, weights {s['weights_bytes']} bytes")
+               f"{s['arena_bytes']} bytes, weights {s['weights_bytes']} bytes, RAM "
+               f"{s['meta']['ram_bytes']} bytes ({len(s['meta']['paged_tensors'])} filters "
+               "paged from flash)")
     click.echo(f"verified: checksums OK, sha256 {s['sha256']}")
 
 

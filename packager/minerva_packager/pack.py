@@ -11,6 +11,7 @@ from .capsule import encode_capsule, encode_graph, layout_weights, write_atomic
 from .errors import PackagerError
 from .lower import lower
 from .planner import PLANNERS, Buffer, check_plan
+from .residency import filters, plan_residency, ram_needed, residency_section
 from .tflite_import import read_tflite
 
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
@@ -33,18 +34,31 @@ def lifetimes(tensors, ops, inputs, outputs):
     return {i: tuple(s) for i, s in spans.items() if tensors[i].storage == "arena"}
 
 
-def plan_arena(tensors, ops, inputs, outputs, planner="greedy"):
-    """Assign arena offsets to the arena tensors in place; return the arena size in bytes."""
+def plan_arena(tensors, ops, inputs, outputs, planner="greedy", paged=()):
+    """Assign arena offsets to the arena tensors in place.
+
+    Each filter in ``paged`` also gets an arena slot, alive while the ops that use it run,
+    into which the device reads it from flash. Returns ``(arena bytes, {filter: slot
+    offset})``.
+    """
     if planner not in PLANNERS:
         raise PackagerError(f"unknown planner {planner!r}", "use one of " + ", ".join(PLANNERS))
     spans = lifetimes(tensors, ops, inputs, outputs)
-    order = sorted(spans)
-    buffers = [Buffer(tensors[i].nbytes, *spans[i]) for i in order]
+    for index in paged:
+        steps = [k for k, op in enumerate(ops) if index in op.inputs]
+        spans[("page", index)] = (min(steps), max(steps))
+    order = sorted(spans, key=str)
+    buffers = [Buffer(tensors[i[1] if isinstance(i, tuple) else i].nbytes, *spans[i])
+               for i in order]
     offsets = PLANNERS[planner].plan(buffers)
     check_plan(buffers, offsets)
+    slots = {}
     for i, off in zip(order, offsets):
-        tensors[i].offset = off
-    return PLANNERS[planner].arena_bytes(buffers, offsets)
+        if isinstance(i, tuple):
+            slots[i[1]] = off
+        else:
+            tensors[i].offset = off
+    return PLANNERS[planner].arena_bytes(buffers, offsets), slots
 
 
 def _created():
@@ -57,18 +71,24 @@ def _io_spec(t):
             "zero_point": t.zero_point}
 
 
-def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra_sections=()):
+def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra_sections=(),
+                ram_budget=None):
     """Build a capsule from ``tflite_path`` and return its bytes.
 
-    ``extra_sections`` are ``(type_name, bytes, required)`` tuples appended after the three
-    required sections (e.g. a TRAIN_SCHEDULE).
+    ``ram_budget`` (bytes of heap the model may use) makes the packager page the largest
+    filters from flash until it fits (a RESIDENCY section). ``extra_sections`` are
+    ``(type_name, bytes, required)`` tuples appended after the required sections (e.g. a
+    TRAIN_SCHEDULE).
     """
     if not _SEMVER.match(version):
         raise PackagerError(f"version {version!r} is not a semantic version",
                             "use MAJOR.MINOR.PATCH, e.g. 1.2.0")
     model = read_tflite(tflite_path)
     tensors, ops, inputs, outputs = lower(model)
-    arena_bytes = plan_arena(tensors, ops, inputs, outputs, planner)
+    arena_bytes, slots = plan_residency(
+        tensors, ram_budget, lambda paged: plan_arena(tensors, ops, inputs, outputs, planner,
+                                                      paged), filters(ops))
+    paged = sorted(slots)
     weights = layout_weights(tensors)
     graph = encode_graph(tensors, ops, inputs, outputs, arena_bytes)
     meta = {
@@ -83,10 +103,15 @@ def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra
         "arena_bytes": arena_bytes,
         "weights_bytes": len(weights),
         "planner": planner,
+        "ram_bytes": ram_needed(tensors, arena_bytes, paged),
+        "paged_tensors": paged,
         "packager": f"minerva_packager {__version__}",
     }
     sections = [("META", json.dumps(meta, separators=(",", ":")).encode(), True),
                 ("GRAPH", graph, True), ("WEIGHTS", weights, True)]
+    residency = residency_section(slots)
+    if residency:
+        sections.append(("RESIDENCY", residency, False))
     return encode_capsule(sections + list(extra_sections))
 
 

@@ -1,0 +1,78 @@
+# Big buffers first. On a board the heap fragments as soon as parsing scatters small objects
+# over it, so the arena and every resident weight are allocated (largest first) from a pre-scan
+# of the tensor table, before the full parse. parse_graph() validates the same bytes after.
+import gc
+import json
+import struct
+import sys
+from array import array
+
+from .capsule import SECTION_GRAPH, SECTION_RESIDENCY, SECTION_WEIGHTS
+
+TYPECODES = ("b", "B", "h", "i", "f")
+_SIZES = (1, 1, 2, 4, 4)
+_WEIGHTS = 1
+_OWN = 2
+
+
+def new_buffer(dtype, nbytes):
+    # One allocation of exactly nbytes, for a buffer whose contents are written before they
+    # are read. On MicroPython, array(typecode, range(n)) sizes the array from len() and
+    # stores truncated values, needing no temporary (array(typecode, bytes(n)) would need
+    # both at once, which a fragmented board heap often cannot give). CPython has the RAM.
+    if dtype > 4:
+        raise ValueError("dtype")
+    if sys.implementation.name == "micropython":
+        return array(TYPECODES[dtype], range(nbytes // _SIZES[dtype]))
+    return array(TYPECODES[dtype], bytes(nbytes))
+
+
+def planned_pages(f, sections):
+    # The RESIDENCY plan as read from the file; check_residency() validates it at parse.
+    if SECTION_RESIDENCY not in sections:
+        return {}
+    off, n, _ = sections[SECTION_RESIDENCY]
+    f.seek(off)
+    try:
+        return {e[0]: e[1] for e in json.loads(f.read(n))["paged"]}
+    except (ValueError, KeyError, TypeError, IndexError):
+        return {}
+
+
+def preallocate(f, sections, forced):
+    # Returns (arena, {tensor index: (dtype, nbytes, weights offset, filled buffer)}); the
+    # loader uses an entry only if the parsed tensor agrees. Any inconsistency is left for the
+    # parse to report; a MemoryError propagates to load(), which explains it.
+    g_off, g_len, _ = sections[SECTION_GRAPH]
+    w_off, w_len, _ = sections[SECTION_WEIGHTS]
+    f.seek(g_off)
+    head = f.read(16)
+    n_tensors, _, n_in, n_out, arena_bytes = struct.unpack_from("<HHHHI", head, 0)
+    pos = 16 + 2 * (n_in + n_out)
+    pos += -pos % 4
+    pages = planned_pages(f, sections)
+    wanted = []
+    record = bytearray(12)
+    for i in range(n_tensors):
+        if pos + 36 * (i + 1) > g_len:
+            break
+        f.seek(g_off + pos + 36 * i)
+        f.readinto(record)
+        dtype, _, storage, _, offset, nbytes = struct.unpack_from("<BBBBII", record, 0)
+        # Unvalidated bytes: skip anything the parse would reject anyway.
+        if dtype > 4 or not 0 < nbytes <= w_len + (1 << 20) or nbytes % _SIZES[dtype]:
+            continue
+        paged = (i in pages) if forced is None else (forced and dtype == 0)
+        if (storage == _WEIGHTS and not paged and offset + nbytes <= w_len) or storage == _OWN:
+            wanted.append((nbytes, i, dtype, storage, offset))
+    wanted.sort(reverse=True)
+    gc.collect()
+    arena = new_buffer(0, arena_bytes)
+    buffers = {}
+    for nbytes, i, dtype, storage, offset in wanted:
+        buf = new_buffer(dtype, nbytes)
+        if storage == _WEIGHTS:
+            f.seek(w_off + offset)
+            f.readinto(buf)
+        buffers[i] = (dtype, nbytes, offset, buf)
+    return arena, buffers

@@ -1,0 +1,98 @@
+"""Weights that do not fit the heap are paged from the capsule file into arena slots."""
+
+import json
+
+import numpy as np
+import pytest
+from device_runner import run_on_cpython, run_on_micropython
+
+import minerva
+from minerva_packager.capsule import read_capsule
+from minerva_packager.errors import PackagerError
+from minerva_packager.pack import pack_file, pack_tflite
+
+HEAP = "200k"  # an RP2040-sized heap on the 64-bit unix port
+
+
+@pytest.fixture(scope="module")
+def ic(shared_models, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("paging")
+    whole, paged = folder / "ic.cap", folder / "ic_paged.cap"
+    src = shared_models / "ic01_resnet8_int8.tflite"
+    pack_file(src, whole)
+    pack_file(src, paged, ram_budget=100_000)
+    x = np.random.default_rng(3).integers(-128, 128, 3072, dtype=np.int8).tobytes()
+    return whole, paged, x
+
+
+def test_plan_pages_the_largest_filters_until_it_fits(ic):
+    whole, paged, _ = ic
+    a, b = read_capsule(whole), read_capsule(paged)
+    assert not a.meta["paged_tensors"] and b.meta["paged_tensors"]
+    assert b.meta["ram_bytes"] <= 100_000 < a.meta["ram_bytes"]
+    assert "RESIDENCY" in b.sections
+    # Page slots live in the arena, alive only while their op runs.
+    assert a.arena_bytes <= b.arena_bytes < a.arena_bytes + sum(
+        b.tensors[i].nbytes for i in b.meta["paged_tensors"])
+
+
+def test_paged_model_runs_where_the_whole_one_cannot(ic, micropython, tmp_path):
+    whole, paged, x = ic
+    expected = run_on_cpython(whole, [x])
+    assert run_on_micropython(micropython, paged, [x], tmp_path, heapsize=HEAP,
+                              kernels="python") == expected
+    proc = micropython.run(f"""
+import minerva
+try:
+    minerva.load({str(whole)!r}, kernels="python")
+    print("LOADED")
+except minerva.CapsuleError as e:
+    print("REFUSED", e)
+""", heapsize=HEAP)
+    assert proc.stdout.startswith("REFUSED") and "not enough RAM" in proc.stdout
+
+
+def test_forced_paging_matches_resident(ic):
+    whole, _, x = ic
+    m = minerva.load(str(whole), kernels="python", paged=True)
+    assert m.paged and bytes(m.run(x)) == run_on_cpython(whole, [x])[0]
+    m.close()
+
+
+def test_ad_pages_on_a_small_heap(shared_models, micropython, tmp_path):
+    src = shared_models / "ad01_fc_autoencoder_int8.tflite"
+    whole, paged = tmp_path / "ad.cap", tmp_path / "ad_paged.cap"
+    pack_file(src, whole)
+    pack_file(src, paged, ram_budget=120_000)
+    x = np.random.default_rng(4).integers(-128, 128, 640, dtype=np.int8).tobytes()
+    assert run_on_micropython(micropython, paged, [x], tmp_path, heapsize=HEAP,
+                              kernels="python") == run_on_cpython(whole, [x])
+
+
+def test_budget_too_small_is_a_clear_error(shared_models):
+    with pytest.raises(PackagerError, match="even with every filter paged"):
+        pack_tflite(shared_models / "ad01_fc_autoencoder_int8.tflite", ram_budget=50_000)
+
+
+def test_bad_residency_is_rejected(ic, tmp_path):
+    from test_capsule_errors import sections_of
+
+    from minerva_packager.capsule import SECTION_TYPES, encode_capsule
+
+    _, paged, _ = ic
+    data = paged.read_bytes()
+    names = {v: k for k, v in SECTION_TYPES.items()}
+    parts = {names[kind]: data[off:off + n] for kind, _, off, n in sections_of(data)}
+    plan = json.loads(parts["RESIDENCY"])
+    for case, change in (("outside the arena", lambda p: p["paged"][0].__setitem__(1, 10**7)),
+                         ("not a conv/fc filter", lambda p: p["paged"][0].__setitem__(0, 0)),
+                         ("not \\[tensor, offset\\]", lambda p: p["paged"].append(7))):
+        bad_plan = json.loads(json.dumps(plan))
+        change(bad_plan)
+        bad = tmp_path / "bad.cap"
+        bad.write_bytes(encode_capsule([
+            ("META", parts["META"], True), ("GRAPH", parts["GRAPH"], True),
+            ("WEIGHTS", parts["WEIGHTS"], True),
+            ("RESIDENCY", json.dumps(bad_plan).encode(), False)]))
+        with pytest.raises(minerva.CapsuleError, match=case):
+            minerva.load(str(bad))

@@ -119,13 +119,14 @@ def verify_checksums(f, name, size, sections):
             if lo < hi:
                 crcs[kind] = binascii.crc32(chunk[lo - pos:hi - pos], crcs.get(kind, 0))
         pos += n
-    expected = _read_exact(f, _SHA_SIZE, name, "the SHA-256")
-    if sha.digest() != expected:
-        raise CapsuleChecksumError("%s: SHA-256 mismatch: the file is damaged; copy it again"
-                                   % name)
+    # Section CRCs first: they say where the damage is.
     for kind, (_, _, crc) in sections.items():
         if crcs.get(kind, 0) & 0xFFFFFFFF != crc:
-            raise CapsuleChecksumError("%s: CRC-32 mismatch in section type %d" % (name, kind))
+            raise CapsuleChecksumError("%s: CRC-32 mismatch in section type %d: the file is "
+                                       "damaged" % (name, kind))
+    expected = _read_exact(f, _SHA_SIZE, name, "the SHA-256")
+    if sha.digest() != expected:
+        raise CapsuleChecksumError("%s: SHA-256 mismatch: the file is damaged" % name)
 
 
 def verified_sections(f, name, size):

@@ -177,10 +177,17 @@ class ReadCapsule:
     ``sha256`` (hex), ``size``."""
 
 
-def read_capsule(source, name=None):
-    """Verify and parse a capsule from a path or from bytes; raise PackagerError if bad."""
-    from minerva import CapsuleError
-    from minerva.capsule import read_capsule_file
+class ChecksumFailed(PackagerError):
+    """The capsule's structure reads, but a CRC-32 or the SHA-256 does not match."""
+
+
+def read_capsule(source, name=None, verify=True):
+    """Verify and parse a capsule from a path or from bytes; raise PackagerError if bad.
+
+    With ``verify=False`` checksums are not checked (for showing what a damaged file holds).
+    """
+    from minerva import CapsuleChecksumError, CapsuleError
+    from minerva.capsule import read_capsule_file, read_sections
 
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
@@ -192,7 +199,11 @@ def read_capsule(source, name=None):
         except OSError as exc:
             raise PackagerError(f"{name}: cannot read: {exc.strerror}", "check the path")
     try:
-        cap = read_capsule_file(io.BytesIO(data), name, len(data))
+        f = io.BytesIO(data)
+        sections = None if verify else read_sections(f, name, len(data))
+        cap = read_capsule_file(f, name, len(data), sections)
+    except CapsuleChecksumError as exc:
+        raise ChecksumFailed(str(exc), "copy the file again or rebuild it with `minerva pack`")
     except CapsuleError as exc:
         raise PackagerError(str(exc), "rebuild it with `minerva pack`")
     result = ReadCapsule()

@@ -5,6 +5,7 @@ import json
 import click
 
 from .boards import load_board
+from .errors import PackagerError
 from .pack import pack_file
 from .planner import PLANNERS
 from .residency import board_budget
@@ -45,6 +46,9 @@ def inspect(capsule, as_json):
     """Verify CAPSULE and print what it holds."""
     s = summarize(capsule)
     click.echo(json.dumps(s, indent=2) if as_json else format_summary(s))
+    if s["checksums"] != "OK":
+        raise PackagerError(f"{capsule}: checksums failed", "copy the file again or rebuild it "
+                            "with `minerva pack`")
 
 
 COMMANDS = [pack, inspect]

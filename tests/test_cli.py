@@ -1,0 +1,63 @@
+"""The ``minerva`` command: pack, inspect, and its one error format."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def minerva(*args):
+    return subprocess.run([str(Path(sys.executable).parent / "minerva"), *map(str, args)],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def kws_capsule(shared_models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "kws.cap"
+    proc = minerva("pack", shared_models / "kws01_dscnn_int8.tflite", "-o", out,
+                   "--version", "2.1.0")
+    assert proc.returncode == 0, proc.stderr
+    assert "verified: checksums OK" in proc.stdout
+    return out
+
+
+def test_inspect_text(kws_capsule):
+    proc = minerva("inspect", kws_capsule)
+    assert proc.returncode == 0
+    assert "kws01_dscnn_int8 2.1.0" in proc.stdout
+    assert "checksums    OK" in proc.stdout
+    assert "arena        16000 bytes" in proc.stdout
+    assert "DEPTHWISE_CONV_2D" in proc.stdout and "k_h=3 k_w=3" in proc.stdout
+
+
+def test_inspect_json(kws_capsule):
+    proc = minerva("inspect", "--json", kws_capsule)
+    s = json.loads(proc.stdout)
+    assert s["checksums"] == "OK" and s["arena_bytes"] == 16000
+    assert [op["op"] for op in s["ops"]].count("CONV_2D") == 5
+    assert s["meta"]["inputs"][0]["shape"] == [1, 49, 10, 1]
+    assert s["ops"][0]["params"]["stride_h"] == 2
+
+
+def test_inspect_damaged_shows_and_fails(kws_capsule, tmp_path):
+    data = bytearray(kws_capsule.read_bytes())
+    data[-100] ^= 0x40  # inside WEIGHTS
+    bad = tmp_path / "bad.cap"
+    bad.write_bytes(data)
+    proc = minerva("inspect", bad)
+    assert proc.returncode == 1
+    assert "checksums    FAILED" in proc.stdout and "CRC-32 mismatch" in proc.stdout
+    assert proc.stderr.startswith("minerva: ") and "Traceback" not in proc.stderr
+
+
+def test_errors_are_one_line_with_a_hint(tmp_path):
+    proc = minerva("pack", tmp_path / "missing.tflite")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("minerva: ") and "(" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    junk = tmp_path / "junk.cap"
+    junk.write_bytes(b"hello")
+    proc = minerva("inspect", junk)
+    assert proc.returncode == 1 and "too small to be a capsule" in proc.stderr

@@ -1,0 +1,560 @@
+"""A catalogue of small generated int8 ``.tflite`` models covering every op and option of
+capsule format v1 (docs/capsule-format.md).
+
+Each model is described once as a float network with seeded random weights (:class:`Net`),
+written as float32 and run in TFLite on random inputs to calibrate every activation's range,
+then written again as int8 with post-training quantization the way the TFLite converter does
+it (asymmetric int8 activations, symmetric int8 weights per tensor or per channel, int32 bias
+at ``input_scale * weight_scale``). Outputs therefore use most of the int8 range instead of
+saturating.
+
+Use::
+
+    model = build_op_model("conv_same_s1_perchannel", seed=0)
+    model.tflite                      # bytes
+    for inputs in model.inputs(count=4, seed=1):   # one array per model input
+        ...
+
+``OP_MODELS`` maps each name to a function ``(seed) -> GeneratedModel``.
+"""
+
+import warnings
+
+import numpy as np
+
+from minerva_packager.tflite_writer import TfliteBuilder
+
+CALIBRATION_SAMPLES = 48
+
+
+class _Node:
+    def __init__(self, kind, inputs, output, **params):
+        self.kind = kind
+        self.inputs = inputs
+        self.output = output
+        self.params = params
+
+
+def _out_size(padding, size, kernel, stride, dilation):
+    effective = (kernel - 1) * dilation + 1
+    if padding == "SAME":
+        return (size + stride - 1) // stride
+    return (size - effective + stride) // stride
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def quant_params(low, high):
+    """Asymmetric int8 ``(scale, zero_point)`` covering ``[low, high]`` (and 0, as TFLite)."""
+    low, high = min(float(low), 0.0), max(float(high), 0.0)
+    if high - low < 1e-6:
+        high = low + 1e-3
+    scale = float(np.float32((high - low) / 255.0))
+    zero_point = int(np.clip(np.round(-128 - low / scale), -128, 127))
+    return scale, zero_point
+
+
+def symmetric_scales(weights, axis):
+    """Per-channel symmetric int8 scales of ``weights`` along ``axis`` (None: per tensor)."""
+    if axis is None:
+        peak = np.max(np.abs(weights))
+    else:
+        others = tuple(i for i in range(weights.ndim) if i != axis)
+        peak = np.max(np.abs(weights), axis=others)
+    return np.maximum(peak, 1e-8).astype(np.float32) / np.float32(127)
+
+
+class Net:
+    """A small float network, written as float32 to calibrate and as int8 to test."""
+
+    def __init__(self, seed, float_input=False, float_output=False):
+        self.rng = np.random.default_rng(seed)
+        self.shapes = []
+        self.nodes = []
+        self.inputs = []
+        self.input_spread = {}
+        self.fixed_quant = {}
+        self.range_override = {}
+        self.float_input = float_input
+        self.float_output = float_output
+
+    # -- graph description -------------------------------------------------------------------
+
+    def _value(self, shape):
+        self.shapes.append(tuple(shape))
+        return len(self.shapes) - 1
+
+    def input(self, shape, spread=1.0):
+        """A model input whose float values are normal with deviation ``spread``."""
+        value = self._value(shape)
+        self.inputs.append(value)
+        self.input_spread[value] = spread
+        return value
+
+    def _weights(self, shape, fan_in, gain=1.0):
+        return (self.rng.normal(0.0, gain / np.sqrt(fan_in), shape)).astype(np.float32)
+
+    def _bias(self, out_c, bias):
+        return self.rng.normal(0.0, 0.3, out_c).astype(np.float32) if bias else None
+
+    def conv2d(self, x, out_c, kernel, stride=1, dilation=1, padding="SAME", activation="NONE",
+               bias=True, per_channel=True, gain=1.0, out_range=None):
+        n, h, w, c = self.shapes[x]
+        (kh, kw), (sh, sw), (dh, dw) = _pair(kernel), _pair(stride), _pair(dilation)
+        weights = self._weights((out_c, kh, kw, c), kh * kw * c, gain)
+        out = self._value((n, _out_size(padding, h, kh, sh, dh),
+                           _out_size(padding, w, kw, sw, dw), out_c))
+        self.nodes.append(_Node("CONV_2D", [x], out, weights=weights,
+                                bias=self._bias(out_c, bias), channel_axis=0,
+                                per_channel=per_channel,
+                                options=dict(padding=padding, stride=(sh, sw),
+                                             dilation=(dh, dw), activation=activation)))
+        self._override(out, out_range)
+        return out
+
+    def depthwise_conv2d(self, x, depth_multiplier, kernel, stride=1, dilation=1,
+                         padding="SAME", activation="NONE", bias=True, per_channel=True,
+                         gain=1.0, out_range=None):
+        n, h, w, c = self.shapes[x]
+        (kh, kw), (sh, sw), (dh, dw) = _pair(kernel), _pair(stride), _pair(dilation)
+        out_c = c * depth_multiplier
+        weights = self._weights((1, kh, kw, out_c), kh * kw, gain)
+        out = self._value((n, _out_size(padding, h, kh, sh, dh),
+                           _out_size(padding, w, kw, sw, dw), out_c))
+        self.nodes.append(_Node("DEPTHWISE_CONV_2D", [x], out, weights=weights,
+                                bias=self._bias(out_c, bias), channel_axis=3,
+                                per_channel=per_channel,
+                                options=dict(padding=padding, stride=(sh, sw),
+                                             dilation=(dh, dw), activation=activation,
+                                             depth_multiplier=depth_multiplier)))
+        self._override(out, out_range)
+        return out
+
+    def fully_connected(self, x, out_c, bias=True, per_channel=False, activation="NONE",
+                        keep_num_dims=False, depth=None, gain=1.0, out_range=None):
+        shape = self.shapes[x]
+        depth = depth or shape[-1]
+        batches = int(np.prod(shape)) // depth
+        weights = self._weights((out_c, depth), depth, gain)
+        out_shape = (*shape[:-1], out_c) if keep_num_dims else (batches, out_c)
+        out = self._value(out_shape)
+        self.nodes.append(_Node("FULLY_CONNECTED", [x], out, weights=weights,
+                                bias=self._bias(out_c, bias), channel_axis=0,
+                                per_channel=per_channel,
+                                options=dict(activation=activation,
+                                             keep_num_dims=keep_num_dims)))
+        self._override(out, out_range)
+        return out
+
+    def pool(self, kind, x, filter_size, stride=1, padding="VALID", activation="NONE"):
+        n, h, w, c = self.shapes[x]
+        (fh, fw), (sh, sw) = _pair(filter_size), _pair(stride)
+        out = self._value((n, _out_size(padding, h, fh, sh, 1),
+                           _out_size(padding, w, fw, sw, 1), c))
+        self.nodes.append(_Node(kind, [x], out,
+                                options=dict(filter_size=(fh, fw), stride=(sh, sw),
+                                             padding=padding, activation=activation)))
+        self.fixed_quant[out] = ("same", x)
+        return out
+
+    def add(self, a, b, activation="NONE", out_range=None):
+        out = self._value(self.shapes[a])
+        self.nodes.append(_Node("ADD", [a, b], out, options=dict(activation=activation)))
+        self._override(out, out_range)
+        return out
+
+    def reshape(self, x, shape):
+        out = self._value(shape)
+        self.nodes.append(_Node("RESHAPE", [x], out, options=dict(new_shape=tuple(shape))))
+        self.fixed_quant[out] = ("same", x)
+        return out
+
+    def softmax(self, x, beta=1.0):
+        out = self._value(self.shapes[x])
+        self.nodes.append(_Node("SOFTMAX", [x], out, options=dict(beta=beta)))
+        self.fixed_quant[out] = ("fixed", (1.0 / 256.0, -128))
+        return out
+
+    def requantize(self, x, scale_factor, zero_point_shift):
+        """An int8 -> int8 QUANTIZE to a new scale (the float network passes ``x`` through)."""
+        out = self._value(self.shapes[x])
+        self.nodes.append(_Node("REQUANTIZE", [x], out))
+        self.fixed_quant[out] = ("requantize", (x, scale_factor, zero_point_shift))
+        return out
+
+    def _override(self, value, out_range):
+        if out_range is not None:
+            self.range_override[value] = out_range
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def float_inputs(self, rng, count):
+        """``count`` lists of float32 inputs drawn from the inputs' distributions."""
+        return [[(rng.normal(0.0, self.input_spread[v], self.shapes[v])).astype(np.float32)
+                 for v in self.inputs] for _ in range(count)]
+
+    def _float_model(self):
+        b = TfliteBuilder("minerva tests: float twin for calibration")
+        tensors = {}
+        for v in self.inputs:
+            tensors[v] = b.tensor(f"input{v}", self.shapes[v], "float32")
+        for k, node in enumerate(self.nodes):
+            if node.kind == "REQUANTIZE":
+                tensors[node.output] = tensors[node.inputs[0]]
+                continue
+            ins = [tensors[v] for v in node.inputs]
+            if "weights" in node.params:
+                w = node.params["weights"]
+                ins.append(b.tensor(f"w{k}", w.shape, "float32", data=w))
+                # TFLite's float convolutions need a bias (conv.cc checks has_bias; the
+                # optimized depthwise kernel crashes without one), so an absent one is zeros.
+                bias = node.params["bias"]
+                if bias is None:
+                    bias = np.zeros(w.shape[node.params["channel_axis"]], np.float32)
+                ins.append(b.tensor(f"b{k}", bias.shape, "float32", data=bias))
+            out = b.tensor(f"t{node.output}", self.shapes[node.output], "float32")
+            tensors[node.output] = out
+            b.op(node.kind, _drop_absent_conv_bias(node.kind, ins), [out],
+                 **node.params.get("options", {}))
+        outputs = [tensors[self.nodes[-1].output]]
+        return b.build([tensors[v] for v in self.inputs], outputs), tensors
+
+    def calibrate(self, rng):
+        """Observed ``(min, max)`` of every value over random float inputs."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        model, tensors = self._float_model()
+        with warnings.catch_warnings():
+            # It warns that keeping every tensor costs memory: these models are tiny.
+            warnings.simplefilter("ignore", UserWarning)
+            it = Interpreter(model_content=model, experimental_preserve_all_tensors=True)
+        it.allocate_tensors()
+        details = it.get_input_details()
+        low = {v: np.inf for v in tensors}
+        high = {v: -np.inf for v in tensors}
+        for sample in self.float_inputs(rng, CALIBRATION_SAMPLES):
+            for d, x in zip(details, sample):
+                it.set_tensor(d["index"], x)
+            it.invoke()
+            for v, t in tensors.items():
+                values = it.get_tensor(t)
+                low[v] = min(low[v], float(values.min()))
+                high[v] = max(high[v], float(values.max()))
+        return {v: (low[v], high[v]) for v in tensors}
+
+    def quantization(self, ranges):
+        """``{value: (scale, zero_point)}`` for every value, in graph order."""
+        quant = {}
+        for v in range(len(self.shapes)):
+            rule = self.fixed_quant.get(v)
+            if rule is None:
+                quant[v] = quant_params(*self.range_override.get(v, ranges[v]))
+            elif rule[0] == "same":
+                quant[v] = quant[rule[1]]
+            elif rule[0] == "fixed":
+                quant[v] = rule[1]
+            else:
+                source, factor, shift = rule[1]
+                scale, zero_point = quant[source]
+                quant[v] = (float(np.float32(scale * factor)),
+                            int(np.clip(zero_point + shift, -128, 127)))
+        return quant
+
+    def int8_model(self, quant, zero_bias=False):
+        """The int8 model; ``zero_bias`` gives absent biases as zeros (for TFLite, whose
+        CONV_2D requires a bias, to run a twin of a bias-less model)."""
+        b = TfliteBuilder("minerva tests: generated int8 model")
+        tensors = {}
+        model_inputs = []
+        for v in self.inputs:
+            scale, zero_point = quant[v]
+            tensors[v] = b.tensor(f"input{v}", self.shapes[v], "int8", scale=scale,
+                                  zero_point=zero_point)
+            if self.float_input:
+                raw = b.tensor(f"input{v}_float", self.shapes[v], "float32")
+                b.op("QUANTIZE", [raw], [tensors[v]])
+                model_inputs.append(raw)
+            else:
+                model_inputs.append(tensors[v])
+        for k, node in enumerate(self.nodes):
+            scale, zero_point = quant[node.output]
+            out = b.tensor(f"t{node.output}", self.shapes[node.output], "int8", scale=scale,
+                           zero_point=zero_point)
+            tensors[node.output] = out
+            ins = [tensors[v] for v in node.inputs]
+            if node.kind == "REQUANTIZE":
+                b.op("QUANTIZE", ins, [out])
+                continue
+            if "weights" in node.params:
+                ins += self._quantized_weights(b, k, node, quant[node.inputs[0]][0],
+                                               zero_bias)
+            if node.kind == "RESHAPE":
+                shape = node.params["options"]["new_shape"]
+                ins.append(b.tensor(f"shape{k}", [len(shape)], "int32", data=shape))
+            b.op(node.kind, _drop_absent_conv_bias(node.kind, ins), [out],
+                 **node.params.get("options", {}))
+        last = tensors[self.nodes[-1].output]
+        if self.float_output:
+            result = b.tensor("output_float", b.shape(last), "float32")
+            b.op("DEQUANTIZE", [last], [result])
+            last = result
+        return b.build(model_inputs, [last])
+
+    @staticmethod
+    def _quantized_weights(b, k, node, input_scale, zero_bias):
+        w, axis = node.params["weights"], node.params["channel_axis"]
+        scales = symmetric_scales(w, axis if node.params["per_channel"] else None)
+        shape = [1] * w.ndim
+        if scales.ndim:
+            shape[axis] = -1
+        q = np.clip(np.round(w / scales.reshape(shape)), -127, 127).astype(np.int8)
+        filt = b.tensor(f"w{k}", w.shape, "int8", data=q, scale=scales, zero_point=0,
+                        quantized_dimension=axis if scales.ndim else 0)
+        out_c = w.shape[axis]
+        bias = node.params["bias"]
+        if bias is None and zero_bias:
+            bias = np.zeros(out_c, np.float32)
+        if bias is None:
+            return [filt, None]
+        bias_scales = (np.float32(input_scale) * np.broadcast_to(scales, (out_c,))).astype(
+            np.float32)
+        bias_q = np.round(bias / bias_scales).astype(np.int32)
+        per_channel = scales.ndim and scales.size > 1
+        return [filt, b.tensor(f"b{k}", [out_c], "int32", data=bias_q,
+                               scale=bias_scales if per_channel else bias_scales[0],
+                               zero_point=0)]
+
+
+def _drop_absent_conv_bias(kind, inputs):
+    """TFLite's convolutions take 2 inputs when there is no bias and reject an absent (-1)
+    third one; FULLY_CONNECTED takes -1, which is what the converter writes for it."""
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and inputs[-1] is None:
+        return inputs[:-1]
+    return inputs
+
+
+class GeneratedModel:
+    """An int8 model written from a :class:`Net`, with matching input generators."""
+
+    def __init__(self, name, net, tflite, quant):
+        self.name = name
+        self.net = net
+        self.tflite = tflite
+        self.quant = quant
+
+    @property
+    def has_absent_conv_bias(self):
+        """Whether a CONV_2D or DEPTHWISE_CONV_2D has no bias: TFLite's CONV_2D refuses it and
+        its optimized int8 depthwise kernel crashes on it, so TFLite runs
+        :meth:`zero_bias_twin` instead (TFLite Micro runs both)."""
+        return any(n.kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and n.params["bias"] is None
+                   for n in self.net.nodes)
+
+    def count(self, kind):
+        """How many ops of ``kind`` the model has."""
+        return sum(n.kind == kind for n in self.net.nodes)
+
+    def zero_bias_twin(self):
+        """The same model with absent biases written as zeros."""
+        return self.net.int8_model(self.quant, zero_bias=True)
+
+    def inputs(self, count, seed=0):
+        """``count`` realistic input lists, then one of uniformly random int8 (int8 models)."""
+        rng = np.random.default_rng(seed)
+        samples = self.net.float_inputs(rng, count)
+        if self.net.float_input:
+            return samples
+        quantized = [[self._quantize(v, x) for v, x in zip(self.net.inputs, sample)]
+                     for sample in samples]
+        extreme = [rng.integers(-128, 128, self.net.shapes[v]).astype(np.int8)
+                   for v in self.net.inputs]
+        return quantized + [extreme]
+
+    def _quantize(self, value, x):
+        scale, zero_point = self.quant[value]
+        return np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
+
+
+def finish(name, net, seed):
+    """Calibrate ``net`` and write it as int8."""
+    ranges = net.calibrate(np.random.default_rng(seed + 1000))
+    quant = net.quantization(ranges)
+    return GeneratedModel(name, net, net.int8_model(quant), quant)
+
+
+# -- the catalogue ---------------------------------------------------------------------------
+
+def _conv(name, **kwargs):
+    input_shape = kwargs.pop("input_shape", (1, 8, 8, 3))
+    out_c = kwargs.pop("out_c", 4)
+    kernel = kwargs.pop("kernel", 3)
+
+    def build(seed):
+        net = Net(seed)
+        net.conv2d(net.input(input_shape), out_c, kernel, **kwargs)
+        return finish(name, net, seed)
+    return build
+
+
+def _depthwise(name, **kwargs):
+    input_shape = kwargs.pop("input_shape", (1, 9, 7, 3))
+    depth_multiplier = kwargs.pop("depth_multiplier", 1)
+    kernel = kwargs.pop("kernel", 3)
+
+    def build(seed):
+        net = Net(seed)
+        net.depthwise_conv2d(net.input(input_shape), depth_multiplier, kernel, **kwargs)
+        return finish(name, net, seed)
+    return build
+
+
+def _fully_connected(name, input_shape, out_c, **kwargs):
+    def build(seed):
+        net = Net(seed)
+        net.fully_connected(net.input(input_shape), out_c, **kwargs)
+        return finish(name, net, seed)
+    return build
+
+
+def _pool(name, kind, input_shape=(1, 9, 8, 3), **kwargs):
+    def build(seed):
+        net = Net(seed)
+        net.pool(kind, net.input(input_shape), **kwargs)
+        return finish(name, net, seed)
+    return build
+
+
+def _add(name, spreads, **kwargs):
+    def build(seed):
+        net = Net(seed)
+        a = net.input((1, 4, 4, 3), spread=spreads[0])
+        b = net.input((1, 4, 4, 3), spread=spreads[1])
+        net.add(a, b, **kwargs)
+        return finish(name, net, seed)
+    return build
+
+
+def _reshape(seed):
+    net = Net(seed)
+    net.reshape(net.input((1, 3, 4, 2)), (1, 24))
+    return finish("reshape_4d_to_2d", net, seed)
+
+
+def _softmax(name, shape, beta, spread):
+    def build(seed):
+        net = Net(seed)
+        net.softmax(net.input(shape, spread=spread), beta=beta)
+        return finish(name, net, seed)
+    return build
+
+
+def _quantize_float_input(seed):
+    net = Net(seed, float_input=True)
+    net.fully_connected(net.input((1, 12), spread=2.0), 6, per_channel=True)
+    return finish("quantize_float_input", net, seed)
+
+
+def _requantize(name, factor, shift):
+    def build(seed):
+        net = Net(seed)
+        net.requantize(net.input((1, 5, 7)), factor, shift)
+        return finish(name, net, seed)
+    return build
+
+
+def _dequantize_output(seed):
+    net = Net(seed, float_output=True)
+    net.fully_connected(net.input((1, 10)), 7, activation="RELU")
+    return finish("dequantize_output", net, seed)
+
+
+def _chain(seed):
+    """float -> QUANTIZE -> conv -> dw conv -> max pool -> conv + skip ADD -> avg pool ->
+    RESHAPE -> FC -> SOFTMAX -> DEQUANTIZE: every op kind in one graph."""
+    net = Net(seed, float_input=True, float_output=True)
+    x = net.input((1, 10, 10, 2))
+    x = net.conv2d(x, 6, 3, activation="RELU")
+    x = net.depthwise_conv2d(x, 2, 3, stride=2, activation="RELU6", gain=2.0)
+    x = net.pool("MAX_POOL_2D", x, 2, stride=1, padding="SAME")
+    y = net.conv2d(x, 12, 1, padding="VALID", per_channel=False)
+    y = net.requantize(y, 1.25, 3)
+    x = net.add(x, y, activation="RELU")
+    x = net.pool("AVERAGE_POOL_2D", x, (5, 5), stride=5)
+    x = net.reshape(x, (1, 12))
+    x = net.fully_connected(x, 8, per_channel=True)
+    net.softmax(x, beta=1.0)
+    return finish("chain", net, seed)
+
+
+OP_MODELS = {
+    # CONV_2D: padding, strides, dilation, per-channel/per-tensor, bias, fused activation.
+    "conv_same_s1_perchannel": _conv("conv_same_s1_perchannel"),
+    "conv_valid_s2_pertensor_relu": _conv(
+        "conv_valid_s2_pertensor_relu", stride=2, padding="VALID", per_channel=False,
+        activation="RELU", out_range=(-3.0, 3.0), input_shape=(1, 9, 9, 3)),
+    "conv_same_s2_nobias_relu6": _conv(
+        "conv_same_s2_nobias_relu6", stride=2, bias=False, activation="RELU6", gain=4.0,
+        out_range=(-2.0, 8.0)),
+    "conv_valid_dilation2": _conv("conv_valid_dilation2", dilation=2, padding="VALID",
+                                  input_shape=(1, 10, 9, 2)),
+    "conv_same_dilation2_s1": _conv("conv_same_dilation2_s1", dilation=2, out_c=3),
+    "conv_same_kernel3x2_stride2x1": _conv(
+        "conv_same_kernel3x2_stride2x1", kernel=(3, 2), stride=(2, 1),
+        input_shape=(1, 7, 6, 4), out_c=5),
+    "conv_1x1_batch2_pertensor_nobias": _conv(
+        "conv_1x1_batch2_pertensor_nobias", kernel=1, padding="VALID", per_channel=False,
+        bias=False, input_shape=(2, 4, 5, 6), out_c=3),
+    # DEPTHWISE_CONV_2D: depth multiplier 1 and 2, strides, dilation.
+    "depthwise_dm1_same_relu": _depthwise("depthwise_dm1_same_relu", activation="RELU"),
+    "depthwise_dm2_valid_s2_pertensor": _depthwise(
+        "depthwise_dm2_valid_s2_pertensor", depth_multiplier=2, stride=2, padding="VALID",
+        per_channel=False),
+    "depthwise_dm2_dilation2_relu6_nobias": _depthwise(
+        "depthwise_dm2_dilation2_relu6_nobias", depth_multiplier=2, dilation=2,
+        activation="RELU6", bias=False, gain=4.0, out_range=(-1.0, 7.0)),
+    # FULLY_CONNECTED: per-tensor/per-channel, batches, keep_num_dims, 4-D input.
+    "fc_pertensor": _fully_connected("fc_pertensor", (1, 16), 8),
+    "fc_perchannel_relu": _fully_connected("fc_perchannel_relu", (1, 20), 10, per_channel=True,
+                                           activation="RELU", out_range=(-2.0, 4.0)),
+    "fc_batch3_nobias": _fully_connected("fc_batch3_nobias", (3, 10), 5, bias=False),
+    "fc_keep_num_dims": _fully_connected("fc_keep_num_dims", (2, 3, 8), 4, keep_num_dims=True,
+                                         per_channel=True),
+    "fc_4d_input_relu6": _fully_connected("fc_4d_input_relu6", (1, 2, 2, 4), 6,
+                                          activation="RELU6", gain=5.0,
+                                          out_range=(-1.0, 7.5), depth=16),
+    # AVERAGE_POOL_2D and MAX_POOL_2D: padding (partial windows at SAME edges), strides.
+    "avgpool_valid_2x2_s2": _pool("avgpool_valid_2x2_s2", "AVERAGE_POOL_2D", filter_size=2,
+                                  stride=2),
+    "avgpool_same_3x3_s2": _pool("avgpool_same_3x3_s2", "AVERAGE_POOL_2D", filter_size=3,
+                                 stride=2, padding="SAME"),
+    "avgpool_same_3x2_s1_relu": _pool("avgpool_same_3x2_s1_relu", "AVERAGE_POOL_2D",
+                                      filter_size=(3, 2), stride=1, padding="SAME",
+                                      activation="RELU"),
+    "maxpool_valid_3x3_s1": _pool("maxpool_valid_3x3_s1", "MAX_POOL_2D", filter_size=3),
+    "maxpool_same_2x2_s2": _pool("maxpool_same_2x2_s2", "MAX_POOL_2D", filter_size=2,
+                                 stride=2, padding="SAME"),
+    "maxpool_same_3x3_s2_relu6": _pool("maxpool_same_3x3_s2_relu6", "MAX_POOL_2D",
+                                       input_shape=(1, 7, 7, 2), filter_size=3, stride=2,
+                                       padding="SAME", activation="RELU6"),
+    # ADD: different input scales, fused RELU.
+    "add_different_scales": _add("add_different_scales", (1.0, 4.0)),
+    "add_relu": _add("add_relu", (2.0, 0.5), activation="RELU", out_range=(-1.0, 4.0)),
+    # RESHAPE, SOFTMAX.
+    "reshape_4d_to_2d": _reshape,
+    "softmax_beta1": _softmax("softmax_beta1", (1, 10), 1.0, 2.0),
+    "softmax_beta0_5_rows2": _softmax("softmax_beta0_5_rows2", (2, 6), 0.5, 4.0),
+    # QUANTIZE (float32 -> int8, int8 -> int8 both ways) and DEQUANTIZE (int8 -> float32).
+    "quantize_float_input": _quantize_float_input,
+    "requantize_wider": _requantize("requantize_wider", 2.5, -20),
+    "requantize_narrower": _requantize("requantize_narrower", 0.6, 10),
+    "dequantize_output": _dequantize_output,
+    # Everything together.
+    "chain": _chain,
+}
+
+
+def build_op_model(name, seed=0):
+    """The catalogue model ``name`` built with ``seed``."""
+    return OP_MODELS[name](seed)

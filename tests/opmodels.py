@@ -22,7 +22,13 @@ import warnings
 
 import numpy as np
 
-from minerva_packager.tflite_writer import TfliteBuilder
+from minerva_packager.tflite_writer import (
+    TfliteBuilder,
+    activation_quantization,
+    quantize_bias,
+    quantize_weights,
+    symmetric_scales,
+)
 
 CALIBRATION_SAMPLES = 48
 
@@ -44,26 +50,6 @@ def _out_size(padding, size, kernel, stride, dilation):
 
 def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
-
-
-def quant_params(low, high):
-    """Asymmetric int8 ``(scale, zero_point)`` covering ``[low, high]`` (and 0, as TFLite)."""
-    low, high = min(float(low), 0.0), max(float(high), 0.0)
-    if high - low < 1e-6:
-        high = low + 1e-3
-    scale = float(np.float32((high - low) / 255.0))
-    zero_point = int(np.clip(np.round(-128 - low / scale), -128, 127))
-    return scale, zero_point
-
-
-def symmetric_scales(weights, axis):
-    """Per-channel symmetric int8 scales of ``weights`` along ``axis`` (None: per tensor)."""
-    if axis is None:
-        peak = np.max(np.abs(weights))
-    else:
-        others = tuple(i for i in range(weights.ndim) if i != axis)
-        peak = np.max(np.abs(weights), axis=others)
-    return np.maximum(peak, 1e-8).astype(np.float32) / np.float32(127)
 
 
 class Net:
@@ -250,7 +236,7 @@ class Net:
         for v in range(len(self.shapes)):
             rule = self.fixed_quant.get(v)
             if rule is None:
-                quant[v] = quant_params(*self.range_override.get(v, ranges[v]))
+                quant[v] = activation_quantization(*self.range_override.get(v, ranges[v]))
             elif rule[0] == "same":
                 quant[v] = quant[rule[1]]
             elif rule[0] == "fixed":
@@ -305,25 +291,18 @@ class Net:
     @staticmethod
     def _quantized_weights(b, k, node, input_scale, zero_bias):
         w, axis = node.params["weights"], node.params["channel_axis"]
-        scales = symmetric_scales(w, axis if node.params["per_channel"] else None)
-        shape = [1] * w.ndim
-        if scales.ndim:
-            shape[axis] = -1
-        q = np.clip(np.round(w / scales.reshape(shape)), -127, 127).astype(np.int8)
-        filt = b.tensor(f"w{k}", w.shape, "int8", data=q, scale=scales, zero_point=0,
-                        quantized_dimension=axis if scales.ndim else 0)
+        per_channel = node.params["per_channel"]
+        scales = symmetric_scales(w, axis if per_channel else None)
+        filt = b.tensor(f"w{k}", w.shape, "int8", data=quantize_weights(w, scales, axis),
+                        scale=scales, zero_point=0, quantized_dimension=axis if per_channel else 0)
         out_c = w.shape[axis]
         bias = node.params["bias"]
         if bias is None and zero_bias:
             bias = np.zeros(out_c, np.float32)
         if bias is None:
             return [filt, None]
-        bias_scales = (np.float32(input_scale) * np.broadcast_to(scales, (out_c,))).astype(
-            np.float32)
-        bias_q = np.round(bias / bias_scales).astype(np.int32)
-        per_channel = scales.ndim and scales.size > 1
-        return [filt, b.tensor(f"b{k}", [out_c], "int32", data=bias_q,
-                               scale=bias_scales if per_channel else bias_scales[0],
+        bias_q, bias_scales = quantize_bias(bias, input_scale, scales)
+        return [filt, b.tensor(f"b{k}", [out_c], "int32", data=bias_q, scale=bias_scales,
                                zero_point=0)]
 
 

@@ -362,6 +362,48 @@ class TfliteBuilder:
         return kinds.DequantizeOptions, tflite.DequantizeOptionsEnd(b)
 
 
+# -- post-training quantization helpers (the TFLite converter's conventions) ------------------
+
+def activation_quantization(low, high):
+    """Asymmetric int8 ``(scale, zero_point)`` for an activation observed in ``[low, high]``.
+
+    The range is widened to include 0 (so zero is exact, as TFLite requires); the scale is
+    rounded to float32 as it is stored.
+    """
+    low, high = min(float(low), 0.0), max(float(high), 0.0)
+    if high - low < 1e-6:
+        high = low + 1e-3
+    scale = float(np.float32((high - low) / 255.0))
+    zero_point = int(np.clip(np.round(-128 - low / scale), -128, 127))
+    return scale, zero_point
+
+
+def symmetric_scales(weights, axis=None):
+    """Symmetric int8 weight scales: one per slice along ``axis``, or one (``axis=None``)."""
+    weights = np.asarray(weights, np.float32)
+    if axis is None:
+        peak = np.max(np.abs(weights))
+    else:
+        others = tuple(i for i in range(weights.ndim) if i != axis)
+        peak = np.max(np.abs(weights), axis=others)
+    return np.maximum(peak, 1e-8).astype(np.float32) / np.float32(127)
+
+
+def quantize_weights(weights, scales, axis=None):
+    """``weights`` as int8 with the given scales (per channel along ``axis``)."""
+    shape = [1] * np.ndim(weights)
+    if np.ndim(scales):
+        shape[axis] = -1
+    scaled = np.asarray(weights, np.float32) / np.reshape(scales, shape)
+    return np.clip(np.round(scaled), -127, 127).astype(np.int8)
+
+
+def quantize_bias(bias, input_scale, weight_scales):
+    """int32 bias and its scales (``input_scale * weight_scale`` per channel, zero point 0)."""
+    scales = (np.float32(input_scale) * np.asarray(weight_scales, np.float32)).astype(np.float32)
+    return np.round(np.asarray(bias, np.float64) / scales).astype(np.int32), scales
+
+
 def _offset_vector(b, start_vector, offsets):
     start_vector(b, len(offsets))
     for offset in reversed(offsets):

@@ -17,7 +17,6 @@ class Model:
         g = cap.graph
         self.name = cap.name
         self.meta = cap.meta
-        self._graph = g
         self.kernels, self.tier = kernels if isinstance(kernels, tuple) else \
             select_kernels(kernels, cap.name)
         paged = _paged_slots(g, cap.paged, paged)
@@ -67,6 +66,7 @@ class Model:
         self._file = f if paged else None
         self.inputs = [buffers[i] for i in g.inputs]
         self.outputs = [buffers[i] for i in g.outputs]
+        self._info = self._describe(g)
         self._input_is_float = g.tensors[g.inputs[0]].dtype == FLOAT32
         self._input_sizes = [g.tensors[i].nbytes // (4 if g.tensors[i].dtype == FLOAT32
                                                      else 1) for i in g.inputs]
@@ -122,7 +122,11 @@ class Model:
         return self.outputs[0]
 
     def info(self):
-        g = self._graph
+        # name, version, I/O shapes and quantization, ops, arena bytes, kernel tier.
+        return self._info
+
+    def _describe(self, g):
+        # Computed once at load so the parsed graph need not stay in RAM after it.
         meta = self.meta
 
         def spec(index, m):
@@ -139,6 +143,7 @@ class Model:
             "outputs": [spec(i, m) for i, m in zip(g.outputs, outs)],
             "ops": [OPS[op.code][0] for op in g.ops],
             "arena_bytes": g.arena_bytes,
+            "paged": len(self.paged),
             "kernels": self.tier,
         }
 

@@ -415,6 +415,17 @@ def _add(name, spreads, **kwargs):
     return build
 
 
+def _add_branches(seed):
+    """One input through two convolutions of different gain, then ADD: the residual shape
+    real networks have, with both ADD inputs computed in the model."""
+    net = Net(seed)
+    x = net.input((1, 5, 5, 4))
+    a = net.conv2d(x, 4, 1, padding="VALID", gain=0.5)
+    b = net.conv2d(x, 4, 3, gain=3.0, activation="RELU")
+    net.add(a, b)
+    return finish("add_branches", net, seed)
+
+
 def _reshape(seed):
     net = Net(seed)
     net.reshape(net.input((1, 3, 4, 2)), (1, 24))
@@ -520,6 +531,7 @@ OP_MODELS = {
     # ADD: different input scales, fused RELU.
     "add_different_scales": _add("add_different_scales", (1.0, 4.0)),
     "add_relu": _add("add_relu", (2.0, 0.5), activation="RELU", out_range=(-1.0, 4.0)),
+    "add_branches": _add_branches,
     # RESHAPE, SOFTMAX.
     "reshape_4d_to_2d": _reshape,
     "softmax_beta1": _softmax("softmax_beta1", (1, 10), 1.0, 2.0),

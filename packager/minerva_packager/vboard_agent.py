@@ -1,0 +1,152 @@
+# The virtual board's CPU side: this script runs inside the MicroPython unix port (never CPython).
+#
+#   micropython -X heapsize=N vboard_agent.py IMAGE BLOCK_SIZE NONCE BOARD MACHINE RUN_MAIN
+#
+# It mounts the LittleFS2 image file at "/" the way a board's _boot.py mounts its flash, runs
+# boot.py (and main.py when RUN_MAIN is "1"), then executes code chunks that the host bridge
+# (vboard.py) sends on stdin as "<kind> <length>\n<source>", kind "x" (file input, the raw REPL)
+# or "s" (single input, the friendly REPL). Program output goes to stdout unchanged; after each
+# chunk the agent writes END + status + "<n>\n" + n bytes of traceback. END starts with a NUL
+# and a per-boot random nonce, so program output cannot fake it.
+import io
+import os
+import sys
+
+import vfs
+
+_IMAGE, _BLOCK, _NONCE, _BOARD, _MACHINE, _RUN_MAIN = sys.argv[1:7]
+_END = b"\x00" + _NONCE.encode()
+_ME = sys.argv[0]
+
+
+class FileFlash:
+    # A NOR-flash-like block device over a file, with the extended interface (offsets and an
+    # explicit erase) that VfsLfs2 uses. It counts traffic so energy can be estimated.
+    def __init__(self, f, block_size, block_count):
+        self.f = f
+        self.block_size = block_size
+        self.block_count = block_count
+        self.stats = {"read_bytes": 0, "written_bytes": 0, "erased_blocks": 0}
+
+    def readblocks(self, block, buf, offset=0):
+        self.f.seek(block * self.block_size + offset)
+        self.f.readinto(buf)
+        self.stats["read_bytes"] += len(buf)
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:
+            offset = 0
+        self.f.seek(block * self.block_size + offset)
+        self.f.write(buf)
+        self.stats["written_bytes"] += len(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.block_count
+        if op == 5:
+            return self.block_size
+        if op == 6:
+            self.f.seek(arg * self.block_size)
+            self.f.write(b"\xff" * self.block_size)
+            self.stats["erased_blocks"] += 1
+            return 0
+        if op == 3:
+            self.f.flush()
+        return 0
+
+
+class VirtualBoardInfo:
+    # `import vboard` on the virtual board: what it emulates (a real board has no such module).
+    board = _BOARD
+    machine = _MACHINE
+
+    def flash_stats(self):
+        return dict(_flash.stats)
+
+
+def _mount():
+    global _flash
+    f = open(_IMAGE, "r+b")
+    size = f.seek(0, 2)
+    block_size = int(_BLOCK)
+    _flash = FileFlash(f, block_size, size // block_size)
+    try:
+        fs = vfs.VfsLfs2(_flash)
+    except OSError:
+        # As a fresh board does on first boot: an unformatted flash gets a new filesystem.
+        vfs.VfsLfs2.mkfs(_flash)
+        fs = vfs.VfsLfs2(_flash)
+    vfs.umount("/")
+    vfs.mount(fs, "/")
+    os.chdir("/")
+    sys.path[:] = ["", ".frozen", "/lib"]
+    sys.modules["vboard"] = VirtualBoardInfo()
+
+
+def _traceback(exc):
+    s = io.StringIO()
+    sys.print_exception(exc, s)
+    # Drop the agent's own frames: a board's traceback starts at the user's code.
+    lines = [ln for ln in s.getvalue().split("\n") if _ME not in ln]
+    return "\n".join(lines).encode()
+
+
+def _execute(source, kind, scope):
+    status = b"E"
+    err = b""
+    try:
+        exec(compile(source, "<stdin>", "single" if kind == b"s" else "exec"), scope)
+    except SystemExit:
+        status = b"R"
+    except BaseException as exc:  # noqa: B036 - KeyboardInterrupt is reported like a board does
+        err = _traceback(exc)
+    return status, err
+
+
+def _run_file(name, scope):
+    try:
+        os.stat(name)
+    except OSError:
+        return b"E"
+    with open(name) as f:
+        source = f.read()
+    status, err = _execute(source, b"x", scope)
+    sys.stdout.buffer.write(err)
+    return status
+
+
+def _read_exactly(stream, n):
+    data = b""
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def main():
+    _mount()
+    out = sys.stdout.buffer
+    stdin = sys.stdin.buffer
+    scope = {"__name__": "__main__"}
+    if _run_file("boot.py", scope) == b"E" and _RUN_MAIN == "1":
+        _run_file("main.py", scope)
+    out.write(_END + b"B0\n")
+    while True:
+        try:
+            header = stdin.readline()
+            if not header:
+                return
+            kind, length = header.split()
+            source = _read_exactly(stdin, int(length.decode()))
+            status, err = _execute(source, kind, scope)
+            out.write(_END + status + str(len(err)).encode() + b"\n" + err)
+        except KeyboardInterrupt:
+            # A Ctrl-C that arrives between chunks has nothing to interrupt.
+            pass
+        except EOFError:
+            return
+
+
+main()

@@ -3,16 +3,16 @@ and the committed files in capsules/ consistent with each other."""
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from device_runner import run_on_cpython
 from reference import TFLM
 
 from minerva_packager.tflite_import import read_tflite
 
-CAPSULES = ROOT / "capsules"
+CAPSULES = Path(__file__).resolve().parents[1] / "capsules"
 # Measured: 97.1% for the float network and the int8 model (449 held-out samples); the margin
 # leaves room for BLAS rounding differences between machines during training.
 MIN_ACCURACY = 0.95

@@ -67,7 +67,7 @@ class Model:
         self.inputs = [buffers[i] for i in g.inputs]
         self.outputs = [buffers[i] for i in g.outputs]
         self._info = self._describe(g)
-        self._input_is_float = g.tensors[g.inputs[0]].dtype == FLOAT32
+        self._input_is_float = [g.tensors[i].dtype == FLOAT32 for i in g.inputs]
         self._input_sizes = [g.tensors[i].nbytes // (4 if g.tensors[i].dtype == FLOAT32
                                                      else 1) for i in g.inputs]
 
@@ -89,24 +89,34 @@ class Model:
                                            "out of range" % (name, OPS[op.code][0], k,
                                                              mult[k], shift[k]))
 
+    def set_input(self, index, values):
+        # Copy ``values`` (bytes-like int8 data, or float32 values for a float input) into
+        # model input ``index``.
+        dst = self.inputs[index]
+        n = self._input_sizes[index]
+        if len(values) != n:
+            raise ValueError("input %d has %d values, the model takes %d"
+                             % (index, len(values), n))
+        if self._input_is_float[index]:
+            for i in range(n):
+                dst[i] = values[i]
+        else:
+            # bytes index as 0..255; int8 sources are already signed.
+            for i in range(n):
+                v = values[i]
+                dst[i] = v - 256 if v > 127 else v
+
     def run(self, inp=None):
-        # Copy ``inp`` (bytes-like int8 data, or float32 values for a float input) into the
-        # input tensor, run every op, return the output tensor's buffer. The returned buffer
-        # is preallocated and reused: its contents change on the next run(); copy it to keep.
-        # With ``inp=None`` the input is whatever was written to ``model.inputs[0]``.
+        # Copy ``inp`` into the input tensor (a sequence of them for a model with several
+        # inputs), run every op, return the output tensor's buffer. The returned buffer is
+        # preallocated and reused: its contents change on the next run(); copy it to keep.
+        # With ``inp=None`` the inputs are whatever was written to ``model.inputs``.
         if inp is not None:
-            dst = self.inputs[0]
-            n = self._input_sizes[0]
-            if len(inp) != n:
-                raise ValueError("input has %d values, the model takes %d" % (len(inp), n))
-            if self._input_is_float:
-                for i in range(n):
-                    dst[i] = inp[i]
+            if len(self.inputs) == 1:
+                self.set_input(0, inp)
             else:
-                # bytes index as 0..255; int8 sources are already signed.
-                for i in range(n):
-                    v = inp[i]
-                    dst[i] = v - 256 if v > 127 else v
+                for k in range(len(self.inputs)):
+                    self.set_input(k, inp[k])
         f = self._file
         for step in self._steps:
             n, fn, b, args, page, pos = step

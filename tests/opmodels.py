@@ -248,9 +248,7 @@ class Net:
                             int(np.clip(zero_point + shift, -128, 127)))
         return quant
 
-    def int8_model(self, quant, zero_bias=False):
-        """The int8 model; ``zero_bias`` gives absent biases as zeros (for TFLite, whose
-        CONV_2D requires a bias, to run a twin of a bias-less model)."""
+    def int8_model(self, quant):
         b = TfliteBuilder("minerva tests: generated int8 model")
         tensors = {}
         model_inputs = []
@@ -274,8 +272,7 @@ class Net:
                 b.op("QUANTIZE", ins, [out])
                 continue
             if "weights" in node.params:
-                ins += self._quantized_weights(b, k, node, quant[node.inputs[0]][0],
-                                               zero_bias)
+                ins += self._quantized_weights(b, k, node, quant[node.inputs[0]][0])
             if node.kind == "RESHAPE":
                 shape = node.params["options"]["new_shape"]
                 ins.append(b.tensor(f"shape{k}", [len(shape)], "int32", data=shape))
@@ -289,7 +286,7 @@ class Net:
         return b.build(model_inputs, [last])
 
     @staticmethod
-    def _quantized_weights(b, k, node, input_scale, zero_bias):
+    def _quantized_weights(b, k, node, input_scale):
         w, axis = node.params["weights"], node.params["channel_axis"]
         per_channel = node.params["per_channel"]
         scales = symmetric_scales(w, axis if per_channel else None)
@@ -297,8 +294,6 @@ class Net:
                         scale=scales, zero_point=0, quantized_dimension=axis if per_channel else 0)
         out_c = w.shape[axis]
         bias = node.params["bias"]
-        if bias is None and zero_bias:
-            bias = np.zeros(out_c, np.float32)
         if bias is None:
             return [filt, None]
         bias_q, bias_scales = quantize_bias(bias, input_scale, scales)
@@ -325,19 +320,14 @@ class GeneratedModel:
 
     @property
     def has_absent_conv_bias(self):
-        """Whether a CONV_2D or DEPTHWISE_CONV_2D has no bias: TFLite's CONV_2D refuses it and
-        its optimized int8 depthwise kernel crashes on it, so TFLite runs
-        :meth:`zero_bias_twin` instead (TFLite Micro runs both)."""
+        """Whether a CONV_2D or DEPTHWISE_CONV_2D has no bias (which TFLite cannot run as is:
+        see ``reference.with_zero_conv_biases``)."""
         return any(n.kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and n.params["bias"] is None
                    for n in self.net.nodes)
 
     def count(self, kind):
         """How many ops of ``kind`` the model has."""
         return sum(n.kind == kind for n in self.net.nodes)
-
-    def zero_bias_twin(self):
-        """The same model with absent biases written as zeros."""
-        return self.net.int8_model(self.quant, zero_bias=True)
 
     def inputs(self, count, seed=0):
         """``count`` realistic input lists, then one of uniformly random int8 (int8 models)."""

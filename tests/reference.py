@@ -35,14 +35,20 @@ def _tflm_runtime():
 
 
 class LiteRT:
-    """One TFLite interpreter, reused across calls (``reference=True`` -> BUILTIN_REF)."""
+    """One TFLite interpreter, reused across calls (``reference=True`` -> BUILTIN_REF).
+
+    A convolution without bias runs as the same model with a zero bias
+    (:func:`with_zero_conv_biases`): TFLite's CONV_2D refuses a missing bias and its optimized
+    int8 depthwise kernel crashes on one, while TFLite Micro (and the capsule format) take it.
+    """
 
     def __init__(self, model_bytes, reference=True):
         litert = _litert()
         resolver = (litert.OpResolverType.BUILTIN_REF if reference
                     else litert.OpResolverType.AUTO)
-        self.interpreter = litert.Interpreter(model_content=bytes(model_bytes),
-                                              experimental_op_resolver_type=resolver)
+        self.interpreter = litert.Interpreter(
+            model_content=with_zero_conv_biases(bytes(model_bytes)),
+            experimental_op_resolver_type=resolver)
         self.interpreter.allocate_tensors()
         self.input_details = self.interpreter.get_input_details()
         self.output_details = self.interpreter.get_output_details()
@@ -80,6 +86,68 @@ def io_counts(model_bytes):
 
     subgraph = tflite.Model.GetRootAs(bytes(model_bytes), 0).Subgraphs(0)
     return subgraph.InputsLength(), subgraph.OutputsLength()
+
+
+_CONV_2D, _DEPTHWISE_CONV_2D = 3, 4
+_INT8, _INT32, _FLOAT32 = 9, 2, 0
+
+
+def with_zero_conv_biases(model_bytes):
+    """``model_bytes`` with every bias-less CONV_2D / DEPTHWISE_CONV_2D given a zero bias.
+
+    Adding zero to the accumulator changes nothing, so the outputs are the same; the bias is
+    int32 at ``input_scale * filter_scale`` per channel for int8 ops (float32 for float ops).
+    Models whose convolutions all have a bias are returned unchanged.
+    """
+    import tflite
+
+    flat = tflite.Model.GetRootAs(model_bytes, 0)
+    codes = [flat.OperatorCodes(i) for i in range(flat.OperatorCodesLength())]
+    codes = [max(c.BuiltinCode(), c.DeprecatedBuiltinCode()) for c in codes]
+    subgraph = flat.Subgraphs(0)
+
+    def needs_bias(op):
+        return (codes[op.OpcodeIndex()] in (_CONV_2D, _DEPTHWISE_CONV_2D)
+                and (op.InputsLength() < 3 or op.Inputs(2) < 0))
+
+    if not any(needs_bias(subgraph.Operators(i)) for i in range(subgraph.OperatorsLength())):
+        return model_bytes
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
+    graph = model.subgraphs[0]
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        if max(code.builtinCode, code.deprecatedBuiltinCode) not in (_CONV_2D,
+                                                                     _DEPTHWISE_CONV_2D):
+            continue
+        if len(op.inputs) >= 3 and op.inputs[2] >= 0:
+            continue
+        data, filt = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+        depthwise = max(code.builtinCode, code.deprecatedBuiltinCode) == _DEPTHWISE_CONV_2D
+        out_c = int(filt.shape[3] if depthwise else filt.shape[0])
+        bias = schema.TensorT()
+        bias.name = b"zero_bias"
+        bias.shape = [out_c]
+        if data.type == _INT8:
+            bias.type = _INT32
+            bias.quantization = schema.QuantizationParametersT()
+            filter_scales = np.asarray(filt.quantization.scale, np.float32)
+            bias.quantization.scale = list(np.float32(data.quantization.scale[0]) *
+                                           filter_scales)
+            bias.quantization.zeroPoint = [0] * len(filter_scales)
+        else:
+            bias.type = _FLOAT32
+        buffer = schema.BufferT()
+        buffer.data = np.zeros(4 * out_c, np.uint8)
+        model.buffers.append(buffer)
+        bias.buffer = len(model.buffers) - 1
+        graph.tensors.append(bias)
+        op.inputs = [int(op.inputs[0]), int(op.inputs[1]), len(graph.tensors) - 1]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def run_litert_ref(model_bytes, inputs):

@@ -27,9 +27,9 @@ def main():
 
 def _register():
     # Commands live beside the library code they call; one module each.
-    from . import cli_capsule
+    from . import cli_board, cli_capsule
 
-    for module in (cli_capsule,):
+    for module in (cli_capsule, cli_board):
         for command in module.COMMANDS:
             main.add_command(command)
 

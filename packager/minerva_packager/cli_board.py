@@ -1,0 +1,190 @@
+"""Board commands: ``vboard``, ``deploy``, ``run``, ``image``, ``flash``."""
+
+import os
+from pathlib import Path
+
+import click
+
+from .errors import PackagerError
+from .transport import VIAS
+
+_STATE_DIR = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+                          default=None, help="Where a detached board keeps its pid, port and "
+                          "flash image (default .cache/vboard).")
+
+
+def _state_dir(state_dir):
+    from .vboard import DEFAULT_STATE_DIR
+
+    return state_dir or DEFAULT_STATE_DIR
+
+
+def _port(port):
+    """--port, else MINERVA_PORT, else the running virtual board's port."""
+    if port:
+        return port
+    if os.environ.get("MINERVA_PORT"):
+        return os.environ["MINERVA_PORT"]
+    from .vboard import running_port
+
+    found = running_port()
+    if found is None:
+        raise PackagerError("no port given", "pass --port PORT, set MINERVA_PORT, or start a "
+                            "virtual board: minerva vboard --detach")
+    return found
+
+
+_PORT = click.option("--port", "-p", help="Serial port of the board (default: MINERVA_PORT, "
+                     "then the running virtual board).")
+_VIA = click.option("--via", type=click.Choice(VIAS), default="mpremote", show_default=True,
+                    help="Tool that talks to the board.")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--board", "-b", default="rp2040", show_default=True, help="Board to emulate.")
+@click.option("--image", type=click.Path(dir_okay=False, path_type=Path),
+              help="Flash image file (created if absent; persists across runs).")
+@click.option("--detach", is_flag=True, help="Run in the background; stop with "
+              "`minerva vboard stop`.")
+@_STATE_DIR
+@click.pass_context
+def vboard(ctx, board, image, detach, state_dir):
+    """Start a virtual board: MicroPython on a pty with the board's heap and flash."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .boards import load_board
+    from .vboard import VirtualBoard, start_detached
+
+    profile = load_board(board)
+    state_dir = _state_dir(state_dir)
+    image = image or state_dir / f"{profile['name']}.lfs"
+    if detach:
+        port, pid = start_detached(profile, state_dir, image=image)
+        click.echo(port)
+        click.echo(f"minerva vboard: {profile['name']} running as pid {pid}; stop it with "
+                   f"`minerva vboard stop{_state_flag(state_dir)}`", err=True)
+        return
+    vb = VirtualBoard(profile, image=image)
+
+    def ready(port):
+        click.echo(port)
+        click.echo(f"minerva vboard: {profile['title']} on {port}, heap {vb.heap} bytes, "
+                   f"flash {image} ({profile['filesystem']['size']} bytes); Ctrl-C stops it",
+                   err=True)
+
+    vb.serve(ready)
+
+
+def _state_flag(state_dir):
+    from .vboard import DEFAULT_STATE_DIR
+
+    return "" if Path(state_dir) == DEFAULT_STATE_DIR else f" --state-dir {state_dir}"
+
+
+@vboard.command("stop")
+@_STATE_DIR
+def vboard_stop(state_dir):
+    """Stop the background virtual board."""
+    from .vboard import stop_detached
+
+    pid = stop_detached(_state_dir(state_dir))
+    click.echo(f"stopped virtual board (pid {pid})")
+
+
+@click.command()
+@_PORT
+@_VIA
+@click.option("--board", "-b", help="Expected board (checked against the board's own name).")
+@click.option("--no-runtime", is_flag=True, help="Copy capsules only.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the verification line.")
+@click.argument("capsules", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def deploy(port, via, board, no_runtime, quiet, capsules):
+    """Install the runtime and CAPSULES on a board, skipping files that are unchanged."""
+    from .deploy import deploy as run_deploy
+    from .deploy import terminal_progress
+
+    def say(text):
+        if not quiet or text.startswith("Verified"):
+            click.echo(text)
+
+    run_deploy(_port(port), capsules, board=board, via=via, runtime=not no_runtime, say=say,
+               progress=None if quiet else terminal_progress())
+
+
+@click.command()
+@_PORT
+@_VIA
+@click.option("--top-k", default=3, show_default=True, help="Classes to list per output.")
+@click.argument("capsule", type=click.Path(exists=True, dir_okay=False))
+@click.argument("input_file", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+def run(port, via, top_k, capsule, input_file):
+    """Run a deployed CAPSULE on the board on INPUT (.npy or raw .bin) and print the output."""
+    from .board_run import describe_output, load_inputs, run_on_board
+    from .capsule import read_capsule
+
+    cap = read_capsule(capsule)
+    inputs = load_inputs(input_file, cap)
+    outputs, tier = run_on_board(_port(port), capsule, inputs, via=via)
+    for index, output in enumerate(outputs):
+        prefix = f"[{index}] " if len(outputs) > 1 else ""
+        for line in describe_output(cap, output, top_k):
+            click.echo(prefix + line)
+    click.echo(f"ran {len(outputs)} input(s) on the board with the {tier} kernels", err=True)
+
+
+@click.command()
+@click.option("--board", "-b", required=True, help="Board whose filesystem to build.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Image file: .uf2 for a UF2 (RP2040), anything else for the raw partition.")
+@click.argument("capsules", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def image(board, output, capsules):
+    """Build a LittleFS image of the board's filesystem holding the runtime and CAPSULES."""
+    from .boards import load_board
+    from .image import build_image, to_uf2
+
+    profile = load_board(board)
+    raw = build_image(profile, capsules)
+    fs_info = profile["filesystem"]
+    if output.suffix == ".uf2":
+        if "uf2_family_id" not in profile:
+            raise PackagerError(f"{profile['name']} does not boot UF2 files",
+                                "write a .bin and use `minerva flash`")
+        address = profile["flash_map_address"] + fs_info["offset"]
+        output.write_bytes(to_uf2(raw, address, profile["uf2_family_id"]))
+        click.echo(f"Wrote {output}: {profile['name']} filesystem ({len(raw)} bytes) at "
+                   f"0x{address:08X}; copy it onto the RPI-RP2 drive (hold BOOTSEL).")
+    else:
+        output.write_bytes(raw)
+        click.echo(f"Wrote {output}: {profile['name']} filesystem image, {len(raw)} bytes for "
+                   f"offset 0x{fs_info['offset']:X}; write it with `minerva flash --board "
+                   f"{profile['name']} --port PORT {output}`.")
+
+
+@click.command()
+@click.option("--board", "-b", required=True)
+@click.option("--port", "-p", help="Serial port (ESP32 boards).")
+@click.option("--drive", type=click.Path(file_okay=False), help="Mounted RPI-RP2 drive "
+              "(RP2040 boards).")
+@click.option("--baud", default=460800, show_default=True)
+@click.argument("image_file", metavar="IMAGE", type=click.Path(exists=True, dir_okay=False))
+def flash(board, port, drive, baud, image_file):
+    """Write a filesystem IMAGE to a board: esptool for ESP32, the UF2 drive for RP2040."""
+    from .boards import load_board
+    from .image import copy_uf2_to_drive, flash_esp32
+
+    profile = load_board(board)
+    if "esptool_chip" in profile:
+        if not port:
+            raise PackagerError("no port given", "pass --port PORT of the ESP32")
+        flash_esp32(profile, port, image_file, baud=baud)
+        click.echo(f"Flashed {image_file} to {profile['name']} at 0x"
+                   f"{profile['filesystem']['offset']:X}.")
+    elif drive:
+        target = copy_uf2_to_drive(image_file, drive)
+        click.echo(f"Copied {image_file} to {target}; the board reboots when it is written.")
+    else:
+        raise PackagerError(f"{profile['name']} is flashed by copying the .uf2",
+                            "pass --drive /media/$USER/RPI-RP2 or copy it there yourself")
+
+
+COMMANDS = [vboard, deploy, run, image, flash]

@@ -1,0 +1,263 @@
+"""Install the device runtime and capsules on a board over its serial port.
+
+``deploy(port, capsules)`` probes the board (which board, which native arch, free space),
+compiles the runtime for that arch, compares SHA-256 hashes with what the board holds and
+uploads only what changed. Each file is written as ``<path>.part``, hashed on the board, and
+only when every file is verified are the parts renamed into place: an interrupted deploy
+leaves the previous installation active and its partial files are removed by the next one.
+"""
+
+import sys
+from pathlib import Path
+
+from .boards import board_names, load_board
+from .capsule import read_capsule
+from .errors import PackagerError
+from .runtime import arch_from_mpy, runtime_files, sha256_hex
+from .transport import connect
+
+PART = ".part"
+
+_PROBE = """
+import os, sys
+try:
+    import vboard
+    _m, _v = vboard.machine, vboard.board
+except ImportError:
+    _m = os.uname().machine if hasattr(os, "uname") else sys.implementation._machine
+    _v = None
+_s = os.statvfs("/")
+print(repr((sys.implementation.name, _m, _v, sys.implementation._mpy, _s[0], _s[0] * _s[2],
+            _s[0] * _s[3])))
+"""
+
+_HASHES = """
+import os, hashlib, binascii
+def _h(p):
+    try:
+        n = os.stat(p)[6]
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    b = bytearray(512)
+    with open(p, "rb") as f:
+        while True:
+            k = f.readinto(b)
+            if not k:
+                break
+            h.update(memoryview(b)[:k])
+    return (n, binascii.hexlify(h.digest()).decode())
+print(repr({p: _h(p) for p in %r}))
+"""
+
+_MAKEDIRS = """
+import os
+for d in %r:
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+"""
+
+_REMOVE_PARTS = """
+import os
+for d in %r:
+    try:
+        names = os.listdir(d)
+    except OSError:
+        continue
+    for n in names:
+        if n.endswith(%r):
+            os.remove(d + "/" + n)
+"""
+
+_ACTIVATE = """
+import os
+for p in %r:
+    os.rename(p + %r, p)
+"""
+
+
+class BoardInfo:
+    """What the probe found: ``machine``, ``virtual`` (emulated board or None), ``arch``,
+    ``block_size``, ``total`` and ``free`` bytes of the filesystem."""
+
+    def __init__(self, probe):
+        implementation, self.machine, self.virtual, mpy, self.block_size, self.total, \
+            self.free = probe
+        if implementation != "micropython":
+            raise PackagerError(f"the board runs {implementation}, not MicroPython",
+                                "flash MicroPython first")
+        self.arch = arch_from_mpy(mpy)
+
+
+def probe(transport):
+    """Return a :class:`BoardInfo` for the connected board."""
+    return BoardInfo(_literal(transport.exec(_PROBE)))
+
+
+def _literal(output):
+    import ast
+
+    try:
+        return ast.literal_eval(output.decode().strip())
+    except (ValueError, SyntaxError):
+        raise PackagerError("the board answered the probe with unexpected output: "
+                            f"{output[:80]!r}", "is this a MicroPython board?")
+
+
+def identify_board(info, requested=None, port="the board"):
+    """The board profile matching ``info``; with ``requested`` check that it is that board."""
+    if requested is not None:
+        board = load_board(requested) if isinstance(requested, str) else requested
+        if not _same_machine(board["machine"], info.machine):
+            detected = _match(info.machine)
+            raise PackagerError(
+                f"wrong board: {port} is a {info.machine!r}, but --board {board['name']} "
+                f"expects a {board['machine']!r}",
+                f"pass --board {detected}" if detected else "omit --board to detect it")
+        return board
+    name = _match(info.machine)
+    if name is None:
+        raise PackagerError(f"{port}: unknown board {info.machine!r}",
+                            "pass --board; known boards: " + ", ".join(board_names()))
+    return load_board(name)
+
+
+def _same_machine(profile_machine, reported):
+    return profile_machine == reported or reported.startswith(profile_machine + " ") or \
+        profile_machine == "linux" and reported.startswith("linux")
+
+
+def _match(machine):
+    for name in board_names():
+        if _same_machine(load_board(name)["machine"], machine):
+            return name
+    return None
+
+
+def capsule_files(board, capsules):
+    """``{device path: bytes}`` for capsules, each verified on the host first."""
+    files = {}
+    for capsule in capsules:
+        data = read_capsule(capsule).raw
+        files[f"{board.get('capsule_dir', '/capsules')}/{Path(capsule).name}"] = data
+    return files
+
+
+def remote_hashes(transport, paths):
+    """``{path: (size, sha256 hex) or None}`` as the board sees its files."""
+    return _literal(transport.exec(_HASHES % (list(paths),)))
+
+
+def _folders(paths):
+    folders = set()
+    for path in paths:
+        parts = path.strip("/").split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folders.add("/" + "/".join(parts[:i]))
+    return sorted(folders, key=lambda f: f.count("/"))
+
+
+def space_needed(sizes, block_size):
+    """Bytes a set of new files takes on LittleFS: whole blocks plus one for metadata each."""
+    return sum(((n + block_size - 1) // block_size + 1) * block_size for n in sizes)
+
+
+class Report:
+    """The outcome of a deploy: ``board``, ``uploaded`` and ``unchanged`` paths,
+    ``verified`` ({path: sha256}), ``bytes_uploaded``."""
+
+
+def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=print,
+           progress=None):
+    """Install the runtime (when ``runtime``) and ``capsules`` on the board at ``port``.
+
+    ``say(text)`` receives the stage lines; ``progress`` is None or a factory
+    ``progress(total_bytes)`` returning a context manager with ``update(n)`` (a click
+    progress bar on a terminal). Returns a :class:`Report`; raises PackagerError.
+    """
+    report = Report()
+    with connect(port, via) as transport:
+        info = probe(transport)
+        profile = identify_board(info, board, port)
+        report.board = profile
+        files = runtime_files(profile, info.arch) if runtime else {}
+        files.update(capsule_files(profile, capsules))
+        folders = _folders(files)
+        transport.exec(_REMOVE_PARTS % (folders, PART))
+        say(f"Checking {len(files)} files on {profile['name']} at {port} ({transport.via})…")
+        remote = remote_hashes(transport, files)
+        wanted = {p: (len(d), sha256_hex(d)) for p, d in files.items()}
+        changed = [p for p in files if remote.get(p) != wanted[p]]
+        report.unchanged = [p for p in files if p not in changed]
+        report.uploaded = changed
+        for path in report.unchanged:
+            say(f"up to date: {path}")
+        need = space_needed([len(files[p]) for p in changed], info.block_size)
+        if need > info.free:
+            raise PackagerError(
+                f"{port}: filesystem full: the upload needs {need} bytes, "
+                f"{info.free} of {info.total} are free",
+                "remove old files (mpremote connect PORT rm :/capsules/OLD.cap) "
+                "or deploy fewer capsules")
+        report.bytes_uploaded = sum(len(files[p]) for p in changed)
+        if changed:
+            transport.exec(_MAKEDIRS % (folders,))
+            _upload(transport, files, changed, say, progress)
+        report.verified = _verify(transport, files, wanted, changed, port)
+    say(f"Verified {len(files)} files on {profile['name']} at {port}: "
+        f"{len(changed)} uploaded ({report.bytes_uploaded} bytes), "
+        f"{len(report.unchanged)} up to date; SHA-256 of every file matches.")
+    return report
+
+
+def _upload(transport, files, changed, say, progress):
+    total = sum(len(files[p]) for p in changed)
+    say(f"Uploading {len(changed)} files ({total} bytes)…")
+    try:
+        if progress is None:
+            for path in changed:
+                say(f"uploading {path} ({len(files[path])} bytes)")
+                transport.write_file(path + PART, files[path])
+        else:
+            with progress(total) as bar:
+                for path in changed:
+                    sent = [0]
+
+                    def step(n, _total, sent=sent):
+                        bar.update(n - sent[0])
+                        sent[0] = n
+
+                    transport.write_file(path + PART, files[path], step)
+                    bar.update(len(files[path]) - sent[0])
+    except KeyboardInterrupt:
+        raise PackagerError("deploy interrupted: nothing new was activated; the partial "
+                            f"{PART} files are removed by the next deploy",
+                            "run the same deploy again")
+
+
+def _verify(transport, files, wanted, changed, port):
+    parts = remote_hashes(transport, [p + PART for p in changed])
+    bad = [p for p in changed if parts.get(p + PART) != wanted[p]]
+    if bad:
+        transport.exec(_REMOVE_PARTS % (_folders(bad), PART))
+        raise PackagerError(f"{port}: {bad[0]} arrived damaged (hash mismatch); "
+                            "nothing was activated", "check the cable and deploy again")
+    if changed:
+        transport.exec(_ACTIVATE % (changed, PART))
+    final = remote_hashes(transport, files)
+    bad = [p for p in files if final.get(p) != wanted[p]]
+    if bad:
+        raise PackagerError(f"{port}: {bad[0]} does not match after activation",
+                            "deploy again")
+    return {p: wanted[p][1] for p in files}
+
+
+def terminal_progress():
+    """A progress factory for :func:`deploy` when stdout is a terminal, else None."""
+    if not sys.stdout.isatty():
+        return None
+    import click
+
+    return lambda total: click.progressbar(length=total, label="Uploading", show_eta=False)

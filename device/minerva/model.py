@@ -8,7 +8,7 @@ from .capsule import SECTION_WEIGHTS, read_capsule_file, verified_sections
 from .errors import CapsuleError
 from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, INT8, OPS, WEIGHTS
 from .memory import new_buffer, preallocate
-from .tiers import select_kernels
+from .tiers import native_arch, select_kernels
 
 
 
@@ -155,6 +155,7 @@ class Model:
             "arena_bytes": g.arena_bytes,
             "paged": len(self.paged),
             "kernels": self.tier,
+            "arch": native_arch()[0],
         }
 
 

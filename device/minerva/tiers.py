@@ -5,6 +5,18 @@ import sys
 from .errors import UnsupportedError
 
 TIERS = ("natmod", "viper", "python", "numpy")
+# MicroPython's native architecture numbers, as sys.implementation._mpy >> 10 gives them.
+ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+         "xtensa", "xtensawin", "rv32imc", "rv64imc")
+
+
+def native_arch():
+    # (arch name or None, "major.minor" .mpy ABI) of the running interpreter.
+    mpy = getattr(sys.implementation, "_mpy", None)
+    if mpy is None:
+        return None, None
+    arch = mpy >> 10
+    return (ARCHS[arch] if arch < len(ARCHS) else None), "%d.%d" % (mpy & 0xFF, mpy >> 8 & 3)
 
 
 def _import(tier):

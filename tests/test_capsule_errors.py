@@ -168,3 +168,30 @@ def test_pack_rejects_corrupt_tflite(shared_models, tmp_path):
 def test_pack_rejects_bad_version(shared_models):
     with pytest.raises(PackagerError, match="semantic version"):
         pack_tflite(shared_models / "hello_world_int8.tflite", version="v1")
+
+
+def _with_operator_code(model_bytes, new_code):
+    """``model_bytes`` with its first operator code changed to ``new_code`` in place."""
+    import tflite
+
+    data = bytearray(model_bytes)
+    code = tflite.Model.GetRootAs(data, 0).OperatorCodes(0)
+    deprecated, builtin = code._tab.Offset(4), code._tab.Offset(10)
+    data[code._tab.Pos + deprecated] = min(new_code, 127)
+    struct.pack_into("<i", data, code._tab.Pos + builtin, new_code)
+    return bytes(data)
+
+
+def test_pack_names_an_unsupported_op(tmp_path):
+    import tflite
+    from opmodels import build_op_model
+
+    model = build_op_model("reshape_4d_to_2d", 0).tflite
+    src = tmp_path / "tanh.tflite"
+    src.write_bytes(_with_operator_code(model, tflite.BuiltinOperator.TANH))
+    out = tmp_path / "tanh.cap"
+    with pytest.raises(PackagerError) as info:
+        pack_file(src, out)
+    assert "tanh.tflite: op TANH (index 0) is not supported" in str(info.value)
+    assert "supported ops: CONV_2D" in str(info.value)
+    assert not out.exists()

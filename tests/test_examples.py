@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from device_runner import run_on_cpython
+from device_runner import run_on_cpython, run_on_micropython
 from reference import TFLM
 
 from minerva_packager.tflite_import import read_tflite
@@ -72,3 +72,20 @@ def test_committed_digits_capsule_matches_its_model_and_figures():
     accuracy = np.mean([np.argmax(o) == label for o, label in zip(outputs, heldout_y)])
     assert accuracy == figures["int8_accuracy_tflm"] >= MIN_ACCURACY
     assert f"{accuracy:.1%}" in (CAPSULES / "README.md").read_text()
+
+
+def test_committed_digits_capsule_on_micropython(micropython, tmp_path):
+    capsule = CAPSULES / "digits.cap"
+    if not capsule.exists():
+        pytest.skip("capsules/digits.cap is not built (python capsules/build_examples.py)")
+    heldout_x = np.load(CAPSULES / "digits_heldout_x.npy")
+    heldout_y = np.load(CAPSULES / "digits_heldout_y.npy")
+    # A 200 KB heap, as on an ESP32 without PSRAM: package, capsule and arena all fit.
+    outputs = run_on_micropython(micropython, capsule, [x.tobytes() for x in heldout_x],
+                                 tmp_path, kernels="python", heapsize="200k")
+    micro = TFLM((CAPSULES / "digits.tflite").read_bytes())
+    for out, x in zip(outputs, heldout_x):
+        assert np.frombuffer(out, np.int8).tolist() == micro([x])[0].ravel().tolist()
+    accuracy = np.mean([np.argmax(np.frombuffer(o, np.int8)) == label
+                        for o, label in zip(outputs, heldout_y)])
+    assert accuracy >= MIN_ACCURACY

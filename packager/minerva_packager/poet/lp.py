@@ -1,0 +1,171 @@
+"""A small sparse MILP container solved by CBC (through pulp) or HiGHS (through highspy).
+
+The planner builds its formulations here once and hands them to either solver with the same
+warm start, and reads back the incumbent, the solver's best bound and the solve time.
+"""
+
+import math
+import re
+import tempfile
+import time
+from pathlib import Path
+
+SOLVERS = ("cbc", "highs")
+
+
+class SolveResult:
+    """``status`` is "optimal", "feasible" (stopped with an incumbent), "infeasible" or
+    "unknown" (stopped without one); ``gap`` is relative, from the proven bound."""
+
+    def __init__(self, status, values, objective, bound, seconds, solver):
+        self.status = status
+        self.values = values
+        self.objective = objective
+        self.bound = bound
+        self.seconds = seconds
+        self.solver = solver
+
+    @property
+    def gap(self):
+        if self.objective is None or self.bound is None:
+            return None
+        return max(0.0, self.objective - self.bound) / max(abs(self.objective), 1e-12)
+
+
+class LinearModel:
+    """Variables, ``<=``/``>=``/``==`` rows over them, and a linear objective to minimise."""
+
+    def __init__(self):
+        self.names, self.lower, self.upper, self.integer = [], [], [], []
+        self.rows = []
+        self.objective = {}
+
+    def var(self, name, lower=0.0, upper=1.0, integer=True):
+        self.names.append(name)
+        self.lower.append(float(lower))
+        self.upper.append(float(upper))
+        self.integer.append(bool(integer))
+        return len(self.names) - 1
+
+    def add(self, terms, sense, rhs):
+        """Add ``sum(coef * var for var, coef in terms) <sense> rhs``; merges repeated vars."""
+        merged = {}
+        for index, coef in terms:
+            merged[index] = merged.get(index, 0.0) + coef
+        # Rows are normalised to a largest coefficient of 1: it keeps the LP well conditioned.
+        largest = max([abs(c) for c in merged.values()] + [0.0])
+        if largest > 0:
+            merged = {index: coef / largest for index, coef in merged.items()}
+            rhs = rhs / largest
+        self.rows.append((merged, sense, float(rhs)))
+
+    def minimise(self, terms):
+        for index, coef in terms:
+            self.objective[index] = self.objective.get(index, 0.0) + coef
+
+    def solve(self, solver="cbc", time_limit=60.0, threads=2, start=None):
+        """Solve; ``start`` is a full list of variable values (a feasible warm start)."""
+        if solver == "highs":
+            return _solve_highs(self, time_limit, threads, start)
+        return _solve_cbc(self, time_limit, threads, start)
+
+
+def _solve_cbc(model, time_limit, threads, start):
+    import pulp
+
+    problem = pulp.LpProblem("poet", pulp.LpMinimize)
+    variables = [pulp.LpVariable(f"x{i}", lo, up, pulp.LpInteger if integer else
+                                 pulp.LpContinuous)
+                 for i, (lo, up, integer) in enumerate(zip(model.lower, model.upper,
+                                                           model.integer))]
+    problem += pulp.LpAffineExpression([(variables[i], c) for i, c in model.objective.items()])
+    senses = {"<=": pulp.LpConstraintLE, ">=": pulp.LpConstraintGE, "==": pulp.LpConstraintEQ}
+    for number, (terms, sense, rhs) in enumerate(model.rows):
+        expr = pulp.LpAffineExpression([(variables[i], c) for i, c in terms.items()])
+        problem.addConstraint(pulp.LpConstraint(expr, senses[sense], rhs=rhs), f"c{number}")
+    if start is not None:
+        for variable, value in zip(variables, start):
+            variable.setInitialValue(round(value) if variable.cat == pulp.LpInteger else value)
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "cbc.log"
+        command = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=threads,
+                                    warmStart=start is not None, logPath=str(log_path))
+        began = time.perf_counter()
+        problem.solve(command)
+        seconds = time.perf_counter() - began
+        log = log_path.read_text() if log_path.exists() else ""
+    # pulp leaves a column that appears in no row without a value; it sits at its lower bound.
+    values = [lo if v.varValue is None else v.varValue for v, lo in zip(variables, model.lower)]
+    found = problem.sol_status in (1, 2)
+    if problem.status == pulp.LpStatusInfeasible or "Problem is infeasible" in log:
+        return SolveResult("infeasible", None, None, None, seconds, "cbc")
+    if not found:
+        return SolveResult("unknown", None, None, _cbc_bound(log), seconds, "cbc")
+    objective = pulp.value(problem.objective) or 0.0
+    optimal = "Optimal solution found" in log and problem.sol_status == 1
+    bound = objective if optimal else _cbc_bound(log)
+    return SolveResult("optimal" if optimal else "feasible", values, objective, bound, seconds,
+                       "cbc")
+
+
+def _cbc_bound(log):
+    """CBC's best bound from its log ("Lower bound:" in the summary, else "best possible")."""
+    for pattern in (r"Lower bound:\s+(-?[\d.eE+-]+)", r"best possible (-?[\d.eE+-]+)"):
+        found = re.findall(pattern, log)
+        if found:
+            try:
+                return float(found[-1])
+            except ValueError:
+                continue
+    return None
+
+
+def _solve_highs(model, time_limit, threads, start):
+    import highspy
+    import numpy as np
+
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("time_limit", float(time_limit))
+    highs.setOptionValue("threads", int(threads))
+    count = len(model.names)
+    costs = np.zeros(count)
+    for index, coef in model.objective.items():
+        costs[index] = coef
+    highs.addCols(count, costs, np.array(model.lower), np.array(model.upper), 0,
+                  np.array([], dtype=np.int32), np.array([], dtype=np.int32), np.array([]))
+    integers = np.array([i for i in range(count) if model.integer[i]], dtype=np.int32)
+    if len(integers):
+        highs.changeColsIntegrality(len(integers), integers,
+                                    np.full(len(integers), highspy.HighsVarType.kInteger))
+    lows, ups, starts, indices, values = [], [], [], [], []
+    for terms, sense, rhs in model.rows:
+        lows.append(rhs if sense in (">=", "==") else -highspy.kHighsInf)
+        ups.append(rhs if sense in ("<=", "==") else highspy.kHighsInf)
+        starts.append(len(indices))
+        indices.extend(terms.keys())
+        values.extend(terms.values())
+    highs.addRows(len(lows), np.array(lows), np.array(ups), len(indices),
+                  np.array(starts, dtype=np.int32), np.array(indices, dtype=np.int32),
+                  np.array(values, dtype=float))
+    if start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = [float(v) for v in start]
+        solution.value_valid = True
+        highs.setSolution(solution)
+    began = time.perf_counter()
+    highs.run()
+    seconds = time.perf_counter() - began
+    status = highs.getModelStatus()
+    info = highs.getInfo()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return SolveResult("infeasible", None, None, None, seconds, "highs")
+    bound = info.mip_dual_bound
+    bound = None if bound is None or not math.isfinite(bound) else bound
+    if info.primal_solution_status != 2:
+        return SolveResult("unknown", None, None, bound, seconds, "highs")
+    values = list(highs.getSolution().col_value)
+    objective = info.objective_function_value
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    return SolveResult("optimal" if optimal else "feasible", values, objective,
+                       objective if bound is None else min(bound, objective), seconds, "highs")

@@ -1,0 +1,178 @@
+"""The whole planning job: warm start, MILP, baselines, independent check, infeasibility report."""
+
+from ..errors import PackagerError
+from .checker import check_schedule
+from .graph import TrainingGraph
+from .heuristics import best_heuristic, chen_policy, evaluate, fits, keep_all_policy, policy_plan
+from .milp import Formulation
+from .poet_milp import PoetFormulation
+from .schedule import plan_steps, schedule_json
+
+BASELINES = ("keep-all", "chen-sqrt", "remat-only", "paging-only")
+
+
+class InfeasibleError(PackagerError):
+    """No schedule fits; ``min_ram_bytes`` / ``min_time_s`` say what would (None: nothing)."""
+
+    def __init__(self, budget, deadline, min_ram_bytes, min_time_s):
+        what = f"no schedule fits {budget} bytes of RAM"
+        what += f" and a {deadline:.6g} s deadline" if deadline is not None else ""
+        hints = []
+        if min_ram_bytes is not None:
+            hints.append(f"the smallest RAM that works is {int(round(min_ram_bytes))} bytes"
+                         + (" within the deadline" if deadline is not None else ""))
+        else:
+            hints.append("no RAM size works within this deadline")
+        if min_time_s is not None:
+            hints.append(f"the shortest deadline at {budget} bytes is {min_time_s:.6g} s")
+        elif min_ram_bytes is not None:
+            hints.append(f"nothing fits {budget} bytes whatever the deadline")
+        super().__init__(what, "; ".join(hints))
+        self.min_ram_bytes, self.min_time_s = min_ram_bytes, min_time_s
+
+
+class Candidate:
+    """One schedule (the plan or a baseline) with its document and check report."""
+
+    def __init__(self, name, document=None, report=None, note=""):
+        self.name, self.document, self.report, self.note = name, document, report, note
+
+    @property
+    def feasible(self):
+        return self.document is not None and self.report.ok
+
+    def row(self):
+        p = self.document["predicted"] if self.document else {}
+        return {"schedule": self.name, "feasible": self.feasible,
+                "energy_j": p.get("energy_j"), "time_s": p.get("time_s"),
+                "peak_ram_bytes": p.get("peak_ram_bytes"),
+                "flash_bytes_written": p.get("flash_bytes_written"),
+                "recomputations": p.get("recomputations"), "page_ins": p.get("page_ins"),
+                "note": self.note}
+
+
+class PlanResult:
+    """``best`` (a :class:`Candidate`), ``baselines`` (list) and ``solve`` (solver figures)."""
+
+    def __init__(self, best, baselines, solve):
+        self.best, self.baselines, self.solve = best, baselines, solve
+
+    def table(self):
+        return [self.best.row()] + [b.row() for b in self.baselines]
+
+
+def _limits(budget, deadline, flash_limit):
+    return {"ram_bytes": int(budget), "deadline_s": deadline, "flash_bytes": flash_limit}
+
+
+def _candidate(graph, name, plan, model, limits, solver=None):
+    steps = plan_steps(graph, plan, model)
+    document = schedule_json(graph, steps, model, limits, solver, name)
+    return Candidate(name, document, check_schedule(graph.to_json(), document))
+
+
+def _formulation(graph, budget, deadline, flash_limit, model, paging=True, remat=True):
+    if model == "poet":
+        return PoetFormulation(graph, budget, deadline, paging=paging, remat=remat)
+    return Formulation(graph, budget, deadline, flash_limit, paging=paging, remat=remat)
+
+
+def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=True):
+    """A feasible plan for the formulation, or None. POET's page-ins land a stage later than
+    ours, so its warm start uses recomputation only."""
+    if model == "poet":
+        found = best_heuristic(graph, budget, deadline, None, paging=False, remat=remat)
+        if found is None:
+            return None
+        _, summary = evaluate(graph, found[0], "poet")
+        return found[0] if fits(summary, budget, deadline) else None
+    found = best_heuristic(graph, budget, deadline, flash_limit, paging, remat)
+    return found[0] if found else None
+
+
+def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", solver="cbc",
+               time_limit=60.0, threads=2, paging=True, remat=True, name="poet"):
+    """Solve one formulation; returns ``(Candidate or None, solve figures)``."""
+    limits = _limits(budget, deadline, flash_limit)
+    start_plan = _warm_start(graph, budget, deadline, flash_limit, model, paging, remat)
+    formulation = _formulation(graph, budget, deadline, flash_limit, model, paging, remat)
+    start = formulation.start_values(start_plan) if start_plan is not None else None
+    result = formulation.model.solve(solver, time_limit, threads, start)
+    figures = {"solver": solver, "status": result.status, "seconds": round(result.seconds, 3),
+               "objective_j": formulation.total(result.objective),
+               "bound_j": formulation.total(result.bound),
+               "variables": len(formulation.model.names), "rows": len(formulation.model.rows),
+               "warm_start_j": None}
+    if start_plan is not None:
+        figures["warm_start_j"] = evaluate(graph, start_plan, model)[1]["energy_j"]
+    objective, bound = figures["objective_j"], figures["bound_j"]
+    figures["gap"] = (None if objective is None or bound is None
+                      else max(0.0, objective - bound) / max(abs(objective), 1e-30))
+    if result.values is None:
+        if start_plan is None:
+            return None, figures
+        figures["status"] = "warm start only"
+        return _candidate(graph, name, start_plan, model, limits, figures), figures
+    plan = formulation.plan(result.values)
+    return _candidate(graph, name, plan, model, limits, figures), figures
+
+
+def minimum_ram(graph, deadline=None, solver="cbc", time_limit=30.0, threads=2):
+    """The smallest RAM (bytes, static included) any schedule needs within ``deadline``."""
+    formulation = Formulation(graph, 0, deadline, goal="ram")
+    result = formulation.model.solve(solver, time_limit, threads)
+    if result.values is None:
+        return None
+    return formulation.total(result.objective)
+
+
+def minimum_time(graph, budget, flash_limit=None, solver="cbc", time_limit=30.0, threads=2):
+    """The shortest iteration (s) of any schedule within ``budget`` bytes."""
+    formulation = Formulation(graph, budget, None, flash_limit, goal="time")
+    result = formulation.model.solve(solver, time_limit, threads)
+    if result.values is None:
+        return None
+    return formulation.total(result.objective)
+
+
+def plan_training(graph, budget, deadline=None, flash_limit=None, model="minerva",
+                  solver="cbc", time_limit=60.0, threads=2, baselines=True):
+    """Plan one training iteration of ``graph`` within ``budget`` bytes of RAM (and the deadline
+    and flash limit); raises :class:`InfeasibleError` when nothing fits."""
+    best, figures = solve_plan(graph, budget, deadline, flash_limit, model, solver, time_limit,
+                               threads, name="poet")
+    if best is None:
+        # The diagnosis uses the default formulation (for --model poet without static bytes,
+        # which that model does not count).
+        probe = graph if model != "poet" else TrainingGraph(graph.nodes, graph.edges, 0,
+                                                            graph.name)
+        raise InfeasibleError(budget, deadline,
+                              minimum_ram(probe, deadline, solver, time_limit, threads),
+                              minimum_time(probe, budget, flash_limit, solver, time_limit,
+                                           threads))
+    if not best.report.ok:
+        raise AssertionError(f"planner produced a schedule its checker rejects: "
+                             f"{best.report.errors[:3]}")
+    found = []
+    if baselines:
+        limits = _limits(budget, deadline, flash_limit)
+        for name, policy in (("keep-all", keep_all_policy(graph)),
+                             ("chen-sqrt", chen_policy(graph))):
+            found.append(_candidate(graph, name, policy_plan(graph, policy), model, limits))
+        for name, paging, remat in (("remat-only", False, True), ("paging-only", True, False)):
+            candidate, extra = solve_plan(graph, budget, deadline, flash_limit, model, solver,
+                                          max(time_limit / 4, 1.0), threads, paging, remat, name)
+            if candidate is None:
+                candidate = Candidate(name, note=f"no schedule ({extra['status']})")
+            else:
+                candidate.note = f"{extra['status']}, gap {_percent(extra['gap'])}"
+            found.append(candidate)
+        for candidate in found:
+            if candidate.document is not None and not candidate.report.ok and not candidate.note:
+                candidate.note = candidate.report.errors[0]
+    best.note = f"{figures['status']}, gap {_percent(figures['gap'])}"
+    return PlanResult(best, found, figures)
+
+
+def _percent(gap):
+    return "?" if gap is None else f"{100 * gap:.2f}%"

@@ -21,6 +21,7 @@ Use::
 import warnings
 
 import numpy as np
+import pytest
 
 from minerva_packager.tflite_writer import (
     TfliteBuilder,
@@ -209,13 +210,16 @@ class Net:
 
     def calibrate(self, rng):
         """Observed ``(min, max)`` of every value over random float inputs."""
-        from ai_edge_litert.interpreter import Interpreter
-
+        litert = pytest.importorskip("ai_edge_litert.interpreter",
+                                     reason="ai-edge-litert calibrates the generated models "
+                                            "(pip install -e '.[test]')")
         model, tensors = self._float_model()
         with warnings.catch_warnings():
             # It warns that keeping every tensor costs memory: these models are tiny.
             warnings.simplefilter("ignore", UserWarning)
-            it = Interpreter(model_content=model, experimental_preserve_all_tensors=True)
+            it = litert.Interpreter(
+                model_content=model, experimental_preserve_all_tensors=True,
+                experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF)
         it.allocate_tensors()
         details = it.get_input_details()
         low = {v: np.inf for v in tensors}

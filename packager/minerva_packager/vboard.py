@@ -428,7 +428,7 @@ class VirtualBoard:
                     self.out.clear()
                     if ready:
                         ready(self.port)
-                events = self.selector.select(timeout=0.2 if self.out else 1.0)
+                events = self.selector.select(timeout=0.2)
                 for key, _ in events:
                     if key.data == "port":
                         try:
@@ -503,6 +503,10 @@ def _alive(pid):
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
+    # An exited child of a process that never reaps (an init without a reaper) is a zombie.
+    with contextlib.suppress(OSError, IndexError):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
     return True
 
 

@@ -137,6 +137,7 @@ def main():
         try:
             header = stdin.readline()
             if not header:
+                _shutdown(scope)
                 return
             kind, length = header.split()
             source = _read_exactly(stdin, int(length.decode()))
@@ -146,7 +147,18 @@ def main():
             # A Ctrl-C that arrives between chunks has nothing to interrupt.
             pass
         except EOFError:
+            _shutdown(scope)
             return
+
+
+def _shutdown(scope):
+    # A soft reset on a board sweeps the heap, so files left open get closed (and committed
+    # by littlefs); do the same before this process goes away.
+    import gc
+
+    scope.clear()
+    gc.collect()
+    vfs.umount("/")
 
 
 main()

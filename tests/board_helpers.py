@@ -1,0 +1,43 @@
+"""Helpers for the board tests: start virtual boards with the real CLI, call real tools."""
+
+import contextlib
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DIGITS_CAPSULE = ROOT / "capsules" / "digits.cap"
+DIGITS_X = ROOT / "capsules" / "digits_heldout_x.npy"
+DIGITS_Y = ROOT / "capsules" / "digits_heldout_y.npy"
+
+
+def tool(name, *args, check=True, timeout=120, cwd=None):
+    """Run an installed command (minerva, mpremote, ampy) from this venv; return the result."""
+    proc = subprocess.run([str(BIN / name), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{name} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@contextlib.contextmanager
+def vboard(state_dir, board="rp2040", image=None):
+    """`minerva vboard --detach` for the block; yields the port; `minerva vboard stop` after."""
+    extra = ["--image", image] if image else []
+    proc = tool("minerva", "vboard", "--detach", "--board", board, "--state-dir", state_dir,
+                *extra)
+    port = proc.stdout.strip().splitlines()[-1]
+    try:
+        yield port
+    finally:
+        tool("minerva", "vboard", "stop", "--state-dir", state_dir)
+
+
+def host_outputs(capsule, inputs):
+    """The capsule's outputs on the host (device/minerva on CPython)."""
+    import minerva
+
+    model = minerva.load(str(capsule))
+    return [bytes(model.run(bytes(x))) for x in inputs]

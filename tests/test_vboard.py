@@ -1,0 +1,152 @@
+"""The virtual board with the real mpremote and ampy command lines, no special flags."""
+
+import hashlib
+import os
+import time
+
+import pytest
+import serial
+from board_helpers import tool, vboard
+
+from minerva_packager.boards import load_board
+
+BOARD = load_board("rp2040")
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory):
+    with vboard(tmp_path_factory.mktemp("vboard")) as port:
+        yield port
+
+
+def mpremote(port, *args, check=True):
+    return tool("mpremote", "connect", port, *args, check=check)
+
+
+def ampy(port, *args, check=True):
+    return tool("ampy", "--port", port, *args, check=check)
+
+
+def test_port_is_a_pty(port):
+    assert port.startswith("/dev/pts/") and os.path.exists(port)
+
+
+def test_mpremote_exec_sees_board_heap_and_flash(port):
+    out = mpremote(port, "exec", "import gc, os, sys; gc.collect(); "
+                   "print(gc.mem_free() + gc.mem_alloc(), os.statvfs('/')[0] * os.statvfs('/')[2],"
+                   " sys.path, os.getcwd())").stdout.split(maxsplit=2)
+    heap, fs_bytes = int(out[0]), int(out[1])
+    # The unix port's heap is exactly -X heapsize; the filesystem is the board's partition.
+    assert 0.9 * BOARD["heap_bytes"] < heap <= BOARD["heap_bytes"]
+    assert fs_bytes == BOARD["filesystem"]["size"]
+    assert "'/lib'" in out[2] and out[2].strip().endswith("/")
+
+
+def test_mpremote_file_round_trip_and_hash(port, tmp_path):
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(os.urandom(3000))
+    mpremote(port, "fs", "mkdir", ":data", check=False)
+    mpremote(port, "fs", "cp", blob, ":data/blob.bin")
+    listing = mpremote(port, "fs", "ls", ":data").stdout
+    assert "3000 blob.bin" in listing
+    digest = mpremote(port, "fs", "sha256sum", ":data/blob.bin").stdout
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() in digest
+    back = tmp_path / "back.bin"
+    mpremote(port, "fs", "cp", ":data/blob.bin", back)
+    assert back.read_bytes() == blob.read_bytes()
+
+
+def test_mpremote_run_and_device_errors(port, tmp_path):
+    script = tmp_path / "hello.py"
+    script.write_text("import sys\nprint('hello from', sys.implementation.name)\n")
+    assert mpremote(port, "run", script).stdout.strip() == "hello from micropython"
+    failed = mpremote(port, "exec", "1/0", check=False)
+    assert failed.returncode == 1
+    assert 'File "<stdin>", line 1' in failed.stdout + failed.stderr
+    assert "ZeroDivisionError" in failed.stdout + failed.stderr
+
+
+def test_files_persist_across_soft_reset(port):
+    mpremote(port, "exec", "open('keep.txt', 'w').write('kept')")
+    # mpremote soft-resets on connect; soft-reset also clears Python state.
+    out = mpremote(port, "exec", "x = 1", "soft-reset", "exec",
+                   "print(open('keep.txt').read(), 'x' in globals())").stdout
+    assert out.split() == ["kept", "False"]
+
+
+def test_ampy_put_ls_get_run_rm(port, tmp_path):
+    script = tmp_path / "ampy_hello.py"
+    script.write_text("print('hi from ampy')\n")
+    ampy(port, "put", script, "/ampy_hello.py")
+    assert "/ampy_hello.py" in ampy(port, "ls").stdout
+    assert ampy(port, "get", "/ampy_hello.py").stdout.strip() == "print('hi from ampy')"
+    assert ampy(port, "run", script).stdout.strip() == "hi from ampy"
+    ampy(port, "rm", "/ampy_hello.py")
+    assert "/ampy_hello.py" not in ampy(port, "ls").stdout
+
+
+def _read_until(s, ending, timeout=10):
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(ending) and time.monotonic() < deadline:
+        data += s.read(1)
+    assert data.endswith(ending), data
+    return data
+
+
+def test_raw_repl_protocol_interrupt_and_raw_paste(port):
+    with serial.Serial(port, timeout=0.5) as s:
+        s.write(b"\r\x03\x01")
+        _read_until(s, b"raw REPL; CTRL-B to exit\r\n>")
+        # Ctrl-C interrupts running code, as on a board.
+        s.write(b"while True: pass\x04")
+        _read_until(s, b"OK")
+        time.sleep(0.2)
+        s.write(b"\x03")
+        out = _read_until(s, b"\x04>")
+        assert b"KeyboardInterrupt" in out
+        # raw-paste: R\x01, a 2-byte window, a first \x01, then \x04 acknowledges the end.
+        s.write(b"\x05A\x01")
+        header = s.read(5)
+        assert header[:2] == b"R\x01" and header[4:] == b"\x01"
+        s.write(b"print(6 * 7)\x04")
+        assert _read_until(s, b"\x04>") == b"\x0442\n\x04\x04>"
+        # Ctrl-D on an empty raw line is a soft reset.
+        s.write(b"\x04")
+        assert b"MPY: soft reboot\r\n" in _read_until(s, b"raw REPL; CTRL-B to exit\r\n>")
+        s.write(b"\x02")
+        _read_until(s, b">>> ")
+
+
+def test_friendly_repl(port):
+    with serial.Serial(port, timeout=0.5) as s:
+        s.write(b"\r\x03\x02")
+        _read_until(s, b'for more information.\r\n>>> ')
+        s.write(b"import vboard; vboard.board\r")
+        assert b"'rp2040'" in _read_until(s, b">>> ")
+        s.write(b"for i in range(3):\r  print(i * i)\r\r")
+        assert b"0\r\n1\r\n4\r\n>>> " in _read_until(s, b"4\r\n>>> ")
+        s.write(b"\x04")
+        assert b"MPY: soft reboot" in _read_until(s, b">>> ")
+
+
+def test_flash_persists_across_vboard_restart(tmp_path):
+    image = tmp_path / "flash.lfs"
+    with vboard(tmp_path / "a", image=image) as port:
+        mpremote(port, "exec", "open('/survivor.txt', 'w').write('still here')")
+    with vboard(tmp_path / "b", image=image) as port:
+        assert mpremote(port, "exec", "print(open('/survivor.txt').read())").stdout.strip() \
+            == "still here"
+
+
+def test_vboard_stop_ends_the_process(tmp_path):
+    proc = tool("minerva", "vboard", "--detach", "--state-dir", tmp_path)
+    pid = int((tmp_path / "vboard.pid").read_text())
+    assert proc.stdout.strip().startswith("/dev/pts/")
+    tool("minerva", "vboard", "stop", "--state-dir", tmp_path)
+    assert not (tmp_path / "vboard.pid").exists()
+    from minerva_packager.vboard import _alive
+
+    assert not _alive(pid)
+    again = tool("minerva", "vboard", "stop", "--state-dir", tmp_path, check=False)
+    assert again.returncode == 1 and "no virtual board runs" in again.stderr

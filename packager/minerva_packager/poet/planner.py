@@ -140,7 +140,7 @@ def plan_training(graph, budget, deadline=None, flash_limit=None, model="minerva
     """Plan one training iteration of ``graph`` within ``budget`` bytes of RAM (and the deadline
     and flash limit); raises :class:`InfeasibleError` when nothing fits."""
     best, figures = solve_plan(graph, budget, deadline, flash_limit, model, solver, time_limit,
-                               threads, name="poet")
+                               threads, name="planned")
     if best is None:
         # The diagnosis uses the default formulation (for --model poet without static bytes,
         # which that model does not count).
@@ -163,7 +163,9 @@ def plan_training(graph, budget, deadline=None, flash_limit=None, model="minerva
             candidate, extra = solve_plan(graph, budget, deadline, flash_limit, model, solver,
                                           max(time_limit / 4, 1.0), threads, paging, remat, name)
             if candidate is None:
-                candidate = Candidate(name, note=f"no schedule ({extra['status']})")
+                why = ("infeasible" if extra["status"] == "infeasible"
+                       else f"none found in {extra['seconds']:.3g} s")
+                candidate = Candidate(name, note=f"no schedule: {why}")
             else:
                 candidate.note = f"{extra['status']}, gap {_percent(extra['gap'])}"
             found.append(candidate)

@@ -59,7 +59,7 @@ def vboard(ctx, board, image, detach, state_dir):
     state_dir = _state_dir(state_dir)
     image = image or state_dir / f"{profile['name']}.lfs"
     if detach:
-        port, pid = start_detached(profile, state_dir, image=image)
+        port, pid = start_detached(board, state_dir, image=image)
         click.echo(port)
         click.echo(f"minerva vboard: {profile['name']} running as pid {pid}; stop it with "
                    f"`minerva vboard stop{_state_flag(state_dir)}`", err=True)

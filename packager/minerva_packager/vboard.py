@@ -470,8 +470,10 @@ def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, timeout=20):
     port_file.unlink(missing_ok=True)
     image = Path(image) if image else state_dir / f"{board_profile['name']}.lfs"
     log = open(state_dir / "vboard.log", "ab")  # noqa: SIM115 - handed to the child
+    # A board given as a JSON file stays a file for the child (it may not be in boards/).
+    board_arg = str(board) if isinstance(board, (str, Path)) else board_profile["name"]
     proc = subprocess.Popen([sys.executable, "-m", "minerva_packager.vboard",
-                             "--board", board_profile["name"], "--image", str(image),
+                             "--board", board_arg, "--image", str(image),
                              "--port-file", str(port_file)],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=os.getcwd(), env=_child_env())

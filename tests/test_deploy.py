@@ -1,0 +1,179 @@
+"""Deploy and run over a serial port: the virtual board, and a real one on MINERVA_PORT."""
+
+import json
+import os
+import pty
+import tty
+
+import numpy as np
+import pytest
+from board_helpers import DIGITS_CAPSULE, DIGITS_X, DIGITS_Y, host_outputs, tool, vboard
+
+from minerva_packager.board_run import run_on_board
+from minerva_packager.deploy import deploy
+from minerva_packager.errors import PackagerError
+from minerva_packager.pack import pack_tflite
+
+SAMPLES = 24
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory):
+    with vboard(tmp_path_factory.mktemp("deploy")) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def deployed(port):
+    """The runtime and the digits capsule, installed once with the real CLI."""
+    proc = tool("minerva", "deploy", "--port", port, "--board", "rp2040", DIGITS_CAPSULE)
+    return proc.stdout
+
+
+def _samples(n=SAMPLES):
+    return [bytes(x) for x in np.load(DIGITS_X)[:n]]
+
+
+def test_deploy_reports_and_verifies(deployed):
+    assert "Uploading" in deployed
+    last = deployed.strip().splitlines()[-1]
+    assert last.startswith("Verified") and "SHA-256 of every file matches" in last
+    assert "/capsules/digits.cap" in deployed and "/lib/minerva/model.mpy" in deployed
+
+
+def test_run_on_board_matches_host_bytes(port, deployed):
+    inputs = _samples()
+    outputs, tier = run_on_board(port, DIGITS_CAPSULE, inputs)
+    assert outputs == host_outputs(DIGITS_CAPSULE, inputs)
+    assert tier in ("natmod", "viper", "python")
+    predicted = [int(np.argmax(np.frombuffer(o, np.int8))) for o in outputs]
+    labels = np.load(DIGITS_Y)[:SAMPLES]
+    assert np.mean(np.array(predicted) == labels) > 0.85
+
+
+def test_run_cli_prints_output_and_top_k(port, deployed, tmp_path):
+    sample = tmp_path / "one.npy"
+    np.save(sample, np.load(DIGITS_X)[0])
+    out = tool("minerva", "run", "--port", port, DIGITS_CAPSULE, sample).stdout.splitlines()
+    expected = host_outputs(DIGITS_CAPSULE, _samples(1))[0]
+    assert out[0] == "output " + " ".join(str(v) for v in np.frombuffer(expected, np.int8))
+    best = int(np.argmax(np.frombuffer(expected, np.int8)))
+    assert out[1].startswith(f"top-3 {best}: ")
+    raw = tmp_path / "one.bin"
+    raw.write_bytes(_samples(1)[0])
+    assert tool("minerva", "run", "--port", port, DIGITS_CAPSULE, raw).stdout.splitlines() == out
+
+
+def test_second_deploy_skips_unchanged(port, deployed):
+    proc = tool("minerva", "deploy", "--port", port, DIGITS_CAPSULE)
+    assert "Uploading" not in proc.stdout
+    assert "up to date: /capsules/digits.cap" in proc.stdout
+    assert ": 0 uploaded (0 bytes)" in proc.stdout
+
+
+def test_deploy_with_ampy_and_import_at_the_board(port, deployed, tmp_path):
+    other = tmp_path / "digits_v2.cap"
+    other.write_bytes(pack_tflite(DIGITS_CAPSULE.with_suffix(".tflite"), name="digits",
+                                  version="2.0.0"))
+    report = deploy(port, [other], via="ampy", runtime=False, say=lambda text: None)
+    assert report.uploaded == ["/capsules/digits_v2.cap"]
+    out = tool("ampy", "--port", port, "run", _write(tmp_path / "info.py",
+               "import minerva\nprint(minerva.load('/capsules/digits_v2.cap').info()"
+               "['version'])\n")).stdout
+    assert out.strip() == "2.0.0"
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_wrong_board_is_refused(port, deployed):
+    proc = tool("minerva", "deploy", "--port", port, "--board", "esp32", DIGITS_CAPSULE,
+                check=False)
+    assert proc.returncode == 1
+    assert "wrong board" in proc.stderr and "--board rp2040" in proc.stderr
+
+
+def test_missing_port_and_unknown_capsule_location(port, deployed, tmp_path):
+    proc = tool("minerva", "deploy", "--port", "/dev/no-such-board", DIGITS_CAPSULE,
+                check=False)
+    assert proc.returncode == 1 and "minerva: no port /dev/no-such-board" in proc.stderr
+    renamed = tmp_path / "not_deployed.cap"
+    renamed.write_bytes(DIGITS_CAPSULE.read_bytes())
+    with pytest.raises(PackagerError, match="not_deployed.cap is not on the board"):
+        run_on_board(port, renamed, _samples(1))
+
+
+def test_not_a_micropython_board():
+    # A serial port where nothing answers the raw REPL, like a board without MicroPython.
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    try:
+        with pytest.raises(PackagerError, match="not a MicroPython board"):
+            deploy(os.ttyname(slave), [DIGITS_CAPSULE], say=lambda text: None)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_interrupted_transfer_leaves_previous_version_active(port, deployed, tmp_path):
+    newer = tmp_path / "digits.cap"
+    newer.write_bytes(pack_tflite(DIGITS_CAPSULE.with_suffix(".tflite"), name="digits",
+                                  version="9.9.9"))
+
+    class CtrlC:
+        """A progress bar whose user presses Ctrl-C once the first chunk is on the board."""
+
+        def __init__(self, total):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            if n:
+                raise KeyboardInterrupt
+
+    with pytest.raises(PackagerError, match="interrupted: nothing new was activated"):
+        deploy(port, [newer], runtime=False, say=lambda text: None, progress=CtrlC)
+    check = "import minerva, os\nprint(minerva.load('/capsules/digits.cap').info()['version'], " \
+            "sorted(os.listdir('/capsules')))\n"
+    out = tool("mpremote", "connect", port, "exec", check).stdout.split(maxsplit=1)
+    assert out[0] == "1.0.0" and "digits.cap.part" in out[1]
+    # The next deploy clears the partial file and installs the new version.
+    deploy(port, [newer], runtime=False, say=lambda text: None)
+    out = tool("mpremote", "connect", port, "exec", check).stdout.split(maxsplit=1)
+    assert out[0] == "9.9.9" and ".part" not in out[1]
+    deploy(port, [DIGITS_CAPSULE], runtime=False, say=lambda text: None)
+
+
+def test_full_filesystem_is_refused_before_writing(tmp_path):
+    tiny = json.loads((DIGITS_CAPSULE.parents[1] / "boards" / "rp2040.json").read_text())
+    tiny.update(name="tiny", machine="Tiny test board")
+    tiny["filesystem"] = dict(tiny["filesystem"], offset=0, size=16 * 4096)
+    board_file = tmp_path / "tiny.json"
+    board_file.write_text(json.dumps(tiny))
+    with vboard(tmp_path / "state", board=board_file) as tiny_port:
+        with pytest.raises(PackagerError, match="filesystem full") as err:
+            deploy(tiny_port, [DIGITS_CAPSULE], board=str(board_file), say=lambda text: None)
+        assert "deploy fewer capsules" in err.value.hint
+        listing = tool("mpremote", "connect", tiny_port, "exec",
+                       "import os; print(os.listdir('/'))").stdout.strip()
+        assert listing == "[]"
+
+
+@pytest.mark.board
+def test_real_board_deploy_run_and_skip():
+    real_port = os.environ.get("MINERVA_PORT")
+    if not real_port:
+        pytest.skip("MINERVA_PORT is not set (it names a real board's serial port)")
+    deploy(real_port, [DIGITS_CAPSULE], say=print)
+    inputs = _samples(8)
+    outputs, _ = run_on_board(real_port, DIGITS_CAPSULE, inputs)
+    assert outputs == host_outputs(DIGITS_CAPSULE, inputs)
+    again = deploy(real_port, [DIGITS_CAPSULE], say=print)
+    assert again.uploaded == []

@@ -1,0 +1,86 @@
+"""Filesystem images: built with littlefs-python, mounted by real MicroPython, UF2 checked."""
+
+import numpy as np
+import pytest
+from board_helpers import DIGITS_CAPSULE, DIGITS_X, host_outputs, tool, vboard
+
+from minerva_packager.board_run import run_on_board
+from minerva_packager.boards import load_board
+from minerva_packager.errors import PackagerError
+from minerva_packager.image import build_image, flash_esp32, from_uf2
+
+RP2040 = load_board("rp2040")
+
+
+@pytest.fixture(scope="module")
+def rp2040_images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    tool("minerva", "image", "--board", "rp2040", "-o", folder / "fs.bin", DIGITS_CAPSULE)
+    tool("minerva", "image", "--board", "rp2040", "-o", folder / "fs.uf2", DIGITS_CAPSULE)
+    return folder / "fs.bin", folder / "fs.uf2"
+
+
+def _serves_capsule(image, board, state_dir):
+    inputs = [bytes(x) for x in np.load(DIGITS_X)[:6]]
+    with vboard(state_dir, board=board, image=image) as port:
+        listing = tool("mpremote", "connect", port, "exec",
+                       "import os; print(sorted(os.listdir('/lib/minerva')), "
+                       "os.listdir('/capsules'))").stdout
+        outputs, _ = run_on_board(port, DIGITS_CAPSULE, inputs)
+    assert "'model.mpy'" in listing and "['digits.cap']" in listing
+    assert outputs == host_outputs(DIGITS_CAPSULE, inputs)
+
+
+def test_rp2040_image_mounts_in_micropython_and_serves_capsule(rp2040_images, tmp_path):
+    raw, _ = rp2040_images
+    assert raw.stat().st_size == RP2040["filesystem"]["size"]
+    _serves_capsule(raw, "rp2040", tmp_path)
+
+
+def test_uf2_blocks_cover_the_filesystem_region(rp2040_images):
+    raw, uf2 = rp2040_images
+    blocks = from_uf2(uf2.read_bytes())
+    base = RP2040["flash_map_address"] + RP2040["filesystem"]["offset"]
+    assert len(blocks) == RP2040["filesystem"]["size"] // 256
+    for number, (address, payload, family, index, count) in enumerate(blocks):
+        assert family == 0xE48BFF56
+        assert (index, count) == (number, len(blocks))
+        assert address == base + 256 * number and len(payload) == 256
+    assert blocks[0][0] == 0x100A0000
+    assert b"".join(block[1] for block in blocks) == raw.read_bytes()
+
+
+def test_esp32_image_mounts_in_micropython_and_serves_capsule(tmp_path):
+    image = tmp_path / "esp32.bin"
+    image.write_bytes(build_image("esp32", [DIGITS_CAPSULE]))
+    assert image.stat().st_size == 0x200000
+    _serves_capsule(image, "esp32", tmp_path / "vb")
+
+
+def test_flash_errors_are_clear(tmp_path, rp2040_images):
+    raw, uf2 = rp2040_images
+    with pytest.raises(PackagerError, match="filesystem is 2097152"):
+        flash_esp32("esp32", "/dev/no-such-port", raw)
+    good = tmp_path / "esp32.bin"
+    good.write_bytes(b"\xff" * 0x200000)
+    with pytest.raises(PackagerError, match="esptool could not write"):
+        flash_esp32("esp32", "/dev/no-such-port", good)
+    proc = tool("minerva", "flash", "--board", "rp2040", uf2, check=False)
+    assert proc.returncode == 1 and "--drive" in proc.stderr
+
+
+def test_uf2_copied_to_boot_drive(tmp_path, rp2040_images):
+    _, uf2 = rp2040_images
+    drive = tmp_path / "RPI-RP2"
+    drive.mkdir()
+    refused = tool("minerva", "flash", "--board", "rp2040", "--drive", drive, uf2, check=False)
+    assert refused.returncode == 1 and "not a UF2 boot drive" in refused.stderr
+    (drive / "INFO_UF2.TXT").write_text("UF2 Bootloader v3.0\nBoard-ID: RPI-RP2\n")
+    tool("minerva", "flash", "--board", "rp2040", "--drive", drive, uf2)
+    assert (drive / uf2.name).read_bytes() == uf2.read_bytes()
+
+
+def test_image_too_small_for_capsules(tmp_path):
+    board = dict(RP2040, filesystem=dict(RP2040["filesystem"], size=8 * 4096))
+    with pytest.raises(PackagerError, match="does not fit in the image"):
+        build_image(board, [DIGITS_CAPSULE])

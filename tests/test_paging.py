@@ -7,11 +7,14 @@ import pytest
 from device_runner import run_on_cpython, run_on_micropython
 
 import minerva
+from minerva_packager.boards import load_board
 from minerva_packager.capsule import read_capsule
 from minerva_packager.errors import PackagerError
 from minerva_packager.pack import pack_file, pack_tflite
+from minerva_packager.residency import board_budget
 
-HEAP = "200k"  # an RP2040-sized heap on the 64-bit unix port
+RP2040 = load_board("rp2040")
+HEAP = str(RP2040["heap_bytes"])  # the virtual board caps MicroPython's heap to the board's
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +62,16 @@ def test_forced_paging_matches_resident(ic):
     m.close()
 
 
-def test_ad_pages_on_a_small_heap(shared_models, micropython, tmp_path):
-    src = shared_models / "ad01_fc_autoencoder_int8.tflite"
-    whole, paged = tmp_path / "ad.cap", tmp_path / "ad_paged.cap"
+@pytest.mark.parametrize("name", ["kws01_dscnn_int8", "ic01_resnet8_int8",
+                                  "ad01_fc_autoencoder_int8"])
+def test_packed_for_rp2040_runs_on_its_heap(shared_models, micropython, tmp_path, name):
+    src = shared_models / f"{name}.tflite"
+    whole, fitted = tmp_path / "whole.cap", tmp_path / "rp2040.cap"
     pack_file(src, whole)
-    pack_file(src, paged, ram_budget=120_000)
-    x = np.random.default_rng(4).integers(-128, 128, 640, dtype=np.int8).tobytes()
-    assert run_on_micropython(micropython, paged, [x], tmp_path, heapsize=HEAP,
+    pack_file(src, fitted, ram_budget=board_budget(RP2040))
+    size = int(np.prod(read_capsule(whole).meta["inputs"][0]["shape"]))
+    x = np.random.default_rng(4).integers(-128, 128, size, dtype=np.int8).tobytes()
+    assert run_on_micropython(micropython, fitted, [x], tmp_path, heapsize=HEAP,
                               kernels="python") == run_on_cpython(whole, [x])
 
 

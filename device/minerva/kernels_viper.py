@@ -1,0 +1,288 @@
+# Viper int8 kernels: the same bytes as kernels_py (the spec), compiled to machine code by
+# MicroPython's viper emitter. For boards without a native module for their architecture.
+#
+# Portability rules, because viper ints are machine words (32-bit on boards, 64-bit on the
+# unix port) and the same source must give the same bytes on both:
+# - a value that is shifted right, masked, compared or divided stays inside int32; values
+#   that only meet +, - and * may wrap transiently on a 32-bit board, which is harmless when
+#   the final result fits in int32 (arithmetic modulo 2**32);
+# - no literal of 2**30 or more (on a board it would not be a small int, and viper would
+#   treat it as an object); 2**31 is built at run time as ``sign``;
+# - ptr8 loads are unsigned: int8 = (u ^ 128) - 128; ptr32 loads are zero-extended on 64-bit
+#   ports: int32 = (u ^ sign) - sign, which is the identity on a 32-bit board.
+# SaturatingRoundingDoublingHighMul(a, m) is round_half_up(a * m / 2**31); it is computed
+# from 15-bit limbs so that no partial product leaves int32. Its saturating case (a == m ==
+# INT32_MIN) cannot occur: the loader rejects negative multipliers.
+import micropython
+
+from .kernels_py import dequantize, quantize, softmax  # noqa: F401 (float I/O; tiny softmax)
+from .viper_elementwise import add, average_pool_2d, max_pool_2d, reshape  # noqa: F401
+
+
+@micropython.viper
+def conv_2d(inp, filt, bias, mult, shift, out, args):
+    ip = ptr8(inp)
+    fp = ptr8(filt)
+    op = ptr8(out)
+    mp = ptr32(mult)
+    sp = ptr32(shift)
+    bp = ptr32(mult)
+    has_bias = 0
+    if bias:
+        bp = ptr32(bias)
+        has_bias = 1
+    sign = 1
+    sign <<= 31
+    batches = int(args[0])
+    in_h = int(args[1])
+    in_w = int(args[2])
+    in_c = int(args[3])
+    out_h = int(args[4])
+    out_w = int(args[5])
+    out_c = int(args[6])
+    k_h = int(args[7])
+    k_w = int(args[8])
+    s_h = int(args[9])
+    s_w = int(args[10])
+    d_h = int(args[11])
+    d_w = int(args[12])
+    pad_t = int(args[13])
+    pad_l = int(args[14])
+    in_off = int(args[15]) - 128
+    out_off = int(args[16])
+    lo = int(args[17])
+    hi = int(args[18])
+    f_size = k_h * k_w * in_c
+    f_row = k_w * in_c
+    x_step = d_w * in_c
+    o = 0
+    for b in range(batches):
+        for oy in range(out_h):
+            y0 = oy * s_h - pad_t
+            ky0 = 0
+            while ky0 < k_h and y0 + ky0 * d_h < 0:
+                ky0 += 1
+            ky1 = k_h
+            while ky1 > ky0 and y0 + (ky1 - 1) * d_h >= in_h:
+                ky1 -= 1
+            for ox in range(out_w):
+                x0 = ox * s_w - pad_l
+                kx0 = 0
+                while kx0 < k_w and x0 + kx0 * d_w < 0:
+                    kx0 += 1
+                kx1 = k_w
+                while kx1 > kx0 and x0 + (kx1 - 1) * d_w >= in_w:
+                    kx1 -= 1
+                # With no horizontal dilation the in-bounds taps of one filter row are one
+                # contiguous run in both the NHWC input and the [OC, KH, KW, C] filter.
+                run = (kx1 - kx0) * in_c
+                for oc in range(out_c):
+                    acc = 0
+                    for ky in range(ky0, ky1):
+                        i = ((b * in_h + y0 + ky * d_h) * in_w + x0 + kx0 * d_w) * in_c
+                        f = oc * f_size + ky * f_row + kx0 * in_c
+                        if d_w == 1:
+                            end = i + run
+                            while i < end:
+                                acc += ((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) - 128)
+                                i += 1
+                                f += 1
+                        else:
+                            for kx in range(kx0, kx1):
+                                for c in range(in_c):
+                                    acc += (((int(ip[i + c]) ^ 128) + in_off)
+                                            * ((int(fp[f + c]) ^ 128) - 128))
+                                i += x_step
+                                f += in_c
+                    if has_bias:
+                        acc += (int(bp[oc]) ^ sign) - sign
+                    # acc = MultiplyByQuantizedMultiplier(acc, mult[oc], shift[oc])
+                    m = int(mp[oc])
+                    s = (int(sp[oc]) ^ sign) - sign
+                    if s > 0:
+                        acc <<= s
+                    al = acc & 0x7FFF
+                    ah = acc >> 15
+                    ml = m & 0x7FFF
+                    mh = m >> 15
+                    p1 = ah * ml
+                    p2 = al * mh
+                    q = 1 + (p1 >> 15) + (p2 >> 15) + (
+                        ((al * ml >> 15) + (p1 & 0x7FFF) + (p2 & 0x7FFF)) >> 15)
+                    acc = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
+                           + (((ah & mh & 1) + (q & 1)) >> 1))
+                    if s < 0:
+                        mask = (1 << -s) - 1
+                        limit = mask >> 1
+                        if acc < 0:
+                            limit += 1
+                        rem = acc & mask
+                        acc >>= -s
+                        if rem > limit:
+                            acc += 1
+                    acc += out_off
+                    op[o] = lo if acc < lo else (hi if acc > hi else acc)
+                    o += 1
+
+
+@micropython.viper
+def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
+    ip = ptr8(inp)
+    fp = ptr8(filt)
+    op = ptr8(out)
+    mp = ptr32(mult)
+    sp = ptr32(shift)
+    bp = ptr32(mult)
+    has_bias = 0
+    if bias:
+        bp = ptr32(bias)
+        has_bias = 1
+    sign = 1
+    sign <<= 31
+    batches = int(args[0])
+    in_h = int(args[1])
+    in_w = int(args[2])
+    in_c = int(args[3])
+    out_h = int(args[4])
+    out_w = int(args[5])
+    out_c = int(args[6])
+    k_h = int(args[7])
+    k_w = int(args[8])
+    s_h = int(args[9])
+    s_w = int(args[10])
+    d_h = int(args[11])
+    d_w = int(args[12])
+    pad_t = int(args[13])
+    pad_l = int(args[14])
+    in_off = int(args[15]) - 128
+    out_off = int(args[16])
+    lo = int(args[17])
+    hi = int(args[18])
+    depth_mult = int(args[19])
+    x_step = d_w * in_c
+    o = 0
+    for b in range(batches):
+        for oy in range(out_h):
+            y0 = oy * s_h - pad_t
+            ky0 = 0
+            while ky0 < k_h and y0 + ky0 * d_h < 0:
+                ky0 += 1
+            ky1 = k_h
+            while ky1 > ky0 and y0 + (ky1 - 1) * d_h >= in_h:
+                ky1 -= 1
+            for ox in range(out_w):
+                x0 = ox * s_w - pad_l
+                kx0 = 0
+                while kx0 < k_w and x0 + kx0 * d_w < 0:
+                    kx0 += 1
+                kx1 = k_w
+                while kx1 > kx0 and x0 + (kx1 - 1) * d_w >= in_w:
+                    kx1 -= 1
+                ic = -1
+                ic_next = 0
+                for oc in range(out_c):
+                    # out channel oc reads input channel oc // depth_mult
+                    if ic_next == oc:
+                        ic += 1
+                        ic_next += depth_mult
+                    acc = 0
+                    for ky in range(ky0, ky1):
+                        i = ((b * in_h + y0 + ky * d_h) * in_w + x0 + kx0 * d_w) * in_c + ic
+                        f = (ky * k_w + kx0) * out_c + oc
+                        for kx in range(kx0, kx1):
+                            acc += ((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) - 128)
+                            i += x_step
+                            f += out_c
+                    if has_bias:
+                        acc += (int(bp[oc]) ^ sign) - sign
+                    # acc = MultiplyByQuantizedMultiplier(acc, mult[oc], shift[oc])
+                    m = int(mp[oc])
+                    s = (int(sp[oc]) ^ sign) - sign
+                    if s > 0:
+                        acc <<= s
+                    al = acc & 0x7FFF
+                    ah = acc >> 15
+                    ml = m & 0x7FFF
+                    mh = m >> 15
+                    p1 = ah * ml
+                    p2 = al * mh
+                    q = 1 + (p1 >> 15) + (p2 >> 15) + (
+                        ((al * ml >> 15) + (p1 & 0x7FFF) + (p2 & 0x7FFF)) >> 15)
+                    acc = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
+                           + (((ah & mh & 1) + (q & 1)) >> 1))
+                    if s < 0:
+                        mask = (1 << -s) - 1
+                        limit = mask >> 1
+                        if acc < 0:
+                            limit += 1
+                        rem = acc & mask
+                        acc >>= -s
+                        if rem > limit:
+                            acc += 1
+                    acc += out_off
+                    op[o] = lo if acc < lo else (hi if acc > hi else acc)
+                    o += 1
+
+
+@micropython.viper
+def fully_connected(inp, filt, bias, mult, shift, out, args):
+    ip = ptr8(inp)
+    fp = ptr8(filt)
+    op = ptr8(out)
+    mp = ptr32(mult)
+    sp = ptr32(shift)
+    bp = ptr32(mult)
+    has_bias = 0
+    if bias:
+        bp = ptr32(bias)
+        has_bias = 1
+    sign = 1
+    sign <<= 31
+    batches = int(args[0])
+    depth = int(args[1])
+    out_c = int(args[2])
+    in_off = int(args[3]) - 128
+    f_off = int(args[4]) - 128
+    out_off = int(args[5])
+    lo = int(args[6])
+    hi = int(args[7])
+    o = 0
+    for b in range(batches):
+        for oc in range(out_c):
+            acc = 0
+            i = b * depth
+            f = oc * depth
+            end = i + depth
+            while i < end:
+                acc += ((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) + f_off)
+                i += 1
+                f += 1
+            if has_bias:
+                acc += (int(bp[oc]) ^ sign) - sign
+            # acc = MultiplyByQuantizedMultiplier(acc, mult[oc], shift[oc])
+            m = int(mp[oc])
+            s = (int(sp[oc]) ^ sign) - sign
+            if s > 0:
+                acc <<= s
+            al = acc & 0x7FFF
+            ah = acc >> 15
+            ml = m & 0x7FFF
+            mh = m >> 15
+            p1 = ah * ml
+            p2 = al * mh
+            q = 1 + (p1 >> 15) + (p2 >> 15) + (
+                ((al * ml >> 15) + (p1 & 0x7FFF) + (p2 & 0x7FFF)) >> 15)
+            acc = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
+                   + (((ah & mh & 1) + (q & 1)) >> 1))
+            if s < 0:
+                mask = (1 << -s) - 1
+                limit = mask >> 1
+                if acc < 0:
+                    limit += 1
+                rem = acc & mask
+                acc >>= -s
+                if rem > limit:
+                    acc += 1
+            acc += out_off
+            op[o] = lo if acc < lo else (hi if acc > hi else acc)
+            o += 1

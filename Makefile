@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: setup
+test: setup natmod-x64
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra
 
@@ -26,6 +26,18 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Native module: dist/<arch>_6.3/minerva_nat.mpy per arch (natmod/Makefile, docs/natmod.md).
+NATMOD_ARCHES := x64 armv6m armv7emsp xtensawin
+
+natmod: $(addprefix natmod-,$(NATMOD_ARCHES))
+	@echo "natmod: skipped rv32imc: mpy-cross-v6-3's mpy_ld.py (MicroPython 1.23) has no RISC-V"
+
+natmod-%: setup
+	@mkdir -p build/natmod/$*
+	$(MAKE) --no-print-directory -C build/natmod/$* -f $(CURDIR)/natmod/Makefile ARCH=$* \
+		MPY_DIR=$(CURDIR)/$$(tools/fetch_mpy_sdk.sh $(BIN)/python) \
+		PYTHON=$(CURDIR)/$(BIN)/python DIST=$(CURDIR)/dist/$*_6.3
 
 clean:
 	rm -rf dist build .cache

@@ -1,0 +1,99 @@
+// CONV_2D. The input offset is folded out of the inner loop:
+//   sum (in + off) * f == sum in * f + off * sum f   (mod 2**32),
+// with `off * sum f + bias` precomputed per output channel for windows that lie fully
+// inside the input, so the hot loop is a plain int8 dot product over whole filter rows.
+#include "mnv_fixed.h"
+
+enum { B, IN_H, IN_W, IN_C, OUT_H, OUT_W, OUT_C, K_H, K_W, S_H, S_W, D_H, D_W, PAD_T, PAD_L,
+       IN_OFF, OUT_OFF, ACT_LO, ACT_HI, N_ARGS };
+
+static int conv_check(size_t in_len, size_t filt_len, const mnv_channels *ch, size_t out_len,
+    const int32_t *a) {
+    int32_t in_dims[4] = {a[B], a[IN_H], a[IN_W], a[IN_C]};
+    int32_t f_dims[4] = {a[OUT_C], a[K_H], a[K_W], a[IN_C]};
+    int32_t out_dims[4] = {a[B], a[OUT_H], a[OUT_W], a[OUT_C]};
+    if (!mnv_product_is(in_len, in_dims, 4) || !mnv_product_is(filt_len, f_dims, 4) ||
+        !mnv_product_is(out_len, out_dims, 4) || ch->count < (size_t)a[OUT_C]) {
+        return MNV_ESHAPE;
+    }
+    if (!mnv_window_ok(a[IN_H], a[OUT_H], a[K_H], a[S_H], a[D_H], a[PAD_T]) ||
+        !mnv_window_ok(a[IN_W], a[OUT_W], a[K_W], a[S_W], a[D_W], a[PAD_L]) ||
+        !mnv_act_ok(a[ACT_LO], a[ACT_HI]) || !mnv_shifts_ok(ch->shift, a[OUT_C])) {
+        return MNV_ERANGE;
+    }
+    return MNV_OK;
+}
+
+int mnv_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt, size_t filt_len,
+    const mnv_channels *ch, int8_t *out, size_t out_len, const int32_t *args, size_t n_args) {
+    if (n_args != N_ARGS) {
+        return MNV_EARGS;
+    }
+    int rc = conv_check(in_len, filt_len, ch, out_len, args);
+    if (rc != MNV_OK) {
+        return rc;
+    }
+    const int32_t batches = args[B], in_h = args[IN_H], in_w = args[IN_W];
+    const int32_t out_h = args[OUT_H], out_w = args[OUT_W], out_c = args[OUT_C];
+    const int32_t k_h = args[K_H], k_w = args[K_W], s_h = args[S_H], s_w = args[S_W];
+    const int32_t d_h = args[D_H], d_w = args[D_W], lo = args[ACT_LO], hi = args[ACT_HI];
+    const int32_t out_off = args[OUT_OFF];
+    const uint32_t in_off = (uint32_t)args[IN_OFF];
+    const size_t in_c = (size_t)args[IN_C];
+    const size_t row_len = (size_t)k_w * in_c, filter_size = (size_t)k_h * row_len;
+    mnv_chan chans[MNV_CHUNK];
+
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += MNV_CHUNK) {
+        const int32_t n = out_c - oc0 < MNV_CHUNK ? out_c - oc0 : MNV_CHUNK;
+        for (int32_t j = 0; j < n; j++) {
+            mnv_load_chan(&chans[j], ch, (size_t)(oc0 + j));
+            chans[j].offset += in_off * mnv_sum_i8(filt + (size_t)(oc0 + j) * filter_size,
+                filter_size);
+        }
+        for (int32_t b = 0; b < batches; b++) {
+            for (int32_t oy = 0; oy < out_h; oy++) {
+                const int32_t y0 = oy * s_h - args[PAD_T];
+                int32_t ky0, ky1;
+                mnv_tap_range(y0, k_h, d_h, in_h, &ky0, &ky1);
+                for (int32_t ox = 0; ox < out_w; ox++) {
+                    const int32_t x0 = ox * s_w - args[PAD_L];
+                    int32_t kx0, kx1;
+                    mnv_tap_range(x0, k_w, d_w, in_w, &kx0, &kx1);
+                    const int inside = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+                    int8_t *o = out + (((size_t)b * out_h + oy) * out_w + ox) * out_c + oc0;
+                    for (int32_t j = 0; j < n; j++) {
+                        const int8_t *f = filt + (size_t)(oc0 + j) * filter_size;
+                        uint32_t acc = 0, fsum = 0;
+                        for (int32_t ky = ky0; ky < ky1; ky++) {
+                            const size_t y = (size_t)(y0 + ky * d_h);
+                            const int8_t *irow = in + ((size_t)b * in_h + y) * in_w * in_c;
+                            const int8_t *frow = f + (size_t)ky * row_len;
+                            if (d_w == 1) {
+                                const int8_t *ip = irow + (size_t)(x0 + kx0) * in_c;
+                                const size_t len = (size_t)(kx1 - kx0) * in_c;
+                                acc += mnv_dot_i8(ip, frow + (size_t)kx0 * in_c, len);
+                                if (!inside) {
+                                    fsum += mnv_sum_i8(frow + (size_t)kx0 * in_c, len);
+                                }
+                                continue;
+                            }
+                            for (int32_t kx = kx0; kx < kx1; kx++) {
+                                const int8_t *ip = irow + (size_t)(x0 + kx * d_w) * in_c;
+                                const int8_t *fp = frow + (size_t)kx * in_c;
+                                acc += mnv_dot_i8(ip, fp, in_c);
+                                if (!inside) {
+                                    fsum += mnv_sum_i8(fp, in_c);
+                                }
+                            }
+                        }
+                        acc += inside ? chans[j].offset : in_off * fsum + (uint32_t)chans[j].bias;
+                        int32_t v = mnv_mbqm((int32_t)acc, chans[j].mult, chans[j].left,
+                            chans[j].right);
+                        o[j] = mnv_clamp((int64_t)v + out_off, lo, hi);
+                    }
+                }
+            }
+        }
+    }
+    return MNV_OK;
+}

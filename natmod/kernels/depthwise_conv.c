@@ -1,0 +1,110 @@
+// DEPTHWISE_CONV_2D. Output channels are processed MNV_CHUNK at a time with per-channel
+// accumulators on the stack, so the inner loop runs along contiguous channels of one tap.
+// The input offset is folded out as in conv.c.
+#include "mnv_fixed.h"
+
+enum { B, IN_H, IN_W, IN_C, OUT_H, OUT_W, OUT_C, K_H, K_W, S_H, S_W, D_H, D_W, PAD_T, PAD_L,
+       IN_OFF, OUT_OFF, ACT_LO, ACT_HI, DEPTH_MULT, N_ARGS };
+
+static int dw_check(size_t in_len, size_t filt_len, const mnv_channels *ch, size_t out_len,
+    const int32_t *a) {
+    int32_t in_dims[4] = {a[B], a[IN_H], a[IN_W], a[IN_C]};
+    int32_t f_dims[3] = {a[K_H], a[K_W], a[OUT_C]};
+    int32_t out_dims[4] = {a[B], a[OUT_H], a[OUT_W], a[OUT_C]};
+    int32_t oc_dims[2] = {a[IN_C], a[DEPTH_MULT]};
+    if (!mnv_product_is(in_len, in_dims, 4) || !mnv_product_is(filt_len, f_dims, 3) ||
+        !mnv_product_is(out_len, out_dims, 4) || a[OUT_C] < 1 ||
+        !mnv_product_is((size_t)a[OUT_C], oc_dims, 2) || ch->count < (size_t)a[OUT_C]) {
+        return MNV_ESHAPE;
+    }
+    if (!mnv_window_ok(a[IN_H], a[OUT_H], a[K_H], a[S_H], a[D_H], a[PAD_T]) ||
+        !mnv_window_ok(a[IN_W], a[OUT_W], a[K_W], a[S_W], a[D_W], a[PAD_L]) ||
+        !mnv_act_ok(a[ACT_LO], a[ACT_HI]) || !mnv_shifts_ok(ch->shift, a[OUT_C])) {
+        return MNV_ERANGE;
+    }
+    return MNV_OK;
+}
+
+int mnv_depthwise_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt,
+    size_t filt_len, const mnv_channels *ch, int8_t *out, size_t out_len,
+    const int32_t *args, size_t n_args) {
+    if (n_args != N_ARGS) {
+        return MNV_EARGS;
+    }
+    int rc = dw_check(in_len, filt_len, ch, out_len, args);
+    if (rc != MNV_OK) {
+        return rc;
+    }
+    const int32_t batches = args[B], in_h = args[IN_H], in_w = args[IN_W];
+    const int32_t out_h = args[OUT_H], out_w = args[OUT_W], out_c = args[OUT_C];
+    const int32_t k_h = args[K_H], k_w = args[K_W], s_h = args[S_H], s_w = args[S_W];
+    const int32_t d_h = args[D_H], d_w = args[D_W], lo = args[ACT_LO], hi = args[ACT_HI];
+    const int32_t out_off = args[OUT_OFF], depth_mult = args[DEPTH_MULT];
+    const uint32_t in_off = (uint32_t)args[IN_OFF];
+    const size_t in_c = (size_t)args[IN_C];
+    mnv_chan chans[MNV_CHUNK];
+    int32_t src[MNV_CHUNK];  // input channel of each output channel in the chunk
+    uint32_t acc[MNV_CHUNK], fsum[MNV_CHUNK];
+
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += MNV_CHUNK) {
+        const int32_t n = out_c - oc0 < MNV_CHUNK ? out_c - oc0 : MNV_CHUNK;
+        for (int32_t j = 0; j < n; j++) {
+            mnv_load_chan(&chans[j], ch, (size_t)(oc0 + j));
+            src[j] = (oc0 + j) / depth_mult;
+            uint32_t s = 0;
+            for (int32_t t = 0; t < k_h * k_w; t++) {
+                s += (uint32_t)(int32_t)filt[(size_t)t * out_c + oc0 + j];
+            }
+            chans[j].offset += in_off * s;
+        }
+        for (int32_t b = 0; b < batches; b++) {
+            for (int32_t oy = 0; oy < out_h; oy++) {
+                const int32_t y0 = oy * s_h - args[PAD_T];
+                int32_t ky0, ky1;
+                mnv_tap_range(y0, k_h, d_h, in_h, &ky0, &ky1);
+                for (int32_t ox = 0; ox < out_w; ox++) {
+                    const int32_t x0 = ox * s_w - args[PAD_L];
+                    int32_t kx0, kx1;
+                    mnv_tap_range(x0, k_w, d_w, in_w, &kx0, &kx1);
+                    const int inside = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+                    for (int32_t j = 0; j < n; j++) {
+                        acc[j] = 0;
+                        fsum[j] = 0;
+                    }
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        const size_t y = (size_t)(y0 + ky * d_h);
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            const size_t x = (size_t)(x0 + kx * d_w);
+                            const int8_t *ip = in + (((size_t)b * in_h + y) * in_w + x) * in_c;
+                            const int8_t *fp = filt + ((size_t)ky * k_w + kx) * out_c + oc0;
+                            if (depth_mult == 1) {
+                                ip += oc0;
+                                for (int32_t j = 0; j < n; j++) {
+                                    acc[j] += (uint32_t)(ip[j] * fp[j]);
+                                }
+                            } else {
+                                for (int32_t j = 0; j < n; j++) {
+                                    acc[j] += (uint32_t)(ip[src[j]] * fp[j]);
+                                }
+                            }
+                            if (!inside) {
+                                for (int32_t j = 0; j < n; j++) {
+                                    fsum[j] += (uint32_t)(int32_t)fp[j];
+                                }
+                            }
+                        }
+                    }
+                    int8_t *o = out + (((size_t)b * out_h + oy) * out_w + ox) * out_c + oc0;
+                    for (int32_t j = 0; j < n; j++) {
+                        uint32_t total = acc[j] + (inside ? chans[j].offset
+                            : in_off * fsum[j] + (uint32_t)chans[j].bias);
+                        int32_t v = mnv_mbqm((int32_t)total, chans[j].mult, chans[j].left,
+                            chans[j].right);
+                        o[j] = mnv_clamp((int64_t)v + out_off, lo, hi);
+                    }
+                }
+            }
+        }
+    }
+    return MNV_OK;
+}

@@ -1,0 +1,44 @@
+// FULLY_CONNECTED. Offsets are folded out of the dot product (mod 2**32):
+//   sum (x + xo)(f + fo) = sum x f + xo sum f + fo sum x + depth xo fo.
+#include "mnv_fixed.h"
+
+enum { B, DEPTH, OUT_C, IN_OFF, F_OFF, OUT_OFF, ACT_LO, ACT_HI, N_ARGS };
+
+int mnv_fully_connected(const int8_t *in, size_t in_len, const int8_t *filt, size_t filt_len,
+    const mnv_channels *ch, int8_t *out, size_t out_len, const int32_t *args, size_t n_args) {
+    if (n_args != N_ARGS) {
+        return MNV_EARGS;
+    }
+    int32_t in_dims[2] = {args[B], args[DEPTH]};
+    int32_t f_dims[2] = {args[OUT_C], args[DEPTH]};
+    int32_t out_dims[2] = {args[B], args[OUT_C]};
+    if (!mnv_product_is(in_len, in_dims, 2) || !mnv_product_is(filt_len, f_dims, 2) ||
+        !mnv_product_is(out_len, out_dims, 2) || ch->count < (size_t)args[OUT_C]) {
+        return MNV_ESHAPE;
+    }
+    if (!mnv_act_ok(args[ACT_LO], args[ACT_HI]) || !mnv_shifts_ok(ch->shift, args[OUT_C])) {
+        return MNV_ERANGE;
+    }
+    const size_t depth = (size_t)args[DEPTH];
+    const int32_t out_c = args[OUT_C], lo = args[ACT_LO], hi = args[ACT_HI];
+    const int32_t out_off = args[OUT_OFF];
+    const uint32_t in_off = (uint32_t)args[IN_OFF], f_off = (uint32_t)args[F_OFF];
+    mnv_chan c;
+
+    for (int32_t b = 0; b < args[B]; b++) {
+        const int8_t *x = in + (size_t)b * depth;
+        const uint32_t base = f_off * mnv_sum_i8(x, depth) + (uint32_t)depth * in_off * f_off;
+        for (int32_t oc = 0; oc < out_c; oc++) {
+            const int8_t *f = filt + (size_t)oc * depth;
+            uint32_t acc = base + mnv_dot_i8(x, f, depth);
+            if (in_off) {
+                acc += in_off * mnv_sum_i8(f, depth);
+            }
+            mnv_load_chan(&c, ch, (size_t)oc);
+            acc += (uint32_t)c.bias;
+            int32_t v = mnv_mbqm((int32_t)acc, c.mult, c.left, c.right);
+            out[(size_t)b * out_c + oc] = mnv_clamp((int64_t)v + out_off, lo, hi);
+        }
+    }
+    return MNV_OK;
+}

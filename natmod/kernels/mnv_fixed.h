@@ -1,0 +1,86 @@
+// Fixed-point helpers shared by the kernels (gemmlowp / TFLite semantics) and the argument
+// checks. Internal to natmod/kernels.
+#ifndef MNV_FIXED_H
+#define MNV_FIXED_H
+
+#include "mnv_kernels.h"
+
+#define MNV_CHUNK 64  // output channels handled per pass; per-channel values live on the stack
+
+// SaturatingRoundingDoublingHighMul: (a * b * 2) / 2**32, rounded half away from zero.
+static inline int32_t mnv_srdhm(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    int64_t ab = (int64_t)a * b;
+    if (ab >= 0) {
+        return (int32_t)((ab + (1LL << 30)) >> 31);
+    }
+    return (int32_t)-(((1LL << 30) - 1 - ab) >> 31);
+}
+
+// RoundingDivideByPOT: x / 2**e rounded to nearest, ties away from zero; e in [0, 31].
+static inline int32_t mnv_rdbp(int32_t x, int e) {
+    int32_t mask = (int32_t)((1u << e) - 1u);
+    int32_t threshold = (mask >> 1) + (x < 0);
+    return (x >> e) + ((x & mask) > threshold);
+}
+
+static inline int32_t mnv_shl(int32_t x, int n) {
+    return (int32_t)((uint32_t)x << n);
+}
+
+// MultiplyByQuantizedMultiplier with the shift split into left >= 0 and right >= 0.
+static inline int32_t mnv_mbqm(int32_t x, int32_t mult, int left, int right) {
+    return mnv_rdbp(mnv_srdhm(mnv_shl(x, left), mult), right);
+}
+
+static inline int8_t mnv_clamp(int64_t v, int32_t lo, int32_t hi) {
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+// Requantization values of one output channel, precomputed once per call.
+typedef struct {
+    uint32_t offset;  // bias + input_offset * sum(filter), for windows with every tap inside
+    int32_t bias;
+    int32_t mult;
+    int32_t left;
+    int32_t right;
+} mnv_chan;
+
+// Dot product of int8 vectors, modulo 2**32. The inner loop sums at most 65536 products
+// (each below 2**14 in magnitude), so its int32 never overflows; it is the hot loop of
+// conv and fully connected and vectorizes.
+static inline uint32_t mnv_dot_i8(const int8_t *a, const int8_t *b, size_t n) {
+    uint32_t total = 0;
+    while (n) {
+        size_t m = n < 65536 ? n : 65536;
+        int32_t s = 0;
+        for (size_t i = 0; i < m; i++) {
+            s += a[i] * b[i];
+        }
+        total += (uint32_t)s;
+        a += m;
+        b += m;
+        n -= m;
+    }
+    return total;
+}
+
+static inline uint32_t mnv_sum_i8(const int8_t *a, size_t n) {
+    uint32_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += (uint32_t)(int32_t)a[i];
+    }
+    return total;
+}
+
+int mnv_product_is(size_t expected, const int32_t *dims, int n);
+int mnv_shifts_ok(const int32_t *shift, size_t n);
+int mnv_act_ok(int32_t lo, int32_t hi);
+int mnv_window_ok(int32_t in, int32_t out, int32_t k, int32_t stride, int32_t dil, int32_t pad);
+void mnv_load_chan(mnv_chan *c, const mnv_channels *ch, size_t oc);
+void mnv_tap_range(int32_t origin, int32_t k, int32_t dil, int32_t in, int32_t *k0,
+    int32_t *k1);
+
+#endif

@@ -1,0 +1,206 @@
+// minerva_nat: the MicroPython binding of the plain C kernels in kernels/.
+//
+// Each function takes the same arguments as its pure-Python twin in minerva/kernels_py.py:
+// buffer-protocol objects (int8 'b' arrays or memoryviews, int32 'i' arrays, float32 'f'
+// arrays), None for an absent bias, and the op's argument block as array('i'). It hands the
+// buffers and their lengths to the C kernel; a kernel that finds the block inconsistent with
+// the buffers writes nothing and makes this raise ValueError (a loaded capsule never does).
+#include "py/dynruntime.h"
+
+#include "kernels/mnv_kernels.h"
+
+#if MICROPY_FLOAT_IMPL == MICROPY_FLOAT_IMPL_NONE
+#define MNV_HAS_FLOAT 0
+#else
+#define MNV_HAS_FLOAT 1
+#endif
+
+// gcc may emit calls to these; a native module links no libc.
+void *memset(void *s, int c, size_t n) {
+    unsigned char *p = s;
+    while (n--) {
+        *p++ = (unsigned char)c;
+    }
+    return s;
+}
+
+void *memcpy(void *dst, const void *src, size_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    while (n--) {
+        *d++ = *s++;
+    }
+    return dst;
+}
+
+static void check(int rc) {
+    if (rc == MNV_EARGS) {
+        mp_raise_ValueError(MP_ERROR_TEXT("minerva_nat: wrong number of op params"));
+    } else if (rc == MNV_ESHAPE) {
+        mp_raise_ValueError(MP_ERROR_TEXT("minerva_nat: op params disagree with buffer sizes"));
+    } else if (rc != MNV_OK) {
+        mp_raise_ValueError(MP_ERROR_TEXT("minerva_nat: op param out of range"));
+    }
+}
+
+static void *bytes_of(mp_obj_t obj, size_t *len, int flags) {
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(obj, &info, flags);
+    *len = info.len;
+    return info.buf;
+}
+
+// A buffer of 4-byte elements (int32 or float32): its element count; misaligned data would
+// fault on Cortex-M0, so it is refused.
+static void *words_of(mp_obj_t obj, size_t *count, int flags) {
+    size_t len;
+    void *buf = bytes_of(obj, &len, flags);
+    if (((uintptr_t)buf & 3) || (len & 3)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("minerva_nat: int32/float32 buffer not 4-aligned"));
+    }
+    *count = len / 4;
+    return buf;
+}
+
+typedef int (*weighted_kernel)(const int8_t *, size_t, const int8_t *, size_t,
+    const mnv_channels *, int8_t *, size_t, const int32_t *, size_t);
+
+// conv_2d / depthwise_conv_2d / fully_connected(inp, filt, bias, mult, shift, out, args)
+static mp_obj_t call_weighted(const mp_obj_t *a, weighted_kernel kernel) {
+    size_t in_len, filt_len, out_len, n_mult, n_shift, n_bias, n_args;
+    const int8_t *in = bytes_of(a[0], &in_len, MP_BUFFER_READ);
+    const int8_t *filt = bytes_of(a[1], &filt_len, MP_BUFFER_READ);
+    mnv_channels ch;
+    ch.mult = words_of(a[3], &n_mult, MP_BUFFER_READ);
+    ch.shift = words_of(a[4], &n_shift, MP_BUFFER_READ);
+    ch.count = n_mult < n_shift ? n_mult : n_shift;
+    ch.bias = NULL;
+    if (a[2] != mp_const_none) {
+        ch.bias = words_of(a[2], &n_bias, MP_BUFFER_READ);
+        ch.count = n_bias < ch.count ? n_bias : ch.count;
+    }
+    int8_t *out = bytes_of(a[5], &out_len, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(a[6], &n_args, MP_BUFFER_READ);
+    check(kernel(in, in_len, filt, filt_len, &ch, out, out_len, args, n_args));
+    return mp_const_none;
+}
+
+static mp_obj_t conv_2d(size_t n, const mp_obj_t *a) {
+    return call_weighted(a, mnv_conv_2d);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_2d_obj, 7, 7, conv_2d);
+
+static mp_obj_t depthwise_conv_2d(size_t n, const mp_obj_t *a) {
+    return call_weighted(a, mnv_depthwise_conv_2d);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(depthwise_conv_2d_obj, 7, 7, depthwise_conv_2d);
+
+static mp_obj_t fully_connected(size_t n, const mp_obj_t *a) {
+    return call_weighted(a, mnv_fully_connected);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fully_connected_obj, 7, 7, fully_connected);
+
+typedef int (*unary_kernel)(const int8_t *, size_t, int8_t *, size_t, const int32_t *, size_t);
+
+// (inp, out, args) with int8 in and out.
+static mp_obj_t call_unary(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj,
+    unary_kernel kernel) {
+    size_t in_len, out_len, n_args;
+    const int8_t *in = bytes_of(in_obj, &in_len, MP_BUFFER_READ);
+    int8_t *out = bytes_of(out_obj, &out_len, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(args_obj, &n_args, MP_BUFFER_READ);
+    check(kernel(in, in_len, out, out_len, args, n_args));
+    return mp_const_none;
+}
+
+static mp_obj_t average_pool_2d(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
+    return call_unary(in, out, args, mnv_average_pool_2d);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(average_pool_2d_obj, average_pool_2d);
+
+static mp_obj_t max_pool_2d(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
+    return call_unary(in, out, args, mnv_max_pool_2d);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(max_pool_2d_obj, max_pool_2d);
+
+static mp_obj_t reshape(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
+    return call_unary(in, out, args, mnv_reshape);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(reshape_obj, reshape);
+
+static mp_obj_t softmax(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
+    return call_unary(in, out, args, mnv_softmax);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(softmax_obj, softmax);
+
+static mp_obj_t add(size_t n, const mp_obj_t *a) {
+    size_t a_len, b_len, out_len, n_args;
+    const int8_t *x = bytes_of(a[0], &a_len, MP_BUFFER_READ);
+    const int8_t *y = bytes_of(a[1], &b_len, MP_BUFFER_READ);
+    int8_t *out = bytes_of(a[2], &out_len, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(a[3], &n_args, MP_BUFFER_READ);
+    check(mnv_add(x, a_len, y, b_len, out, out_len, args, n_args));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(add_obj, 4, 4, add);
+
+#if MNV_HAS_FLOAT
+static mp_obj_t quantize(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj) {
+    size_t in_len, out_len, n_args;
+    const int32_t *args = words_of(args_obj, &n_args, MP_BUFFER_READ);
+    // Mode 0 reads float32, mode 1 int8; a short block is the kernel's to refuse.
+    const void *in = n_args && args[0] == 0 ? words_of(in_obj, &in_len, MP_BUFFER_READ)
+        : bytes_of(in_obj, &in_len, MP_BUFFER_READ);
+    int8_t *out = bytes_of(out_obj, &out_len, MP_BUFFER_WRITE);
+    check(mnv_quantize(in, in_len, out, out_len, args, n_args));
+    return mp_const_none;
+}
+
+static mp_obj_t dequantize(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj) {
+    size_t in_len, out_len, n_args;
+    const int8_t *in = bytes_of(in_obj, &in_len, MP_BUFFER_READ);
+    float *out = words_of(out_obj, &out_len, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(args_obj, &n_args, MP_BUFFER_READ);
+    check(mnv_dequantize(in, in_len, out, out_len, args, n_args));
+    return mp_const_none;
+}
+#else
+// Without an FPU (armv6m) a native module cannot do float arithmetic, so the two float
+// edge ops, which touch only a model's inputs or outputs, run the pure-Python kernels.
+static mp_obj_t python_kernel(qstr name, mp_obj_t in, mp_obj_t out, mp_obj_t args) {
+    mp_obj_t from = MP_OBJ_NEW_QSTR(MP_QSTR_kernels_py);
+    mp_obj_t package = mp_import_name(MP_QSTR_minerva, mp_obj_new_tuple(1, &from),
+        MP_OBJ_NEW_SMALL_INT(0));
+    mp_obj_t call_args[3] = {in, out, args};
+    mp_obj_t fn = mp_load_attr(mp_import_from(package, MP_QSTR_kernels_py), name);
+    return mp_call_function_n_kw(fn, 3, 0, call_args);
+}
+
+static mp_obj_t quantize(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
+    return python_kernel(MP_QSTR_quantize, in, out, args);
+}
+
+static mp_obj_t dequantize(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
+    return python_kernel(MP_QSTR_dequantize, in, out, args);
+}
+#endif
+static MP_DEFINE_CONST_FUN_OBJ_3(quantize_obj, quantize);
+static MP_DEFINE_CONST_FUN_OBJ_3(dequantize_obj, dequantize);
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+
+    mp_store_global(MP_QSTR_conv_2d, MP_OBJ_FROM_PTR(&conv_2d_obj));
+    mp_store_global(MP_QSTR_depthwise_conv_2d, MP_OBJ_FROM_PTR(&depthwise_conv_2d_obj));
+    mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&fully_connected_obj));
+    mp_store_global(MP_QSTR_average_pool_2d, MP_OBJ_FROM_PTR(&average_pool_2d_obj));
+    mp_store_global(MP_QSTR_max_pool_2d, MP_OBJ_FROM_PTR(&max_pool_2d_obj));
+    mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&add_obj));
+    mp_store_global(MP_QSTR_reshape, MP_OBJ_FROM_PTR(&reshape_obj));
+    mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&softmax_obj));
+    mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&quantize_obj));
+    mp_store_global(MP_QSTR_dequantize, MP_OBJ_FROM_PTR(&dequantize_obj));
+    mp_store_global(MP_QSTR_HAS_FLOAT, mp_obj_new_bool(MNV_HAS_FLOAT));
+
+    MP_DYNRUNTIME_INIT_EXIT
+}

@@ -10,7 +10,7 @@ import pytest
 from board_helpers import DIGITS_CAPSULE, DIGITS_X, DIGITS_Y, host_outputs, tool, vboard
 
 from minerva_packager.board_run import run_on_board
-from minerva_packager.deploy import deploy
+from minerva_packager.deploy import deploy, identify_board
 from minerva_packager.errors import PackagerError
 from minerva_packager.pack import pack_tflite
 
@@ -177,3 +177,38 @@ def test_real_board_deploy_run_and_skip():
     assert outputs == host_outputs(DIGITS_CAPSULE, inputs)
     again = deploy(real_port, [DIGITS_CAPSULE], say=print)
     assert again.uploaded == []
+
+
+class _Probe:
+    def __init__(self, machine):
+        self.machine = machine
+
+
+@pytest.mark.parametrize("machine, board", [
+    ("Raspberry Pi Pico with RP2040", "rp2040"),
+    ("Raspberry Pi Pico W with RP2040", "rp2040w"),
+    ("Arduino Nano RP2040 Connect with RP2040", "rp2040"),
+    ("Generic ESP32 module with ESP32", "esp32"),
+    ("Generic ESP32S3 module with Octal-SPIRAM with ESP32S3", "esp32s3"),
+    ("linux [GCC 14.2.1] version", "unix"),
+])
+def test_board_identified_from_machine_name(machine, board):
+    assert identify_board(_Probe(machine))["name"] == board
+    assert identify_board(_Probe(machine), board)["name"] == board
+
+
+@pytest.mark.parametrize("machine, requested", [
+    ("Raspberry Pi Pico W with RP2040", "rp2040"),
+    ("Raspberry Pi Pico with RP2040", "rp2040w"),
+    ("Generic ESP32 module with ESP32", "esp32s3"),
+    ("Generic ESP32S3 module with ESP32S3", "rp2040"),
+])
+def test_wrong_board_names_the_right_one(machine, requested):
+    with pytest.raises(PackagerError, match="wrong board") as err:
+        identify_board(_Probe(machine), requested)
+    assert "--board " in err.value.hint
+
+
+def test_unknown_board_asks_for_board():
+    with pytest.raises(PackagerError, match="unknown board"):
+        identify_board(_Probe("Some STM32 board with STM32F405RG"))

@@ -27,6 +27,7 @@ for h in %(inputs)r:
 print("TIER", info["kernels"])
 """
 
+RUN_TIMEOUT_S = 600
 _NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
                  "float32": np.float32}
 
@@ -68,7 +69,9 @@ def run_on_board(port, capsule_path, inputs, via="mpremote", capsule_dir="/capsu
         # Batches keep each snippet (and the board's line buffer) small.
         for start in range(0, len(inputs), 32):
             batch = [bytes(x).hex() for x in inputs[start:start + 32]]
-            out = transport.exec(_RUN % {"path": device_path, "inputs": batch}).decode()
+            # A pure-Python tier on a slow board can be silent for a long time per input.
+            out = transport.exec(_RUN % {"path": device_path, "inputs": batch},
+                                 timeout=RUN_TIMEOUT_S).decode()
             for line in out.splitlines():
                 if line.startswith("OUT "):
                     outputs.append(bytes.fromhex(line[4:].strip()))

@@ -107,32 +107,47 @@ def _literal(output):
 
 
 def identify_board(info, requested=None, port="the board"):
-    """The board profile matching ``info``; with ``requested`` check that it is that board."""
+    """The board profile matching ``info``; with ``requested`` check that it is that board.
+
+    Boards report ``"<board> with <MCU>"`` (``os.uname().machine``). An exact match names the
+    board; otherwise the MCU decides, so a third-party RP2040 board deploys as ``rp2040``.
+    """
+    profiles = [load_board(name) for name in board_names()]
+    detected = _match(info.machine, profiles)
     if requested is not None:
         board = load_board(requested) if isinstance(requested, str) else requested
-        if not _same_machine(board["machine"], info.machine):
-            detected = _match(info.machine)
+        exact = [p["name"] for p in profiles if p["machine"] == info.machine]
+        same = board["machine"] == info.machine or (
+            not exact and _compatible(board["machine"], info.machine))
+        if not same:
             raise PackagerError(
                 f"wrong board: {port} is a {info.machine!r}, but --board {board['name']} "
                 f"expects a {board['machine']!r}",
                 f"pass --board {detected}" if detected else "omit --board to detect it")
         return board
-    name = _match(info.machine)
-    if name is None:
+    if detected is None:
         raise PackagerError(f"{port}: unknown board {info.machine!r}",
                             "pass --board; known boards: " + ", ".join(board_names()))
-    return load_board(name)
+    return load_board(detected)
 
 
-def _same_machine(profile_machine, reported):
-    return profile_machine == reported or reported.startswith(profile_machine + " ") or \
-        profile_machine == "linux" and reported.startswith("linux")
+def _mcu(machine):
+    return machine.rsplit(" with ", 1)[-1]
 
 
-def _match(machine):
-    for name in board_names():
-        if _same_machine(load_board(name)["machine"], machine):
-            return name
+def _compatible(profile_machine, reported):
+    if profile_machine == "linux":
+        return reported.startswith("linux")
+    return " with " in reported and _mcu(reported) == _mcu(profile_machine)
+
+
+def _match(machine, profiles):
+    for profile in profiles:
+        if profile["machine"] == machine:
+            return profile["name"]
+    for profile in profiles:
+        if _compatible(profile["machine"], machine):
+            return profile["name"]
     return None
 
 

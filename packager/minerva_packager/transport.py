@@ -33,8 +33,11 @@ class Transport:
 
     via = None
 
-    def exec(self, code):
-        """Run ``code`` on the board; return its printed output (bytes)."""
+    def exec(self, code, timeout=10):
+        """Run ``code`` on the board; return its printed output (bytes).
+
+        ``timeout`` is the longest silence (seconds) allowed while it runs.
+        """
         raise NotImplementedError
 
     def write_file(self, path, data, progress=None):
@@ -79,15 +82,14 @@ class MpremoteTransport(Transport):
             self.serial.close()
             raise _not_micropython(port)
 
-    def exec(self, code):
-        from mpremote.transport import TransportExecError
-
+    def exec(self, code, timeout=10):
         try:
-            return self.serial.exec(code)
-        except TransportExecError as exc:
-            raise DeviceError(exc.error_output)
+            out, err = self.serial.exec_raw(code, timeout=timeout)
         except self._error as exc:
             raise PackagerError(f"lost the board: {exc}", "check the cable and retry")
+        if err:
+            raise DeviceError(err.decode(errors="replace"))
+        return out
 
     def write_file(self, path, data, progress=None):
         from mpremote.transport import TransportExecError
@@ -131,13 +133,14 @@ class AmpyTransport(Transport):
             self.board.close()
             raise _not_micropython(port)
 
-    def exec(self, code):
+    def exec(self, code, timeout=10):
         try:
-            return self.board.exec_(code)
+            out, err = self.board.exec_raw(code, timeout=timeout)
         except self._error as exc:
-            if len(exc.args) == 3 and exc.args[0] == "exception":
-                raise DeviceError(exc.args[2].decode(errors="replace"))
             raise PackagerError(f"lost the board: {exc}", "check the cable and retry")
+        if err:
+            raise DeviceError(err.decode(errors="replace"))
+        return out
 
     def write_file(self, path, data, progress=None):
         # ampy's put re-enters the raw REPL (a soft reset) around each file, as its CLI does.

@@ -2,13 +2,16 @@
 
 import hashlib
 import os
+import signal
+import subprocess
 import time
 
 import pytest
 import serial
-from board_helpers import tool, vboard
+from board_helpers import BIN, tool, vboard
 
 from minerva_packager.boards import load_board
+from minerva_packager.vboard import _alive
 
 BOARD = load_board("rp2040")
 
@@ -145,8 +148,22 @@ def test_vboard_stop_ends_the_process(tmp_path):
     assert proc.stdout.strip().startswith("/dev/pts/")
     tool("minerva", "vboard", "stop", "--state-dir", tmp_path)
     assert not (tmp_path / "vboard.pid").exists()
-    from minerva_packager.vboard import _alive
-
     assert not _alive(pid)
     again = tool("minerva", "vboard", "stop", "--state-dir", tmp_path, check=False)
     assert again.returncode == 1 and "no virtual board runs" in again.stderr
+
+
+def test_foreground_vboard_prints_port_and_stops_on_ctrl_c(tmp_path):
+    proc = subprocess.Popen([str(BIN / "minerva"), "vboard", "--board", "esp32", "--state-dir",
+                             str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        port = proc.stdout.readline().strip()
+        out = mpremote(port, "exec", "import vboard, os; print(vboard.board, "
+                       "os.statvfs('/')[0] * os.statvfs('/')[2])").stdout.split()
+        assert out == ["esp32", str(0x200000)]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+    assert (tmp_path / "esp32.lfs").stat().st_size == 0x200000

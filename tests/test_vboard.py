@@ -11,7 +11,7 @@ import serial
 from board_helpers import BIN, tool, vboard
 
 from minerva_packager.boards import load_board
-from minerva_packager.vboard import _alive
+from minerva_packager.vboard import process_alive
 
 BOARD = load_board("rp2040")
 
@@ -148,7 +148,7 @@ def test_vboard_stop_ends_the_process(tmp_path):
     assert proc.stdout.strip().startswith("/dev/pts/")
     tool("minerva", "vboard", "stop", "--state-dir", tmp_path)
     assert not (tmp_path / "vboard.pid").exists()
-    assert not _alive(pid)
+    assert not process_alive(pid)
     again = tool("minerva", "vboard", "stop", "--state-dir", tmp_path, check=False)
     assert again.returncode == 1 and "no virtual board runs" in again.stderr
 

@@ -463,7 +463,7 @@ def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, timeout=20):
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     pid_file, port_file = _state_paths(state_dir)
-    if pid_file.exists() and _alive(int(pid_file.read_text())):
+    if pid_file.exists() and process_alive(int(pid_file.read_text())):
         raise PackagerError(f"a virtual board already runs from {state_dir} "
                             f"(pid {pid_file.read_text().strip()})",
                             "stop it with `minerva vboard stop` or pass --state-dir")
@@ -500,7 +500,8 @@ def _child_env():
     return env
 
 
-def _alive(pid):
+def process_alive(pid):
+    """Whether process ``pid`` exists and has not exited."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
@@ -519,14 +520,14 @@ def stop_detached(state_dir=DEFAULT_STATE_DIR, timeout=10):
         raise PackagerError(f"no virtual board runs from {state_dir}",
                             "start one with `minerva vboard --detach`")
     pid = int(pid_file.read_text())
-    if _alive(pid):
+    if process_alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
             time.sleep(0.02)
-        if _alive(pid):
+        if process_alive(pid):
             os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     port_file.unlink(missing_ok=True)
@@ -536,7 +537,7 @@ def stop_detached(state_dir=DEFAULT_STATE_DIR, timeout=10):
 def running_port(state_dir=DEFAULT_STATE_DIR):
     """The port of the background virtual board of ``state_dir``, or None."""
     pid_file, port_file = _state_paths(state_dir)
-    if pid_file.exists() and port_file.exists() and _alive(int(pid_file.read_text())):
+    if pid_file.exists() and port_file.exists() and process_alive(int(pid_file.read_text())):
         return port_file.read_text().strip() or None
     return None
 

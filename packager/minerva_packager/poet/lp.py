@@ -65,6 +65,9 @@ class LinearModel:
 
     def solve(self, solver="cbc", time_limit=60.0, threads=2, start=None):
         """Solve; ``start`` is a full list of variable values (a feasible warm start)."""
+        if start is not None:
+            start = [min(max(value, lo), up)
+                     for value, lo, up in zip(start, self.lower, self.upper)]
         if solver == "highs":
             return _solve_highs(self, time_limit, threads, start)
         return _solve_cbc(self, time_limit, threads, start)

@@ -1,0 +1,117 @@
+"""The default formulation finds the brute-force optimum; every schedule passes the checker."""
+
+import pytest
+from poet_bruteforce import brute_force
+from poet_graphs import tiny_chain, tiny_deep, tiny_residual, tiny_two_layer
+
+from minerva_packager.poet.checker import check_schedule
+from minerva_packager.poet.heuristics import evaluate, keep_all_policy, policy_plan
+from minerva_packager.poet.planner import InfeasibleError, minimum_ram, plan_training, solve_plan
+
+GRAPHS = {"chain": tiny_chain, "deep": tiny_deep, "residual": tiny_residual,
+          "two": tiny_two_layer}
+
+
+def keep_all_peak(graph):
+    return evaluate(graph, policy_plan(graph, keep_all_policy(graph)))[1]["peak_ram_bytes"]
+
+
+def checked(graph, candidate):
+    report = check_schedule(graph.to_json(), candidate.document)
+    assert report.ok, report.errors
+    return report
+
+
+@pytest.mark.parametrize("name, where", [("chain", 0.0), ("chain", 0.5), ("deep", 0.0),
+                                         ("deep", 0.5), ("residual", 0.0)])
+def test_milp_matches_brute_force_within_ram(name, where):
+    graph = GRAPHS[name]()
+    low, high = minimum_ram(graph), keep_all_peak(graph)
+    budget = int(low + where * (high - low))
+    expected, plans = brute_force(graph, budget)
+    assert expected is not None and plans > 0
+    candidate, figures = solve_plan(graph, budget, solver="cbc", time_limit=20)
+    assert figures["status"] == "optimal"
+    report = checked(graph, candidate)
+    assert report.energy_j == pytest.approx(expected, rel=1e-9)
+    assert report.peak_ram_bytes <= budget
+    if name == "deep":
+        # The smallest RAM needs paging; halfway, recomputing the cheap layer is best.
+        predicted = candidate.document["predicted"]
+        assert (predicted["page_ins"] if where == 0.0 else predicted["recomputations"]) > 0
+
+
+@pytest.mark.parametrize("name", ["deep", "two"])
+def test_milp_matches_brute_force_with_deadline_and_flash_limit(name):
+    graph = GRAPHS[name]()
+    budget = int(minimum_ram(graph))
+    unconstrained, _ = brute_force(graph, budget)
+    tight = evaluate(graph, policy_plan(graph, keep_all_policy(graph)))[1]["time_s"] * 1.05
+    for deadline, flash in ((tight, None), (None, 0)):
+        expected, _ = brute_force(graph, budget, deadline, flash)
+        for solver in ("cbc", "highs"):
+            candidate, figures = solve_plan(graph, budget, deadline, flash, solver=solver,
+                                            time_limit=20)
+            if expected is None:
+                assert candidate is None and figures["status"] == "infeasible"
+                continue
+            report = checked(graph, candidate)
+            assert report.energy_j == pytest.approx(expected, rel=1e-6)
+            assert expected >= unconstrained * (1 - 1e-9)
+            if flash == 0:
+                assert report.flash_bytes_written == 0
+
+
+def test_highs_and_cbc_agree_and_report_gap():
+    graph = tiny_residual()
+    budget = int(minimum_ram(graph)) + 100
+    energies = []
+    for solver in ("cbc", "highs"):
+        candidate, figures = solve_plan(graph, budget, solver=solver, time_limit=20)
+        assert figures["gap"] is not None and figures["gap"] <= 1e-4
+        assert figures["bound_j"] <= figures["objective_j"] * (1 + 1e-9)
+        energies.append(checked(graph, candidate).energy_j)
+    assert energies[0] == pytest.approx(energies[1], rel=1e-6)
+
+
+def test_infeasible_budget_names_smallest_ram_and_it_works():
+    graph = tiny_residual()
+    smallest = minimum_ram(graph)
+    with pytest.raises(InfeasibleError) as caught:
+        plan_training(graph, int(smallest) - 1, time_limit=10, baselines=False)
+    error = caught.value
+    assert error.min_ram_bytes == pytest.approx(smallest)
+    assert error.min_time_s is None
+    assert f"smallest RAM that works is {int(smallest)} bytes" in str(error)
+    assert brute_force(graph, int(smallest) - 1)[0] is None
+    result = plan_training(graph, int(smallest), time_limit=10, baselines=False)
+    assert checked(graph, result.best).peak_ram_bytes <= smallest
+
+
+def test_infeasible_deadline_names_shortest_deadline_and_it_works():
+    graph = tiny_two_layer()
+    budget = int(minimum_ram(graph))
+    with pytest.raises(InfeasibleError) as caught:
+        plan_training(graph, budget, deadline=1e-9, time_limit=10, baselines=False)
+    shortest = caught.value.min_time_s
+    assert shortest is not None and "shortest deadline" in str(caught.value)
+    result = plan_training(graph, budget, deadline=shortest * (1 + 1e-9), time_limit=10,
+                           baselines=False)
+    assert checked(graph, result.best).time_s <= shortest * (1 + 1e-6)
+    with pytest.raises(InfeasibleError):
+        plan_training(graph, budget, deadline=shortest * 0.999, time_limit=10, baselines=False)
+
+
+def test_baselines_are_checked_and_never_beat_the_plan():
+    graph = tiny_two_layer()
+    low, high = minimum_ram(graph), keep_all_peak(graph)
+    budget = int((low + high) / 2)
+    result = plan_training(graph, budget, time_limit=10)
+    names = [b.name for b in result.baselines]
+    assert names == ["keep-all", "chen-sqrt", "remat-only", "paging-only"]
+    best = checked(graph, result.best).energy_j
+    for baseline in result.baselines:
+        if baseline.feasible:
+            assert checked(graph, baseline).energy_j >= best * (1 - 1e-9)
+    keep_all = result.baselines[0]
+    assert keep_all.feasible == (keep_all.document["predicted"]["peak_ram_bytes"] <= budget)

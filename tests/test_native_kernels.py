@@ -1,0 +1,151 @@
+"""The plain C kernels compiled for the host with AddressSanitizer and UBSan, driven with the
+generated realistic and hostile vectors (tests/kernel_cases.py): bit-exact with the
+pure-Python kernels, no sanitizer report, and argument blocks inconsistent with the buffers
+refused without a write."""
+
+import os
+import shutil
+import struct
+import subprocess
+from array import array
+
+import pytest
+from kernel_cases import hostile_cases, realistic_cases
+
+from minerva import kernels_py
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "natmod" / "kernels"
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+OPS = ["conv_2d", "depthwise_conv_2d", "fully_connected", "average_pool_2d", "max_pool_2d",
+       "add", "reshape", "softmax", "quantize", "dequantize"]
+SENTINEL = 0x5A
+ENV = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
+
+
+def _compile(out, sources, tmp):
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed (needed to build the sanitizer driver)")
+    cmd = [gcc, *SANITIZE, "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}",
+           *map(str, sources), "-o", str(tmp / out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return tmp / out
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("native")
+    return _compile("driver", [*sorted(KERNELS.glob("*.c")), ROOT / "tests/native/driver.c"],
+                    tmp)
+
+
+def _buffer(spec):
+    if spec is None:
+        return None
+    typecode, values = spec
+    return array(typecode, values)
+
+
+def _encode(op, args, buffers, out_nbytes):
+    parts = [struct.pack("<II", OPS.index(op), len(args)), struct.pack(f"<{len(args)}i", *args),
+             struct.pack("<I", len(buffers))]
+    for buf in buffers:
+        raw = b"" if buf is None else bytes(buf)
+        parts.append(struct.pack("<i", -1 if buf is None else len(raw)) + raw)
+    parts.append(struct.pack("<I", out_nbytes))
+    return b"".join(parts)
+
+
+def run_driver(driver, calls):
+    """Run (op, args, buffers, out_nbytes) calls in one driver process: [(rc, out bytes)]."""
+    stdin = b"".join(_encode(*call) for call in calls)
+    proc = subprocess.run([str(driver)], input=stdin, capture_output=True, env=ENV,
+                          timeout=300)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr.decode(errors="replace")
+    answers, pos = [], 0
+    for _, _, _, out_nbytes in calls:
+        (rc,) = struct.unpack_from("<i", proc.stdout, pos)
+        answers.append((rc, proc.stdout[pos + 4:pos + 4 + out_nbytes]))
+        pos += 4 + out_nbytes
+    assert pos == len(proc.stdout)
+    return answers
+
+
+def reference_output(case):
+    typecode, count = case["out"]
+    out = array(typecode, [0] * count)
+    getattr(kernels_py, case["op"])(*map(_buffer, case["inputs"]), out,
+                                    array("i", case["args"]))
+    return bytes(out)
+
+
+def _out_nbytes(case):
+    typecode, count = case["out"]
+    return count * array(typecode).itemsize
+
+
+CASES = realistic_cases(0) + realistic_cases(1) + hostile_cases(0)
+
+
+@pytest.fixture(scope="module")
+def answers(driver):
+    calls = [(c["op"], c["args"], [_buffer(b) for b in c["inputs"]], _out_nbytes(c))
+             for c in CASES]
+    return dict(zip((id(c) for c in CASES), run_driver(driver, calls)))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_kernel_matches_reference_under_sanitizers(case, answers):
+    rc, got = answers[id(case)]
+    assert rc == 0, f"{case['name']}: kernel refused a consistent argument block ({rc})"
+    if case["exact"]:
+        assert got == reference_output(case), case["name"]
+    elif case["op"] in ("conv_2d", "depthwise_conv_2d", "fully_connected"):
+        # int32 overflow in TFLite's arithmetic: the C wraps; it must still respect the range.
+        lo, hi = case["args"][-3:-1] if case["op"] == "depthwise_conv_2d" else case["args"][-2:]
+        assert all(lo <= v <= hi for v in array("b", got))
+
+
+def _refusals():
+    """Realistic calls made inconsistent one way at a time."""
+    calls = []
+    for case in realistic_cases(2):
+        bufs = [_buffer(b) for b in case["inputs"]]
+        out_nbytes = _out_nbytes(case)
+        args = case["args"]
+        label = case["name"]
+        item = array(case["out"][0]).itemsize
+        calls.append((f"{label}_short_args", (case["op"], args[:-1], bufs, out_nbytes)))
+        calls.append((f"{label}_out_one_short", (case["op"], args, bufs, out_nbytes - item)))
+        calls.append((f"{label}_out_one_long", (case["op"], args, bufs, out_nbytes + item)))
+        for i, buf in enumerate(bufs):
+            if buf is not None and len(buf) > 1:
+                calls.append((f"{label}_input{i}_one_short",
+                              (case["op"], args, bufs[:i] + [buf[:-1]] + bufs[i + 1:],
+                               out_nbytes)))
+        if case["op"] in ("conv_2d", "depthwise_conv_2d"):
+            for index, value in ((9, 0), (11, 0), (17, 128), (18, -129), (1, -3), (14, 1 << 30)):
+                bad = list(args)
+                bad[index] = value
+                calls.append((f"{label}_arg{index}_{value}", (case["op"], bad, bufs,
+                                                              out_nbytes)))
+            bad_shift = bufs[:4] + [array("i", [31] * len(bufs[4]))]
+            calls.append((f"{label}_shift31", (case["op"], args, bad_shift, out_nbytes)))
+    return calls
+
+
+def test_inconsistent_arguments_are_refused_without_writing(driver):
+    calls = _refusals()
+    assert len(calls) > 150
+    for (label, call), (rc, out) in zip(calls, run_driver(driver, [c for _, c in calls])):
+        assert rc < 0, f"{label}: accepted"
+        assert out == bytes([SENTINEL]) * call[3], f"{label}: wrote before refusing"
+
+
+def test_armv6m_runtime_helpers_match_native_arithmetic(tmp_path):
+    exe = _compile("runtime", [ROOT / "natmod/armv6m_runtime.c",
+                               ROOT / "tests/native/runtime_driver.c"], tmp_path)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, env=ENV, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("ok "), proc.stdout + proc.stderr
+    assert not proc.stderr

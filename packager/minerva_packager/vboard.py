@@ -67,8 +67,15 @@ def ensure_image(path, board):
     return path
 
 
-def banner(board):
-    return (f"MicroPython v1.29.0 (minerva vboard); {board['machine']} (virtual)\r\n"
+def micropython_version(binary):
+    """``"1.29.0"`` for the MicroPython binary (shown in the board's banner)."""
+    proc = subprocess.run([binary, "-c", "import sys; print('%d.%d.%d' % "
+                           "sys.implementation.version[:3])"], capture_output=True, text=True)
+    return proc.stdout.strip() or "?"
+
+
+def banner(board, version):
+    return (f"MicroPython v{version} (minerva vboard); {board['machine']} (virtual)\r\n"
             'Type "help()" for more information.\r\n').encode()
 
 
@@ -88,12 +95,12 @@ def needs_more(text):
 class VirtualBoard:
     """One virtual board: a pty, the bridge state machine and the MicroPython process."""
 
-    def __init__(self, board, image=None, heap=None, micropython=None, log=None):
+    def __init__(self, board, image=None, heap=None, micropython=None):
         self.board = load_board(board) if isinstance(board, str) else board
         self.image = Path(image) if image else None
         self.heap = heap or self.board["heap_bytes"]
         self.micropython = micropython or micropython_binary()
-        self.log = log
+        self.version = micropython_version(self.micropython)
         self.mode = "friendly"
         self.line = bytearray()
         self.paste = None  # raw-paste state: [bytearray, window remaining]
@@ -107,6 +114,9 @@ class VirtualBoard:
         self.cont = False
         self.friendly_paste = False
         self.stopping = False
+
+    def _prompt_banner(self):
+        return banner(self.board, self.version) + b">>> "
 
     # -- the pty -----------------------------------------------------------------------------
     def open_port(self):
@@ -231,7 +241,7 @@ class VirtualBoard:
     def _finished(self, status, error):
         was, self.executing = self.executing, None
         if was == "boot":
-            self.write(RAW_BANNER + b">" if self.mode == "raw" else banner(self.board) + b">>> ")
+            self.write(RAW_BANNER + b">" if self.mode == "raw" else self._prompt_banner())
         elif was in ("raw", "paste"):
             self.write(b"\x04" + error + b"\x04")
             if status == b"R":
@@ -275,7 +285,7 @@ class VirtualBoard:
         elif byte == 2:
             self.line.clear()
             self.mode = "friendly"
-            self.write(b"\r\n" + banner(self.board) + b">>> ")
+            self.write(b"\r\n" + self._prompt_banner())
         elif byte == 3:
             self.line.clear()
         elif byte == 4:
@@ -346,7 +356,7 @@ class VirtualBoard:
             self.write(b"\r\n" + RAW_BANNER + b">")
         elif byte == 2 and not self.cont:
             self.line.clear()
-            self.write(b"\r\n" + banner(self.board) + b">>> ")
+            self.write(b"\r\n" + self._prompt_banner())
         elif byte == 3:
             self.line.clear()
             self.cont = False

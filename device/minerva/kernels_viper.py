@@ -88,7 +88,7 @@ def conv_2d(inp, filt, bias, mult, shift, out, args):
                                 i += 1
                                 f += 1
                         else:
-                            for kx in range(kx0, kx1):
+                            for _kx in range(kx0, kx1):
                                 for c in range(in_c):
                                     acc += (((int(ip[i + c]) ^ 128) + in_off)
                                             * ((int(fp[f + c]) ^ 128) - 128))
@@ -189,7 +189,7 @@ def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
                     for ky in range(ky0, ky1):
                         i = ((b * in_h + y0 + ky * d_h) * in_w + x0 + kx0 * d_w) * in_c + ic
                         f = (ky * k_w + kx0) * out_c + oc
-                        for kx in range(kx0, kx1):
+                        for _kx in range(kx0, kx1):
                             acc += ((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) - 128)
                             i += x_step
                             f += out_c

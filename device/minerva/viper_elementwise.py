@@ -42,7 +42,7 @@ def _pool(inp, out, args, average: int):
                         acc = 0
                     for ky in range(ky0, ky1):
                         i = base + (ky * in_w + kx0) * chans + c
-                        for kx in range(kx0, kx1):
+                        for _kx in range(kx0, kx1):
                             v = (int(ip[i]) ^ 128) - 128
                             if average:
                                 acc += v

@@ -39,15 +39,19 @@ def tiny_two_layer():
                            layer("b", 20000, 20, [0], out_bytes=800)], PROFILE, name="two")
 
 
-def hand_graph():
-    """A 4-node graph with round numbers for hand-computed costs: a -> b -> loss -> grad,
-    grad also reads a. Energies 1, 2, 3, 4 J; bytes 100, 10, 10, 10."""
-    nodes = [Node("a", 1.0, 0.1, 100, pagein_j=0.25, pageout_j=0.5, pagein_s=0.01,
-                  pageout_s=0.02),
-             Node("b", 2.0, 0.2, 10, 0.25, 0.5, 0.01, 0.02),
-             Node("loss", 3.0, 0.3, 10, backward=True),
-             Node("grad", 4.0, 0.4, 10, backward=True)]
-    return TrainingGraph(nodes, [(0, 1), (1, 2), (2, 3), (0, 3)], static_bytes=50, name="hand")
+def hand_graph(static_bytes=0):
+    """a -> b -> c -> loss -> grad, and grad also reads a; round numbers for hand sums.
+
+    Energies 1..5 J, times 0.1..0.5 s, bytes a 100, b 60, c 60, loss 10, grad 10; paging a
+    costs 0.5 J / 0.02 s out and 0.25 J / 0.01 s in. Keeping everything peaks at 220 bytes
+    while c is computed (a, b, c); the least RAM is 160 (a and b while b is computed).
+    """
+    page = {"pagein_j": 0.25, "pageout_j": 0.5, "pagein_s": 0.01, "pageout_s": 0.02}
+    nodes = [Node("a", 1.0, 0.1, 100, **page), Node("b", 2.0, 0.2, 60, **page),
+             Node("c", 3.0, 0.3, 60, **page), Node("loss", 4.0, 0.4, 10, backward=True, **page),
+             Node("grad", 5.0, 0.5, 10, backward=True, **page)]
+    return TrainingGraph(nodes, [(0, 1), (1, 2), (2, 3), (3, 4), (0, 4)],
+                         static_bytes=static_bytes, name="hand")
 
 
 def tiny_deep():

@@ -7,7 +7,8 @@ computation. Compared with the published POET formulation (:mod:`.poet_milp`), t
 * counts paging time against the deadline, and ``static_bytes`` (parameters, gradient
   accumulators) against RAM;
 * bounds flash bytes written per iteration (capacity and wear): each tensor is written at most
-  once, when first computed, which is never worse than writing it later;
+  once, when first computed, which is never worse than writing it later, and only if it is
+  read back;
 * has no spurious checkpoints: a tensor kept into a stage is used, kept on, or not kept, and a
   tensor paged in is used in that stage, so the RAM it reports is RAM really held;
 * prunes what cannot matter: only forward nodes are recomputed, a node exists in a stage only
@@ -116,6 +117,14 @@ class Formulation:
                 if column is not None:
                     model.add([(column, 1.0)] + [(c, -1.0) for c, _ in uses], "<=", 0.0)
             self._memory(t)
+        reads = {}
+        for (kind, _t, i), column in self.variables.items():
+            if kind == "IN":
+                reads.setdefault(i, []).append((column, -1.0))
+        for (kind, _t, i), column in self.variables.items():
+            if kind == "OUT":
+                # A flash copy nobody reads back is only wear.
+                model.add([(column, 1.0)] + reads.get(i, []), "<=", 0.0)
         self._time_and_flash()
 
     def _memory(self, t):

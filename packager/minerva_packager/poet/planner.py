@@ -93,6 +93,8 @@ def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=
 def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", solver="cbc",
                time_limit=60.0, threads=2, paging=True, remat=True, name="poet"):
     """Solve one formulation; returns ``(Candidate or None, solve figures)``."""
+    if model == "poet":
+        flash_limit = None  # the published formulation has no flash bound
     limits = _limits(budget, deadline, flash_limit)
     start_plan = _warm_start(graph, budget, deadline, flash_limit, model, paging, remat)
     formulation = _formulation(graph, budget, deadline, flash_limit, model, paging, remat)

@@ -13,6 +13,7 @@ from minerva_packager.board_run import run_on_board
 from minerva_packager.deploy import deploy, identify_board
 from minerva_packager.errors import PackagerError
 from minerva_packager.pack import pack_tflite
+from minerva_packager.transport import DeviceError, connect
 
 SAMPLES = 24
 
@@ -212,3 +213,24 @@ def test_wrong_board_names_the_right_one(machine, requested):
 def test_unknown_board_asks_for_board():
     with pytest.raises(PackagerError, match="unknown board"):
         identify_board(_Probe("Some STM32 board with STM32F405RG"))
+
+
+def test_run_without_runtime_says_to_deploy(tmp_path):
+    with vboard(tmp_path) as fresh:
+        deploy(fresh, [DIGITS_CAPSULE], runtime=False, say=lambda text: None)
+        with pytest.raises(PackagerError, match="runtime is not on the board") as err:
+            run_on_board(fresh, DIGITS_CAPSULE, _samples(1))
+        assert "minerva deploy --port" in err.value.hint
+        failed = tool("mpremote", "connect", fresh, "exec", "import minerva", check=False)
+        assert failed.returncode == 1
+
+
+@pytest.mark.parametrize("via", ["mpremote", "ampy"])
+def test_transport_exec_eval_and_device_errors(port, via):
+    with connect(port, via) as board:
+        assert board.eval("6 * 7") == 42
+        assert board.exec("print('x' * 3)").strip() == b"xxx"
+        with pytest.raises(DeviceError) as err:
+            board.exec("def f():\n    return 1 / 0\nf()")
+    assert str(err.value) == ("the board raised ZeroDivisionError: divide by zero "
+                              "(at File \"<stdin>\", line 2, in f)")

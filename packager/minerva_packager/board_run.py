@@ -12,7 +12,7 @@ import numpy as np
 from .capsule import read_capsule
 from .errors import PackagerError
 from .runtime import sha256_hex
-from .transport import connect
+from .transport import DeviceError, connect
 
 _RUN = """
 import minerva, binascii, sys
@@ -70,8 +70,15 @@ def run_on_board(port, capsule_path, inputs, via="mpremote", capsule_dir="/capsu
         for start in range(0, len(inputs), 32):
             batch = [bytes(x).hex() for x in inputs[start:start + 32]]
             # A pure-Python tier on a slow board can be silent for a long time per input.
-            out = transport.exec(_RUN % {"path": device_path, "inputs": batch},
-                                 timeout=RUN_TIMEOUT_S).decode()
+            try:
+                out = transport.exec(_RUN % {"path": device_path, "inputs": batch},
+                                     timeout=RUN_TIMEOUT_S).decode()
+            except DeviceError as exc:
+                if "no module named 'minerva'" in exc.traceback:
+                    raise PackagerError("the minerva runtime is not on the board",
+                                        f"install it: minerva deploy --port {port} "
+                                        f"{capsule_path}")
+                raise
             for line in out.splitlines():
                 if line.startswith("OUT "):
                     outputs.append(bytes.fromhex(line[4:].strip()))

@@ -23,8 +23,11 @@ class DeviceError(PackagerError):
     """Code raised an exception on the board; ``traceback`` is the board's text."""
 
     def __init__(self, traceback):
-        last = traceback.strip().splitlines()[-1] if traceback.strip() else "error"
-        super().__init__(f"the board raised {last}", "see the traceback above")
+        lines = [line.strip() for line in traceback.strip().splitlines()]
+        last = lines[-1] if lines else "an error"
+        where = [line for line in lines if line.startswith("File ")]
+        super().__init__(f"the board raised {last}",
+                         f"at {where[-1]}" if where else "run it at the board's REPL to see more")
         self.traceback = traceback
 
 

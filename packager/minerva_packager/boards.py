@@ -16,6 +16,13 @@ Schema (every figure has an entry in ``sources`` saying where it comes from)::
       "flash_page_bytes": 4096,
       "sources": {"<field>": "<datasheet / board definition it was taken from>"}
     }
+
+Optional keys used by deploy, images and the virtual board: ``machine`` (what the official
+firmware reports as ``os.uname().machine``, e.g. "Raspberry Pi Pico with RP2040"),
+``micropython_board`` (its board directory name), ``runtime_dir`` and ``capsule_dir``
+(where deploy installs), ``flash_map_address`` and ``uf2_family_id`` (UF2 images), and
+``esptool_chip`` (esptool's ``--chip``); ``energy.compute_j_per_cycle`` and
+``timing.cycles_per_mac`` give the per-cycle figures the per-MAC ones come from.
 """
 
 import json

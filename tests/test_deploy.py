@@ -1,5 +1,6 @@
 """Deploy and run over a serial port: the virtual board, and a real one on MINERVA_PORT."""
 
+import hashlib
 import json
 import os
 import pty
@@ -167,17 +168,38 @@ def test_full_filesystem_is_refused_before_writing(tmp_path):
         assert listing == "[]"
 
 
-@pytest.mark.board
-def test_real_board_deploy_run_and_skip():
-    real_port = os.environ.get("MINERVA_PORT")
-    if not real_port:
+@pytest.fixture(scope="module")
+def real_port():
+    found = os.environ.get("MINERVA_PORT")
+    if not found:
         pytest.skip("MINERVA_PORT is not set (it names a real board's serial port)")
-    deploy(real_port, [DIGITS_CAPSULE], say=print)
+    return found
+
+
+@pytest.mark.board
+def test_real_board_tools_without_flags(real_port, tmp_path):
+    # The same mpremote and ampy calls the virtual board answers.
+    blob = tmp_path / "minerva_probe.bin"
+    blob.write_bytes(os.urandom(1000))
+    tool("mpremote", "connect", real_port, "fs", "cp", blob, ":minerva_probe.bin")
+    digest = tool("mpremote", "connect", real_port, "fs", "sha256sum",
+                  ":minerva_probe.bin").stdout
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() in digest
+    assert "/minerva_probe.bin" in tool("ampy", "--port", real_port, "ls").stdout
+    tool("mpremote", "connect", real_port, "fs", "rm", ":minerva_probe.bin")
+
+
+@pytest.mark.board
+def test_real_board_deploy_run_skip_and_wrong_board(real_port):
+    report = deploy(real_port, [DIGITS_CAPSULE], say=print)
     inputs = _samples(8)
     outputs, _ = run_on_board(real_port, DIGITS_CAPSULE, inputs)
     assert outputs == host_outputs(DIGITS_CAPSULE, inputs)
     again = deploy(real_port, [DIGITS_CAPSULE], say=print)
     assert again.uploaded == []
+    other = "esp32" if report.board["name"].startswith("rp2040") else "rp2040"
+    with pytest.raises(PackagerError, match="wrong board"):
+        deploy(real_port, [DIGITS_CAPSULE], board=other, say=print)
 
 
 class _Probe:

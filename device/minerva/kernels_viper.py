@@ -20,13 +20,8 @@ from .viper_elementwise import add, average_pool_2d, max_pool_2d, reshape  # noq
 
 
 @micropython.viper
-def conv_2d(inp, filt, bias, mult, shift, out, args):
-    ip = ptr8(inp)
-    fp = ptr8(filt)
-    op = ptr8(out)
-    mp = ptr32(mult)
-    sp = ptr32(shift)
-    bp = ptr32(mult)
+def conv_2d(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
+    bp = mp
     has_bias = 0
     if bias:
         bp = ptr32(bias)
@@ -83,6 +78,18 @@ def conv_2d(inp, filt, bias, mult, shift, out, args):
                         f = oc * f_size + ky * f_row + kx0 * in_c
                         if d_w == 1:
                             end = i + run
+                            # Four taps per step: viper keeps few locals in registers, so
+                            # fewer loop-counter and accumulator round trips pay.
+                            while i < end - 3:
+                                acc += (((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) - 128)
+                                        + ((int(ip[i + 1]) ^ 128) + in_off)
+                                        * ((int(fp[f + 1]) ^ 128) - 128)
+                                        + ((int(ip[i + 2]) ^ 128) + in_off)
+                                        * ((int(fp[f + 2]) ^ 128) - 128)
+                                        + ((int(ip[i + 3]) ^ 128) + in_off)
+                                        * ((int(fp[f + 3]) ^ 128) - 128))
+                                i += 4
+                                f += 4
                             while i < end:
                                 acc += ((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) - 128)
                                 i += 1
@@ -126,13 +133,8 @@ def conv_2d(inp, filt, bias, mult, shift, out, args):
 
 
 @micropython.viper
-def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
-    ip = ptr8(inp)
-    fp = ptr8(filt)
-    op = ptr8(out)
-    mp = ptr32(mult)
-    sp = ptr32(shift)
-    bp = ptr32(mult)
+def depthwise_conv_2d(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
+    bp = mp
     has_bias = 0
     if bias:
         bp = ptr32(bias)
@@ -160,6 +162,8 @@ def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
     hi = int(args[18])
     depth_mult = int(args[19])
     x_step = d_w * in_c
+    y_step = d_h * in_w * in_c
+    f_step = k_w * out_c
     o = 0
     for b in range(batches):
         for oy in range(out_h):
@@ -178,6 +182,10 @@ def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
                 kx1 = k_w
                 while kx1 > kx0 and x0 + (kx1 - 1) * d_w >= in_w:
                     kx1 -= 1
+                taps_x = kx1 - kx0
+                # First in-bounds tap of this window, in the input and in the filter.
+                i_first = ((b * in_h + y0 + ky0 * d_h) * in_w + x0 + kx0 * d_w) * in_c
+                f_first = (ky0 * k_w + kx0) * out_c
                 ic = -1
                 ic_next = 0
                 for oc in range(out_c):
@@ -186,13 +194,17 @@ def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
                         ic += 1
                         ic_next += depth_mult
                     acc = 0
-                    for ky in range(ky0, ky1):
-                        i = ((b * in_h + y0 + ky * d_h) * in_w + x0 + kx0 * d_w) * in_c + ic
-                        f = (ky * k_w + kx0) * out_c + oc
-                        for _kx in range(kx0, kx1):
+                    i_row = i_first + ic
+                    f_row = f_first + oc
+                    for _ky in range(ky0, ky1):
+                        i = i_row
+                        f = f_row
+                        for _kx in range(taps_x):
                             acc += ((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) - 128)
                             i += x_step
                             f += out_c
+                        i_row += y_step
+                        f_row += f_step
                     if has_bias:
                         acc += (int(bp[oc]) ^ sign) - sign
                     # acc = MultiplyByQuantizedMultiplier(acc, mult[oc], shift[oc])
@@ -225,13 +237,8 @@ def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
 
 
 @micropython.viper
-def fully_connected(inp, filt, bias, mult, shift, out, args):
-    ip = ptr8(inp)
-    fp = ptr8(filt)
-    op = ptr8(out)
-    mp = ptr32(mult)
-    sp = ptr32(shift)
-    bp = ptr32(mult)
+def fully_connected(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
+    bp = mp
     has_bias = 0
     if bias:
         bp = ptr32(bias)
@@ -253,6 +260,13 @@ def fully_connected(inp, filt, bias, mult, shift, out, args):
             i = b * depth
             f = oc * depth
             end = i + depth
+            while i < end - 3:
+                acc += (((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) + f_off)
+                        + ((int(ip[i + 1]) ^ 128) + in_off) * ((int(fp[f + 1]) ^ 128) + f_off)
+                        + ((int(ip[i + 2]) ^ 128) + in_off) * ((int(fp[f + 2]) ^ 128) + f_off)
+                        + ((int(ip[i + 3]) ^ 128) + in_off) * ((int(fp[f + 3]) ^ 128) + f_off))
+                i += 4
+                f += 4
             while i < end:
                 acc += ((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) + f_off)
                 i += 1

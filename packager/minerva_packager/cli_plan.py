@@ -26,6 +26,8 @@ from .poet.schedule import MODELS
 @click.option("--time-limit", type=float, default=60.0, show_default=True,
               help="Solver time limit per MILP, in seconds.")
 @click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--gap", type=float, default=1e-4, show_default=True,
+              help="Stop when the energy is proven within this relative gap of the optimum.")
 @click.option("--no-baselines", is_flag=True, help="Skip the baseline schedules.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write the schedule JSON here.")
@@ -34,7 +36,7 @@ from .poet.schedule import MODELS
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw RAM over time (PNG).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def plan(model, graph_path, board, trainable, ram, deadline, flash_bytes, cost_model, solver,
-         time_limit, threads, no_baselines, output, capsule_out, plot, as_json):
+         time_limit, threads, gap, no_baselines, output, capsule_out, plot, as_json):
     """Plan rematerialization and paging for training MODEL (.cap or .tflite) on a board."""
     from .poet.api import load_training_graph, run_plan
 
@@ -45,7 +47,8 @@ def plan(model, graph_path, board, trainable, ram, deadline, flash_bytes, cost_m
         raise PackagerError("--capsule-out needs MODEL", "plan a .cap or .tflite")
     graph, profile = load_training_graph(model, graph_path, board, trainable)
     outcome = run_plan(graph, profile, ram, deadline, flash_bytes, cost_model, solver,
-                       time_limit, threads, not no_baselines, output, plot, model, capsule_out)
+                       time_limit, threads, not no_baselines, output, plot, model, capsule_out,
+                       gap)
     if as_json:
         click.echo(json.dumps({"plan": outcome.result.table(), "solve": outcome.result.solve},
                               indent=2))

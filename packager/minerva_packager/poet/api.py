@@ -33,7 +33,7 @@ def load_training_graph(model=None, graph_path=None, board=None, trainable="all"
 
 def run_plan(graph, profile=None, ram=None, deadline=None, flash_bytes=None, model="minerva",
              solver="cbc", time_limit=60.0, threads=2, baselines=True, output=None, plot=None,
-             source=None, capsule_out=None):
+             source=None, capsule_out=None, gap=1e-4):
     """Plan ``graph`` and write the requested files; limits default to the board's."""
     if ram is None:
         if profile is None:
@@ -42,7 +42,7 @@ def run_plan(graph, profile=None, ram=None, deadline=None, flash_bytes=None, mod
     if flash_bytes is None and profile is not None and model != "poet":
         flash_bytes = int(profile.get("filesystem", {}).get("size", 0)) or None
     result = plan_training(graph, ram, deadline, flash_bytes, model, solver, time_limit,
-                           threads, baselines)
+                           threads, baselines, gap)
     written = []
     if output:
         Path(output).write_text(json.dumps(result.best.document, indent=1))

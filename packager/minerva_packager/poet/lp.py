@@ -63,17 +63,18 @@ class LinearModel:
         for index, coef in terms:
             self.objective[index] = self.objective.get(index, 0.0) + coef
 
-    def solve(self, solver="cbc", time_limit=60.0, threads=2, start=None):
-        """Solve; ``start`` is a full list of variable values (a feasible warm start)."""
+    def solve(self, solver="cbc", time_limit=60.0, threads=2, start=None, gap=1e-4):
+        """Solve until the proven relative ``gap`` or ``time_limit``; ``start`` is a full list
+        of variable values (a feasible warm start)."""
         if start is not None:
             start = [min(max(value, lo), up)
                      for value, lo, up in zip(start, self.lower, self.upper)]
         if solver == "highs":
-            return _solve_highs(self, time_limit, threads, start)
-        return _solve_cbc(self, time_limit, threads, start)
+            return _solve_highs(self, time_limit, threads, start, gap)
+        return _solve_cbc(self, time_limit, threads, start, gap)
 
 
-def _solve_cbc(model, time_limit, threads, start):
+def _solve_cbc(model, time_limit, threads, start, gap):
     import pulp
 
     problem = pulp.LpProblem("poet", pulp.LpMinimize)
@@ -92,7 +93,8 @@ def _solve_cbc(model, time_limit, threads, start):
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "cbc.log"
         command = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=threads,
-                                    warmStart=start is not None, logPath=str(log_path))
+                                    warmStart=start is not None, logPath=str(log_path),
+                                    gapRel=gap)
         began = time.perf_counter()
         problem.solve(command)
         seconds = time.perf_counter() - began
@@ -123,7 +125,7 @@ def _cbc_bound(log):
     return None
 
 
-def _solve_highs(model, time_limit, threads, start):
+def _solve_highs(model, time_limit, threads, start, gap):
     import highspy
     import numpy as np
 
@@ -131,6 +133,7 @@ def _solve_highs(model, time_limit, threads, start):
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("time_limit", float(time_limit))
     highs.setOptionValue("threads", int(threads))
+    highs.setOptionValue("mip_rel_gap", float(gap))
     count = len(model.names)
     costs = np.zeros(count)
     for index, coef in model.objective.items():

@@ -91,7 +91,7 @@ def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=
 
 
 def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", solver="cbc",
-               time_limit=60.0, threads=2, paging=True, remat=True, name="poet"):
+               time_limit=60.0, threads=2, paging=True, remat=True, name="planned", gap=1e-4):
     """Solve one formulation; returns ``(Candidate or None, solve figures)``."""
     if model == "poet":
         flash_limit = None  # the published formulation has no flash bound
@@ -99,7 +99,7 @@ def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", 
     start_plan = _warm_start(graph, budget, deadline, flash_limit, model, paging, remat)
     formulation = _formulation(graph, budget, deadline, flash_limit, model, paging, remat)
     start = formulation.start_values(start_plan) if start_plan is not None else None
-    result = formulation.model.solve(solver, time_limit, threads, start)
+    result = formulation.model.solve(solver, time_limit, threads, start, gap)
     figures = {"solver": solver, "status": result.status, "seconds": round(result.seconds, 3),
                "objective_j": formulation.total(result.objective),
                "bound_j": formulation.total(result.bound),
@@ -139,11 +139,11 @@ def minimum_time(graph, budget, flash_limit=None, solver="cbc", time_limit=30.0,
 
 
 def plan_training(graph, budget, deadline=None, flash_limit=None, model="minerva",
-                  solver="cbc", time_limit=60.0, threads=2, baselines=True):
+                  solver="cbc", time_limit=60.0, threads=2, baselines=True, gap=1e-4):
     """Plan one training iteration of ``graph`` within ``budget`` bytes of RAM (and the deadline
     and flash limit); raises :class:`InfeasibleError` when nothing fits."""
     best, figures = solve_plan(graph, budget, deadline, flash_limit, model, solver, time_limit,
-                               threads, name="planned")
+                               threads, name="planned", gap=gap)
     if best is None:
         # The diagnosis uses the default formulation (for --model poet without static bytes,
         # which that model does not count).
@@ -164,7 +164,8 @@ def plan_training(graph, budget, deadline=None, flash_limit=None, model="minerva
             found.append(_candidate(graph, name, policy_plan(graph, policy), model, limits))
         for name, paging, remat in (("remat-only", False, True), ("paging-only", True, False)):
             candidate, extra = solve_plan(graph, budget, deadline, flash_limit, model, solver,
-                                          max(time_limit / 4, 1.0), threads, paging, remat, name)
+                                          max(time_limit / 4, 1.0), threads, paging, remat, name,
+                                          gap)
             if candidate is None:
                 why = ("infeasible" if extra["status"] == "infeasible"
                        else f"none found in {extra['seconds']:.3g} s")

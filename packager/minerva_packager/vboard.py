@@ -114,6 +114,8 @@ class VirtualBoard:
         self.cont = False
         self.friendly_paste = False
         self.stopping = False
+        self.running = False  # between the agent's "started" and end markers
+        self.interrupt_pending = False
 
     def _prompt_banner(self):
         return banner(self.board, self.version) + b">>> "
@@ -153,6 +155,7 @@ class VirtualBoard:
         os.set_blocking(self.agent.stdout.fileno(), False)
         self.selector.register(self.agent.stdout, selectors.EVENT_READ, "agent")
         self.agent_out.clear()
+        self.running = self.interrupt_pending = False
         # boot.py and main.py run first; the boot's end marker finishes this "execution".
         self.executing = "boot"
 
@@ -213,7 +216,11 @@ class VirtualBoard:
                 return
             error = bytes(rest[newline + 1:newline + 1 + length])
             del self.agent_out[:at + len(self.end_marker) + newline + 1 + length]
-            self._finished(status, error)
+            if status == b"S":
+                self._started()
+            else:
+                self.running = False
+                self._finished(status, error)
 
     def _program_output(self, data):
         if not data:
@@ -237,6 +244,13 @@ class VirtualBoard:
             self.write(b"\x04" + message + b"\x04")
         else:
             self.write(message.replace(b"\n", b"\r\n"))
+
+    def _started(self):
+        # Code is running now: a Ctrl-C that came before it started is delivered here.
+        self.running = True
+        if self.interrupt_pending:
+            self.interrupt_pending = False
+            self.agent.send_signal(signal.SIGINT)
 
     def _finished(self, status, error):
         was, self.executing = self.executing, None
@@ -263,8 +277,10 @@ class VirtualBoard:
     def feed(self, data):
         for i, byte in enumerate(data):
             if self.executing is not None:
-                if byte == 3 and self.agent is not None:
+                if byte == 3 and self.running:
                     self.agent.send_signal(signal.SIGINT)
+                elif byte == 3:
+                    self.interrupt_pending = True
                 else:
                     self.pending += data[i:i + 1]
                 continue

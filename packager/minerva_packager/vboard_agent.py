@@ -5,9 +5,9 @@
 # It mounts the LittleFS2 image file at "/" the way a board's _boot.py mounts its flash, runs
 # boot.py (and main.py when RUN_MAIN is "1"), then executes code chunks that the host bridge
 # (vboard.py) sends on stdin as "<kind> <length>\n<source>", kind "x" (file input, the raw REPL)
-# or "s" (single input, the friendly REPL). Program output goes to stdout unchanged; after each
-# chunk the agent writes END + status + "<n>\n" + n bytes of traceback. END starts with a NUL
-# and a per-boot random nonce, so program output cannot fake it.
+# or "s" (single input, the friendly REPL). Program output goes to stdout unchanged, framed by
+# END + "S0\n" when the code starts and END + status + "<n>\n" + n bytes of traceback when it
+# ends. END starts with a NUL and a per-boot random nonce, so program output cannot fake it.
 import io
 import os
 import sys
@@ -95,6 +95,8 @@ def _execute(source, kind, scope):
     status = b"E"
     err = b""
     try:
+        # "S": from here a Ctrl-C (SIGINT) lands in the user's code, so the bridge may send it.
+        sys.stdout.buffer.write(_END + b"S0\n")
         exec(compile(source, "<stdin>", "single" if kind == b"s" else "exec"), scope)
     except SystemExit:
         status = b"R"
@@ -144,7 +146,8 @@ def main():
             status, err = _execute(source, kind, scope)
             out.write(_END + status + str(len(err)).encode() + b"\n" + err)
         except KeyboardInterrupt:
-            # A Ctrl-C that arrives between chunks has nothing to interrupt.
+            # The bridge only interrupts between "S" and the end marker; a late signal after
+            # the code returned has nothing left to interrupt.
             pass
         except EOFError:
             _shutdown(scope)

@@ -29,7 +29,8 @@ def tool(name, *args, check=True, timeout=120, cwd=None):
 def vboard(state_dir, board="rp2040", image=None):
     """`minerva vboard --detach` for the block; yields the port; `minerva vboard stop` after."""
     try:
-        os.close(os.openpty()[0])
+        for fd in os.openpty():
+            os.close(fd)
     except OSError as exc:
         pytest.skip(f"no pseudo-terminals here ({exc}); the virtual board needs one")
     extra = ["--image", image] if image else []

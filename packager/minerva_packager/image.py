@@ -131,7 +131,9 @@ def flash_esp32(board, port, image_path, baud=460800):
         raise PackagerError(f"{image_path}: {len(image)} bytes, but {board['name']}'s "
                             f"filesystem is {board['filesystem']['size']}",
                             f"build it with `minerva image --board {board['name']}`")
-    args = ["--chip", chip, "--port", port, "--baud", str(baud), "write-flash",
+    # esptool 5 renamed write_flash to write-flash (the old name still works, with a warning).
+    command = "write-flash" if int(esptool.__version__.split(".")[0]) >= 5 else "write_flash"
+    args = ["--chip", chip, "--port", port, "--baud", str(baud), command,
             hex(board["filesystem"]["offset"]), str(image_path)]
     try:
         esptool.main(args)

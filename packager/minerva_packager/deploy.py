@@ -214,7 +214,7 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
             raise PackagerError(
                 f"{port}: filesystem full: the upload needs {need} bytes, "
                 f"{info.free} of {info.total} are free",
-                "remove old files (mpremote connect PORT rm :/capsules/OLD.cap) "
+                f"remove old files (mpremote connect {port} rm :/capsules/OLD.cap) "
                 "or deploy fewer capsules")
         report.bytes_uploaded = sum(len(files[p]) for p in changed)
         if changed:

@@ -33,11 +33,14 @@ def _compile(out, sources, tmp):
     return tmp / out
 
 
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory):
+# "simd": the x64 build's SSE2 inner loops; "portable": the plain C the microcontroller builds
+# (armv6m, armv7emsp, xtensawin) run, compiled here with -DMNV_PORTABLE.
+@pytest.fixture(scope="module", params=["simd", "portable"])
+def driver(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("native")
-    return _compile("driver", [*sorted(KERNELS.glob("*.c")), ROOT / "tests/native/driver.c"],
-                    tmp)
+    flags = ["-DMNV_PORTABLE"] if request.param == "portable" else []
+    return _compile("driver", [*flags, *sorted(KERNELS.glob("*.c")),
+                               ROOT / "tests/native/driver.c"], tmp)
 
 
 def _buffer(spec):

@@ -54,6 +54,8 @@ void mnv_load_chan(mnv_chan *c, const mnv_channels *ch, size_t oc) {
     c->left = s > 0 ? s : 0;
     c->right = s > 0 ? 0 : -s;
     c->offset = (uint32_t)c->bias;
+    c->mask = (int32_t)((1u << c->right) - 1u);
+    c->half = c->mask >> 1;
 }
 
 // Taps k in [*k0, *k1) are those with 0 <= origin + k * dil < in.

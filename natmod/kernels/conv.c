@@ -1,8 +1,14 @@
-// CONV_2D. The input offset is folded out of the inner loop:
+// CONV_2D. Fast path (every real model): each output pixel's window is gathered once into a
+// contiguous patch on the stack (taps outside the input set to -input_offset, which
+// contributes zero), or used in place for a 1xN filter, and four output channels at a time
+// take their dot products with it (mnv_dot.h). General path (a filter larger than the patch
+// or an input offset outside int8's range): the offset is folded out of the inner loop,
 //   sum (in + off) * f == sum in * f + off * sum f   (mod 2**32),
-// with `off * sum f + bias` precomputed per output channel for windows that lie fully
-// inside the input, so the hot loop is a plain int8 dot product over whole filter rows.
+// with `off * sum f + bias` precomputed per output channel for windows inside the input.
+#include "mnv_dot.h"
 #include "mnv_fixed.h"
+
+#define MNV_PATCH 1024  // bytes: the largest k_h * k_w * in_c the fast path gathers
 
 enum { B, IN_H, IN_W, IN_C, OUT_H, OUT_W, OUT_C, K_H, K_W, S_H, S_W, D_H, D_W, PAD_T, PAD_L,
        IN_OFF, OUT_OFF, ACT_LO, ACT_HI, N_ARGS };
@@ -24,15 +30,8 @@ static int conv_check(size_t in_len, size_t filt_len, const mnv_channels *ch, si
     return MNV_OK;
 }
 
-int mnv_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt, size_t filt_len,
-    const mnv_channels *ch, int8_t *out, size_t out_len, const int32_t *args, size_t n_args) {
-    if (n_args != N_ARGS) {
-        return MNV_EARGS;
-    }
-    int rc = conv_check(in_len, filt_len, ch, out_len, args);
-    if (rc != MNV_OK) {
-        return rc;
-    }
+static void conv_general(const int8_t *in, const int8_t *filt, const mnv_channels *ch,
+    int8_t *out, const int32_t *args) {
     const int32_t batches = args[B], in_h = args[IN_H], in_w = args[IN_W];
     const int32_t out_h = args[OUT_H], out_w = args[OUT_W], out_c = args[OUT_C];
     const int32_t k_h = args[K_H], k_w = args[K_W], s_h = args[S_H], s_w = args[S_W];
@@ -90,6 +89,106 @@ int mnv_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt, size_t filt
                         int32_t v = mnv_mbqm((int32_t)acc, chans[j].mult, chans[j].left,
                             chans[j].right);
                         o[j] = mnv_clamp((int64_t)v + out_off, lo, hi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Copy the window at (y0, x0) into patch, [k_h][k_w][in_c], taps outside the input = pad.
+static void gather(int8_t *patch, const int8_t *in_b, int32_t y0, int32_t x0,
+    const int32_t *a, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int8_t pad) {
+    const size_t in_c = (size_t)a[IN_C], row_len = (size_t)a[K_W] * in_c;
+    for (int32_t ky = 0; ky < a[K_H]; ky++) {
+        int8_t *dst = patch + (size_t)ky * row_len;
+        size_t lead = row_len, mid = 0;
+        if (ky >= ky0 && ky < ky1) {
+            lead = (size_t)kx0 * in_c;
+            mid = (size_t)(kx1 - kx0) * in_c;
+        }
+        for (size_t i = 0; i < lead; i++) {
+            dst[i] = pad;
+        }
+        const int8_t *row = in_b + (size_t)(y0 + ky * a[D_H]) * a[IN_W] * in_c;
+        if (a[D_W] == 1) {
+            const int8_t *src = row + (size_t)(x0 + kx0) * in_c;
+            for (size_t i = 0; i < mid; i++) {
+                dst[lead + i] = src[i];
+            }
+        } else {
+            for (int32_t kx = kx0; mid && kx < kx1; kx++) {
+                const int8_t *src = row + (size_t)(x0 + kx * a[D_W]) * in_c;
+                for (size_t c = 0; c < in_c; c++) {
+                    dst[(size_t)kx * in_c + c] = src[c];
+                }
+            }
+        }
+        for (size_t i = lead + mid; i < row_len; i++) {
+            dst[i] = pad;
+        }
+    }
+}
+
+int mnv_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt, size_t filt_len,
+    const mnv_channels *ch, int8_t *out, size_t out_len, const int32_t *args, size_t n_args) {
+    if (n_args != N_ARGS) {
+        return MNV_EARGS;
+    }
+    int rc = conv_check(in_len, filt_len, ch, out_len, args);
+    if (rc != MNV_OK) {
+        return rc;
+    }
+    const int32_t in_off = args[IN_OFF];
+    const size_t in_c = (size_t)args[IN_C];
+    const size_t filter_size = (size_t)args[K_H] * args[K_W] * in_c;
+    if (filter_size > MNV_PATCH || in_off < -127 || in_off > 128) {
+        conv_general(in, filt, ch, out, args);
+        return MNV_OK;
+    }
+    const int32_t in_h = args[IN_H], in_w = args[IN_W], out_h = args[OUT_H];
+    const int32_t out_w = args[OUT_W], out_c = args[OUT_C], k_h = args[K_H], k_w = args[K_W];
+    const int32_t out_off = args[OUT_OFF], lo = args[ACT_LO], hi = args[ACT_HI];
+    int8_t patch[MNV_PATCH];
+    mnv_chan chans[MNV_CHUNK];
+    uint32_t acc[4];
+
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += MNV_CHUNK) {
+        const int32_t n = out_c - oc0 < MNV_CHUNK ? out_c - oc0 : MNV_CHUNK;
+        for (int32_t j = 0; j < n; j++) {
+            mnv_load_chan(&chans[j], ch, (size_t)(oc0 + j));
+        }
+        const int8_t *f0 = filt + (size_t)oc0 * filter_size;
+        for (int32_t b = 0; b < args[B]; b++) {
+            const int8_t *in_b = in + (size_t)b * in_h * in_w * in_c;
+            for (int32_t oy = 0; oy < out_h; oy++) {
+                const int32_t y0 = oy * args[S_H] - args[PAD_T];
+                int32_t ky0, ky1;
+                mnv_tap_range(y0, k_h, args[D_H], in_h, &ky0, &ky1);
+                for (int32_t ox = 0; ox < out_w; ox++) {
+                    const int32_t x0 = ox * args[S_W] - args[PAD_L];
+                    int32_t kx0, kx1;
+                    mnv_tap_range(x0, k_w, args[D_W], in_w, &kx0, &kx1);
+                    const int8_t *window = patch;
+                    if (k_h == 1 && args[D_W] == 1 && ky1 == 1 && kx0 == 0 && kx1 == k_w) {
+                        window = in_b + ((size_t)y0 * in_w + (size_t)x0) * in_c;
+                    } else {
+                        gather(patch, in_b, y0, x0, args, ky0, ky1, kx0, kx1,
+                            (int8_t)-in_off);
+                    }
+                    int8_t *o = out + (((size_t)b * out_h + oy) * out_w + ox) * out_c + oc0;
+                    int32_t j = 0;
+                    for (; j + 4 <= n; j += 4) {
+                        mnv_dot4(window, in_off, f0 + (size_t)j * filter_size, filter_size,
+                            filter_size, acc);
+                        for (int k = 0; k < 4; k++) {
+                            o[j + k] = mnv_requantize(acc[k], &chans[j + k], out_off, lo, hi);
+                        }
+                    }
+                    for (; j < n; j++) {
+                        o[j] = mnv_requantize(mnv_dot1(window, in_off,
+                            f0 + (size_t)j * filter_size, filter_size), &chans[j], out_off,
+                            lo, hi);
                     }
                 }
             }

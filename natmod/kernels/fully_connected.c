@@ -1,5 +1,8 @@
 // FULLY_CONNECTED. Offsets are folded out of the dot product (mod 2**32):
 //   sum (x + xo)(f + fo) = sum x f + xo sum f + fo sum x + depth xo fo.
+// When the filter offset is 0 and the input offset fits (every real model), the offset is
+// applied inside mnv_dot4 instead, four output channels at a time.
+#include "mnv_dot.h"
 #include "mnv_fixed.h"
 
 enum { B, DEPTH, OUT_C, IN_OFF, F_OFF, OUT_OFF, ACT_LO, ACT_HI, N_ARGS };
@@ -25,6 +28,31 @@ int mnv_fully_connected(const int8_t *in, size_t in_len, const int8_t *filt, siz
     const uint32_t in_off = (uint32_t)args[IN_OFF], f_off = (uint32_t)args[F_OFF];
     mnv_chan c;
 
+    if (args[F_OFF] == 0 && args[IN_OFF] >= -128 && args[IN_OFF] <= 128) {
+        uint32_t acc[4];
+        for (int32_t b = 0; b < args[B]; b++) {
+            const int8_t *x = in + (size_t)b * depth;
+            int8_t *o = out + (size_t)b * out_c;
+            for (int32_t oc = 0; oc < out_c; oc += 4) {
+                const int32_t group = out_c - oc < 4 ? out_c - oc : 4;
+                const int8_t *f = filt + (size_t)oc * depth;
+                if (group == 4) {
+                    mnv_dot4(x, args[IN_OFF], f, depth, depth, acc);
+                } else {
+                    for (int32_t k = 0; k < group; k++) {
+                        acc[k] = mnv_dot1(x, args[IN_OFF], f + (size_t)k * depth, depth);
+                    }
+                }
+                for (int32_t k = 0; k < group; k++) {
+                    mnv_load_chan(&c, ch, (size_t)(oc + k));
+                    int32_t v = mnv_mbqm((int32_t)(acc[k] + (uint32_t)c.bias), c.mult, c.left,
+                        c.right);
+                    o[oc + k] = mnv_clamp((int64_t)v + out_off, lo, hi);
+                }
+            }
+        }
+        return MNV_OK;
+    }
     for (int32_t b = 0; b < args[B]; b++) {
         const int8_t *x = in + (size_t)b * depth;
         const uint32_t base = f_off * mnv_sum_i8(x, depth) + (uint32_t)depth * in_off * f_off;

@@ -12,11 +12,11 @@ static inline int32_t mnv_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    int64_t ab = (int64_t)a * b;
-    if (ab >= 0) {
-        return (int32_t)((ab + (1LL << 30)) >> 31);
-    }
-    return (int32_t)-(((1LL << 30) - 1 - ab) >> 31);
+    // (ab + nudge) / 2**31 truncating toward zero, written without a branch on the sign
+    // (it is data-dependent and would mispredict half the time).
+    const int64_t ab = (int64_t)a * b;
+    const int64_t t = ab + (ab >= 0 ? (1LL << 30) : 1 - (1LL << 30));
+    return (int32_t)((t + (t < 0 ? (1LL << 31) - 1 : 0)) >> 31);
 }
 
 // RoundingDivideByPOT: x / 2**e rounded to nearest, ties away from zero; e in [0, 31].
@@ -46,7 +46,21 @@ typedef struct {
     int32_t mult;
     int32_t left;
     int32_t right;
+    int32_t mask;     // RoundingDivideByPOT's remainder mask and threshold for `right`
+    int32_t half;
 } mnv_chan;
+
+// clamp(MBQM(acc + bias) + out_off): mnv_mbqm with the per-channel parts precomputed.
+static inline int8_t mnv_requantize(uint32_t acc, const mnv_chan *c, int32_t out_off,
+    int32_t lo, int32_t hi) {
+    const int32_t x = mnv_srdhm(mnv_shl((int32_t)(acc + (uint32_t)c->bias), c->left), c->mult);
+    const int32_t v = (x >> c->right) + ((x & c->mask) > c->half + (x < 0));
+    // Saturated outputs are common and data-dependent: clamp without branches.
+    int64_t r = (int64_t)v + out_off;
+    r = r < lo ? lo : r;
+    r = r > hi ? hi : r;
+    return (int8_t)r;
+}
 
 // Dot product of int8 vectors, modulo 2**32. The inner loop sums at most 65536 products
 // (each below 2**14 in magnitude), so its int32 never overflows; it is the hot loop of

@@ -1,0 +1,127 @@
+// The hot loop of CONV_2D and FULLY_CONNECTED: four dot products sharing one input vector,
+//   out[k] = sum_i (x[i] + x_off) * f[k * stride + i]   (mod 2**32), k = 0..3,
+// for x_off in [-128, 128], so that x + x_off fits an int16 and each product fits in
+// 16 bits (|product| <= 255 * 128). Internal to natmod/kernels.
+//
+// Two forms with the same result: SSE2 (every x64 host; pmaddwd does eight 16-bit multiplies
+// and pairwise adds per instruction, wrapping like the uint32 arithmetic of the portable
+// form) and portable C for the microcontrollers. Build with -DMNV_PORTABLE to test the
+// portable one on an x64 host.
+#ifndef MNV_DOT_H
+#define MNV_DOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__SSE2__) && !defined(MNV_PORTABLE)
+#include <emmintrin.h>
+
+static inline __m128i mnv_widen_lo(__m128i v) {
+    return _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
+}
+
+static inline __m128i mnv_widen_hi(__m128i v) {
+    return _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);
+}
+
+static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, size_t stride,
+    size_t n, uint32_t out[4]) {
+    const __m128i off = _mm_set1_epi16((int16_t)x_off);
+    __m128i acc0 = _mm_setzero_si128(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m128i xv = _mm_loadu_si128((const __m128i *)(x + i));
+        const __m128i xl = _mm_add_epi16(mnv_widen_lo(xv), off);
+        const __m128i xh = _mm_add_epi16(mnv_widen_hi(xv), off);
+        __m128i fv = _mm_loadu_si128((const __m128i *)(f + i));
+        acc0 = _mm_add_epi32(acc0, _mm_add_epi32(_mm_madd_epi16(xl, mnv_widen_lo(fv)),
+            _mm_madd_epi16(xh, mnv_widen_hi(fv))));
+        fv = _mm_loadu_si128((const __m128i *)(f + stride + i));
+        acc1 = _mm_add_epi32(acc1, _mm_add_epi32(_mm_madd_epi16(xl, mnv_widen_lo(fv)),
+            _mm_madd_epi16(xh, mnv_widen_hi(fv))));
+        fv = _mm_loadu_si128((const __m128i *)(f + 2 * stride + i));
+        acc2 = _mm_add_epi32(acc2, _mm_add_epi32(_mm_madd_epi16(xl, mnv_widen_lo(fv)),
+            _mm_madd_epi16(xh, mnv_widen_hi(fv))));
+        fv = _mm_loadu_si128((const __m128i *)(f + 3 * stride + i));
+        acc3 = _mm_add_epi32(acc3, _mm_add_epi32(_mm_madd_epi16(xl, mnv_widen_lo(fv)),
+            _mm_madd_epi16(xh, mnv_widen_hi(fv))));
+    }
+    if (i + 8 <= n) {
+        const __m128i xl = _mm_add_epi16(
+            mnv_widen_lo(_mm_loadl_epi64((const __m128i *)(x + i))), off);
+        acc0 = _mm_add_epi32(acc0, _mm_madd_epi16(xl,
+            mnv_widen_lo(_mm_loadl_epi64((const __m128i *)(f + i)))));
+        acc1 = _mm_add_epi32(acc1, _mm_madd_epi16(xl,
+            mnv_widen_lo(_mm_loadl_epi64((const __m128i *)(f + stride + i)))));
+        acc2 = _mm_add_epi32(acc2, _mm_madd_epi16(xl,
+            mnv_widen_lo(_mm_loadl_epi64((const __m128i *)(f + 2 * stride + i)))));
+        acc3 = _mm_add_epi32(acc3, _mm_madd_epi16(xl,
+            mnv_widen_lo(_mm_loadl_epi64((const __m128i *)(f + 3 * stride + i)))));
+        i += 8;
+    }
+    // Transpose-add the four accumulators into one vector of four sums.
+    const __m128i t0 = _mm_add_epi32(_mm_unpacklo_epi32(acc0, acc1),
+        _mm_unpackhi_epi32(acc0, acc1));
+    const __m128i t1 = _mm_add_epi32(_mm_unpacklo_epi32(acc2, acc3),
+        _mm_unpackhi_epi32(acc2, acc3));
+    _mm_storeu_si128((__m128i *)out, _mm_add_epi32(_mm_unpacklo_epi64(t0, t1),
+        _mm_unpackhi_epi64(t0, t1)));
+    for (; i < n; i++) {
+        const int32_t xi = x[i] + x_off;
+        out[0] += (uint32_t)(xi * f[i]);
+        out[1] += (uint32_t)(xi * f[stride + i]);
+        out[2] += (uint32_t)(xi * f[2 * stride + i]);
+        out[3] += (uint32_t)(xi * f[3 * stride + i]);
+    }
+}
+
+#else
+
+static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, size_t stride,
+    size_t n, uint32_t out[4]) {
+    const int8_t *f1 = f + stride, *f2 = f1 + stride, *f3 = f2 + stride;
+    out[0] = out[1] = out[2] = out[3] = 0;
+    while (n) {
+        // At most 65536 products of magnitude < 2**15 per int32 partial sum.
+        const size_t m = n < 65536 ? n : 65536;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = 0; i < m; i++) {
+            const int32_t xi = x[i] + x_off;
+            s0 += xi * f[i];
+            s1 += xi * f1[i];
+            s2 += xi * f2[i];
+            s3 += xi * f3[i];
+        }
+        out[0] += (uint32_t)s0;
+        out[1] += (uint32_t)s1;
+        out[2] += (uint32_t)s2;
+        out[3] += (uint32_t)s3;
+        x += m;
+        f += m;
+        f1 += m;
+        f2 += m;
+        f3 += m;
+        n -= m;
+    }
+}
+
+#endif
+
+// One row: the same arithmetic for a single filter.
+static inline uint32_t mnv_dot1(const int8_t *x, int32_t x_off, const int8_t *f, size_t n) {
+    uint32_t total = 0;
+    while (n) {
+        const size_t m = n < 65536 ? n : 65536;
+        int32_t s = 0;
+        for (size_t i = 0; i < m; i++) {
+            s += (x[i] + x_off) * f[i];
+        }
+        total += (uint32_t)s;
+        x += m;
+        f += m;
+        n -= m;
+    }
+    return total;
+}
+
+#endif

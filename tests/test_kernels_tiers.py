@@ -240,8 +240,16 @@ CASES = {
     "softmax_int8_large_scale_diff_min": lambda r: _softmax(r, input_scale=0.9, depth=12,
                                                             spread=12),
     "softmax_int8_tiny_scale": lambda r: _softmax(r, beta=1.0, input_scale=1 / 256, rows=2),
+    "softmax_int8_depth1_rows4": lambda r: _softmax(r, rows=4, depth=1),
+    # Long rows make large sums: little headroom, final exponents 33 (>= 32: all -128) and 30.
+    "softmax_int8_long_row": lambda r: _softmax(r, input_scale=1e-3, depth=1500),
+    "softmax_int8_long_row_exponent30": lambda r: _softmax(r, input_scale=3e-3, depth=300),
+    "softmax_int8_mixed_params": lambda r: _softmax(r, beta=float(r.uniform(0.1, 3.0)),
+                                                    input_scale=float(r.uniform(0.005, 0.3)),
+                                                    rows=5, depth=9, spread=60),
     "quantize_int8_requantize_wider": lambda r: _requantize(r, 0.1, 0.25),
     "quantize_int8_requantize_narrower": lambda r: _requantize(r, 0.1, 0.03),
+    "quantize_int8_requantize_left_shift": lambda r: _requantize(r, 0.5, 0.02),
     "quantize_int8_from_float": _quantize_float,
     "dequantize_int8_to_float": _dequantize,
 }
@@ -331,7 +339,8 @@ def test_generated_cases_are_not_all_clamped():
     # The vectors must exercise requantization, not just saturate to the activation range.
     for name in CASES:
         op, _, args, (out_type, _) = case = _generate(name)
-        if out_type != "b" or "empty" in name:
+        # (Empty windows, one-element rows and very long rows are meant to be flat.)
+        if out_type != "b" or any(k in name for k in ("empty", "depth1", "long_row")):
             continue
         out = np.frombuffer(_run_cpython(kernels_py, case), np.int8)
         assert len(np.unique(out)) > 3, f"{name}: only {np.unique(out)}"
@@ -391,6 +400,31 @@ def test_op_models_tiers_bit_exact(micropython, tmp_path):
         assert run_on_cpython(cap, inputs, kernels="numpy") == expected, name
         assert run_on_micropython(micropython, cap, inputs, tmp_path,
                                   kernels="viper") == expected, name
+
+
+_ALLOC_SCRIPT = """
+import gc, minerva
+m = minerva.load({capsule!r}, kernels="viper")
+m.run(bytearray({size}))
+before = 0  # the global exists before the count starts
+gc.collect()
+before = gc.mem_alloc()
+m.run()
+m.run()
+print("ALLOCATED", gc.mem_alloc() - before)
+"""
+
+
+@pytest.mark.parametrize("name", ["kws01_dscnn_int8", "ic01_resnet8_int8",
+                                  "ad01_fc_autoencoder_int8"])
+def test_viper_run_allocates_nothing(name, shared_models, micropython, tmp_path):
+    # On a 32-bit port a value of 2**30 or more crossing a call would be a heap integer.
+    cap = tmp_path / f"{name}.cap"
+    pack_file(shared_models / f"{name}.tflite", cap)
+    script = _ALLOC_SCRIPT.format(capsule=str(cap), size=_cap_input_size(cap))
+    for mp in _micropythons(micropython):
+        out = mp.run(script, heapsize="4M").stdout
+        assert "ALLOCATED 0" in out, f"{mp.binary}: {out}"
 
 
 def test_numpy_tier_is_not_offered_on_micropython(micropython):

@@ -15,8 +15,9 @@
 # INT32_MIN) cannot occur: the loader rejects negative multipliers.
 import micropython
 
-from .kernels_py import dequantize, quantize, softmax  # noqa: F401 (float I/O; tiny softmax)
-from .viper_elementwise import add, average_pool_2d, max_pool_2d, reshape  # noqa: F401
+from .kernels_py import dequantize  # noqa: F401 (float output: MicroPython floats are boxed)
+from .viper_elementwise import add, average_pool_2d, max_pool_2d, quantize, reshape  # noqa: F401
+from .viper_softmax import softmax  # noqa: F401
 
 
 @micropython.viper

@@ -2,6 +2,8 @@
 # 15-bit-limb SaturatingRoundingDoublingHighMul are explained in kernels_viper.py.
 import micropython
 
+from . import kernels_py
+
 
 @micropython.viper
 def _pool(inp, out, args, average: int):
@@ -163,3 +165,48 @@ def reshape(inp, out, args):
     op = ptr8(out)
     for i in range(int(args[0])):
         op[i] = ip[i]
+
+
+@micropython.viper
+def _requantize(ip: ptr8, op: ptr8, args):
+    pa = ptr32(args)
+    sign = 1
+    sign <<= 31
+    size = int(args[1])
+    in_zp = int(args[2])
+    out_zp = int(args[3])
+    m = int(pa[4])
+    s = (int(pa[5]) ^ sign) - sign
+    ml = m & 0x7FFF
+    mh = m >> 15
+    left = s if s > 0 else 0
+    right = 0 - s if s < 0 else 0
+    mask = (1 << right) - 1
+    for i in range(size):
+        x = ((int(ip[i]) ^ 128) - 128 - in_zp) << left
+        al = x & 0x7FFF
+        ah = x >> 15
+        p1 = ah * ml
+        p2 = al * mh
+        q = 1 + (p1 >> 15) + (p2 >> 15) + (((al * ml >> 15) + (p1 & 0x7FFF)
+                                             + (p2 & 0x7FFF)) >> 15)
+        x = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
+             + (((ah & mh & 1) + (q & 1)) >> 1))
+        limit = mask >> 1
+        if x < 0:
+            limit += 1
+        rem = x & mask
+        x >>= right
+        if rem > limit:
+            x += 1
+        x += out_zp
+        op[i] = -128 if x < -128 else (127 if x > 127 else x)
+
+
+def quantize(inp, out, args):
+    # int8 -> int8 requantization in viper; float32 -> int8 (a model's float input, once per
+    # run) stays with the spec, since MicroPython floats are heap objects anyway.
+    if args[0] == 1:
+        _requantize(inp, out, args)
+    else:
+        kernels_py.quantize(inp, out, args)

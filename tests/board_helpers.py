@@ -26,14 +26,14 @@ def tool(name, *args, check=True, timeout=120, cwd=None):
 
 
 @contextlib.contextmanager
-def vboard(state_dir, board="rp2040", image=None):
+def vboard(state_dir, board="rp2040", image=None, heap=None):
     """`minerva vboard --detach` for the block; yields the port; `minerva vboard stop` after."""
     try:
         for fd in os.openpty():
             os.close(fd)
     except OSError as exc:
         pytest.skip(f"no pseudo-terminals here ({exc}); the virtual board needs one")
-    extra = ["--image", image] if image else []
+    extra = (["--image", image] if image else []) + (["--heap", heap] if heap else [])
     proc = tool("minerva", "vboard", "--detach", "--board", board, "--state-dir", state_dir,
                 *extra)
     port = proc.stdout.strip().splitlines()[-1]

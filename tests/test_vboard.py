@@ -1,5 +1,6 @@
 """The virtual board with the real mpremote and ampy command lines, no special flags."""
 
+import ast
 import hashlib
 import os
 import signal
@@ -166,3 +167,28 @@ def test_foreground_vboard_prints_port_and_stops_on_ctrl_c(tmp_path):
     finally:
         proc.kill()
     assert (tmp_path / "esp32.lfs").stat().st_size == 0x200000
+
+
+def test_flash_traffic_and_energy_by_board_figures(port):
+    out = mpremote(port, "exec", "import vboard\na = vboard.flash_stats()\n"
+                   "open('/energy.bin', 'wb').write(bytes(20000))\n"
+                   "b = vboard.flash_stats()\n"
+                   "print(repr((a, b)))").stdout
+    before, after = ast.literal_eval(out.strip())
+    written = after["written_bytes"] - before["written_bytes"]
+    erased = after["erased_blocks"] - before["erased_blocks"]
+    assert written >= 20000 and erased >= 20000 // 4096
+    energy = BOARD["energy"]
+    expected = (after["read_bytes"] * energy["flash_read_j_per_byte"]
+                + after["written_bytes"] * energy["flash_write_j_per_byte"]
+                + after["erased_blocks"] * energy["flash_erase_j_per_page"])
+    assert after["energy_j"] == pytest.approx(expected)
+
+
+def test_heap_override(tmp_path):
+    with vboard(tmp_path, heap=64 * 1024) as small:
+        total = mpremote(small, "exec", "import gc; gc.collect(); "
+                         "print(gc.mem_free() + gc.mem_alloc())").stdout
+        assert 0.9 * 64 * 1024 < int(total) <= 64 * 1024
+        failed = mpremote(small, "exec", "b = bytearray(80 * 1024)", check=False)
+        assert failed.returncode == 1 and "MemoryError" in failed.stdout + failed.stderr

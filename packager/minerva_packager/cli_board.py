@@ -44,11 +44,12 @@ _VIA = click.option("--via", type=click.Choice(VIAS), default="mpremote", show_d
 @click.option("--board", "-b", default="rp2040", show_default=True, help="Board to emulate.")
 @click.option("--image", type=click.Path(dir_okay=False, path_type=Path),
               help="Flash image file (created if absent; persists across runs).")
+@click.option("--heap", type=int, help="Heap bytes instead of the board's heap_bytes.")
 @click.option("--detach", is_flag=True, help="Run in the background; stop with "
               "`minerva vboard stop`.")
 @_STATE_DIR
 @click.pass_context
-def vboard(ctx, board, image, detach, state_dir):
+def vboard(ctx, board, image, heap, detach, state_dir):
     """Start a virtual board: MicroPython on a pty with the board's heap and flash."""
     if ctx.invoked_subcommand is not None:
         return
@@ -59,12 +60,12 @@ def vboard(ctx, board, image, detach, state_dir):
     state_dir = _state_dir(state_dir)
     image = image or state_dir / f"{profile['name']}.lfs"
     if detach:
-        port, pid = start_detached(board, state_dir, image=image)
+        port, pid = start_detached(board, state_dir, image=image, heap=heap)
         click.echo(port)
         click.echo(f"minerva vboard: {profile['name']} running as pid {pid}; stop it with "
                    f"`minerva vboard stop{_state_flag(state_dir)}`", err=True)
         return
-    vb = VirtualBoard(profile, image=image)
+    vb = VirtualBoard(profile, image=image, heap=heap)
 
     def ready(port):
         click.echo(port)

@@ -35,6 +35,7 @@ RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 # The raw-paste flow-control window: half of MICROPY_REPL_STDIN_BUFFER_MAX (256) as on boards.
 PASTE_WINDOW = 128
 DEFAULT_STATE_DIR = Path(".cache") / "vboard"
+FLASH_ENERGY_KEYS = ("flash_read_j_per_byte", "flash_write_j_per_byte", "flash_erase_j_per_page")
 COMPOUND = (b"if", b"while", b"for", b"try", b"with", b"def", b"class", b"async", b"@")
 
 
@@ -149,7 +150,8 @@ class VirtualBoard:
         self.end_marker = b"\x00" + self.nonce
         args = [self.micropython, "-X", f"heapsize={self.heap}", str(AGENT), str(self.image),
                 str(self.board["filesystem"]["block_size"]), self.nonce.decode(),
-                self.board["name"], self.board["machine"], "1" if run_main else "0"]
+                self.board["name"], self.board["machine"], "1" if run_main else "0",
+                *(repr(float(self.board["energy"][key])) for key in FLASH_ENERGY_KEYS)]
         self.agent = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, cwd=str(self.image.parent))
         os.set_blocking(self.agent.stdout.fileno(), False)
@@ -480,7 +482,7 @@ def _state_paths(state_dir):
     return state_dir / "vboard.pid", state_dir / "port"
 
 
-def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, timeout=20):
+def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, heap=None, timeout=20):
     """Start a virtual board as a background process; return (port, pid).
 
     The pid and the port path are written to ``state_dir`` for ``stop_detached``.
@@ -500,7 +502,8 @@ def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, timeout=20):
     board_arg = str(board) if isinstance(board, (str, Path)) else board_profile["name"]
     proc = subprocess.Popen([sys.executable, "-m", "minerva_packager.vboard",
                              "--board", board_arg, "--image", str(image),
-                             "--port-file", str(port_file)],
+                             "--port-file", str(port_file),
+                             *(["--heap", str(heap)] if heap else [])],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=os.getcwd(), env=_child_env())
     log.close()
@@ -569,9 +572,9 @@ def running_port(state_dir=DEFAULT_STATE_DIR):
 
 
 @contextlib.contextmanager
-def running_vboard(board, state_dir, image=None):
+def running_vboard(board, state_dir, image=None, heap=None):
     """Context manager: a background virtual board for the block; yields its port."""
-    port, _ = start_detached(board, state_dir, image=image)
+    port, _ = start_detached(board, state_dir, image=image, heap=heap)
     try:
         yield port
     finally:
@@ -586,8 +589,9 @@ def main(argv=None):
     parser.add_argument("--board", default="rp2040")
     parser.add_argument("--image")
     parser.add_argument("--port-file")
+    parser.add_argument("--heap", type=int)
     args = parser.parse_args(argv)
-    vb = VirtualBoard(args.board, image=args.image)
+    vb = VirtualBoard(args.board, image=args.image, heap=args.heap)
 
     def ready(port):
         if args.port_file:

@@ -1,6 +1,7 @@
 # The virtual board's CPU side: this script runs inside the MicroPython unix port (never CPython).
 #
-#   micropython -X heapsize=N vboard_agent.py IMAGE BLOCK_SIZE NONCE BOARD MACHINE RUN_MAIN
+#   micropython -X heapsize=N vboard_agent.py IMAGE BLOCK_SIZE NONCE BOARD MACHINE RUN_MAIN \
+#       READ_J_PER_BYTE WRITE_J_PER_BYTE ERASE_J_PER_BLOCK
 #
 # It mounts the LittleFS2 image file at "/" the way a board's _boot.py mounts its flash, runs
 # boot.py (and main.py when RUN_MAIN is "1"), then executes code chunks that the host bridge
@@ -15,6 +16,7 @@ import sys
 import vfs
 
 _IMAGE, _BLOCK, _NONCE, _BOARD, _MACHINE, _RUN_MAIN = sys.argv[1:7]
+_ENERGY = [float(x) for x in sys.argv[7:10]]
 _END = b"\x00" + _NONCE.encode()
 _ME = sys.argv[0]
 
@@ -61,7 +63,12 @@ class VirtualBoardInfo:
     machine = _MACHINE
 
     def flash_stats(self):
-        return dict(_flash.stats)
+        # Traffic since boot, and its energy by the board profile's flash figures.
+        stats = dict(_flash.stats)
+        read_j, write_j, erase_j = _ENERGY
+        stats["energy_j"] = (stats["read_bytes"] * read_j + stats["written_bytes"] * write_j
+                             + stats["erased_blocks"] * erase_j)
+        return stats
 
 
 def _mount():

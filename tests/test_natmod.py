@@ -169,3 +169,68 @@ def test_float_ops_fall_back_to_python_without_an_fpu(micropython, tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[0] == "HAS_FLOAT False"
     assert lines[1:] == [f"CASE {c['name']} OK" for c in cases]
+
+
+# -- whole models through minerva.load(kernels="natmod") on MicroPython ----------------------
+
+SHARED_MODELS = ["hello_world_int8", "kws01_dscnn_int8", "ic01_resnet8_int8",
+                 "ad01_fc_autoencoder_int8"]
+
+
+def _shared_inputs(shared_models, name, shape, count=3):
+    import numpy as np
+
+    rng = np.random.default_rng(len(name))
+    xs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(count)]
+    if name == "kws01_dscnn_int8":
+        xs.append(np.load(shared_models / "samples" / "kws01_sample0_int8_49x10.npy"))
+    return xs
+
+
+@pytest.mark.parametrize("name", SHARED_MODELS)
+def test_shared_model_natmod_bit_exact_with_tflite_micro(name, shared_models, natmod_x64,
+                                                         micropython, tmp_path):
+    import numpy as np
+    from device_runner import run_on_micropython
+    from reference import TFLM
+
+    from minerva_packager.pack import pack_file
+
+    src = shared_models / f"{name}.tflite"
+    cap = tmp_path / f"{name}.cap"
+    pack_file(src, cap)
+    tflm = TFLM(src.read_bytes())
+    xs = _shared_inputs(shared_models, name, tflm.input_details[0]["shape"])
+    outs = run_on_micropython(micropython, cap, [x.tobytes() for x in xs], tmp_path,
+                              kernels="natmod", extra_path=[natmod_x64.parent])
+    for x, out in zip(xs, outs):
+        assert out == np.ascontiguousarray(tflm([x])[0]).tobytes(), name
+
+
+def _op_model_names():
+    from opmodels import OP_MODELS
+
+    return sorted(OP_MODELS)
+
+
+@pytest.mark.parametrize("name", _op_model_names())
+def test_op_model_natmod_bit_exact_with_tflite_micro(name, natmod_x64, micropython, tmp_path):
+    import numpy as np
+    from device_runner import run_on_micropython
+    from opmodels import build_op_model
+    from reference import run_tflm
+
+    from minerva_packager.pack import pack_file
+
+    model = build_op_model(name, 0)
+    src = tmp_path / f"{name}.tflite"
+    src.write_bytes(model.tflite)
+    cap = tmp_path / f"{name}.cap"
+    pack_file(src, cap)
+    inputs = list(model.inputs(count=3, seed=10))
+    raw = [[np.ascontiguousarray(x).tobytes() for x in xs] for xs in inputs]
+    outs = run_on_micropython(micropython, cap, raw, tmp_path, kernels="natmod",
+                              extra_path=[natmod_x64.parent])
+    for xs, out in zip(inputs, outs):
+        want = np.ascontiguousarray(run_tflm(model.tflite, xs)[0]).tobytes()
+        assert out == want, f"{name}: natmod differs from TFLite Micro"

@@ -30,7 +30,7 @@ def test_milp_matches_brute_force_within_ram(name, where):
     budget = int(low + where * (high - low))
     expected, plans = brute_force(graph, budget)
     assert expected is not None and plans > 0
-    candidate, figures = solve_plan(graph, budget, solver="cbc", time_limit=20)
+    candidate, figures = solve_plan(graph, budget, solver="cbc", time_limit=20, gap=0.0)
     assert figures["status"] == "optimal"
     report = checked(graph, candidate)
     assert report.energy_j == pytest.approx(expected, rel=1e-9)
@@ -51,7 +51,7 @@ def test_milp_matches_brute_force_with_deadline_and_flash_limit(name):
         expected, _ = brute_force(graph, budget, deadline, flash)
         for solver in ("cbc", "highs"):
             candidate, figures = solve_plan(graph, budget, deadline, flash, solver=solver,
-                                            time_limit=20)
+                                            time_limit=20, gap=0.0)
             if expected is None:
                 assert candidate is None and figures["status"] == "infeasible"
                 continue
@@ -67,7 +67,7 @@ def test_highs_and_cbc_agree_and_report_gap():
     budget = int(minimum_ram(graph)) + 100
     energies = []
     for solver in ("cbc", "highs"):
-        candidate, figures = solve_plan(graph, budget, solver=solver, time_limit=20)
+        candidate, figures = solve_plan(graph, budget, solver=solver, time_limit=20, gap=0.0)
         assert figures["gap"] is not None and figures["gap"] <= 1e-4
         assert figures["bound_j"] <= figures["objective_j"] * (1 + 1e-9)
         energies.append(checked(graph, candidate).energy_j)

@@ -16,7 +16,8 @@ from minerva_packager.poet.planner import InfeasibleError, plan_training, solve_
 
 
 def solved(graph, budget, model, **limits):
-    candidate, figures = solve_plan(graph, budget, model=model, time_limit=20, **limits)
+    candidate, figures = solve_plan(graph, budget, model=model, time_limit=20, gap=0.0,
+                                    **limits)
     assert candidate is not None, figures
     report = check_schedule(graph.to_json(), candidate.document)
     assert report.ok, report.errors

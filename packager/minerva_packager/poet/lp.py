@@ -63,18 +63,19 @@ class LinearModel:
         for index, coef in terms:
             self.objective[index] = self.objective.get(index, 0.0) + coef
 
-    def solve(self, solver="cbc", time_limit=60.0, threads=2, start=None, gap=1e-4):
-        """Solve until the proven relative ``gap`` or ``time_limit``; ``start`` is a full list
-        of variable values (a feasible warm start)."""
+    def solve(self, solver="cbc", time_limit=60.0, threads=2, start=None, gap=1e-4,
+              abs_gap=0.0):
+        """Solve until the proven relative ``gap`` (or absolute ``abs_gap``) or ``time_limit``;
+        ``start`` is a full list of variable values (a feasible warm start)."""
         if start is not None:
             start = [min(max(value, lo), up)
                      for value, lo, up in zip(start, self.lower, self.upper)]
         if solver == "highs":
-            return _solve_highs(self, time_limit, threads, start, gap)
-        return _solve_cbc(self, time_limit, threads, start, gap)
+            return _solve_highs(self, time_limit, threads, start, gap, abs_gap)
+        return _solve_cbc(self, time_limit, threads, start, gap, abs_gap)
 
 
-def _solve_cbc(model, time_limit, threads, start, gap):
+def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     import pulp
 
     problem = pulp.LpProblem("poet", pulp.LpMinimize)
@@ -94,7 +95,7 @@ def _solve_cbc(model, time_limit, threads, start, gap):
         log_path = Path(tmp) / "cbc.log"
         command = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=threads,
                                     warmStart=start is not None, logPath=str(log_path),
-                                    gapRel=gap)
+                                    gapRel=gap, gapAbs=abs_gap or None)
         began = time.perf_counter()
         problem.solve(command)
         seconds = time.perf_counter() - began
@@ -108,7 +109,10 @@ def _solve_cbc(model, time_limit, threads, start, gap):
         return SolveResult("unknown", None, None, _cbc_bound(log), seconds, "cbc")
     objective = pulp.value(problem.objective) or 0.0
     optimal = "Optimal solution found" in log and problem.sol_status == 1
-    bound = objective if optimal else _cbc_bound(log)
+    bound = _cbc_bound(log)
+    if bound is None and optimal:
+        bound = objective
+    bound = None if bound is None else min(bound, objective)
     return SolveResult("optimal" if optimal else "feasible", values, objective, bound, seconds,
                        "cbc")
 
@@ -125,7 +129,7 @@ def _cbc_bound(log):
     return None
 
 
-def _solve_highs(model, time_limit, threads, start, gap):
+def _solve_highs(model, time_limit, threads, start, gap, abs_gap):
     import highspy
     import numpy as np
 
@@ -134,6 +138,7 @@ def _solve_highs(model, time_limit, threads, start, gap):
     highs.setOptionValue("time_limit", float(time_limit))
     highs.setOptionValue("threads", int(threads))
     highs.setOptionValue("mip_rel_gap", float(gap))
+    highs.setOptionValue("mip_abs_gap", float(abs_gap))
     count = len(model.names)
     costs = np.zeros(count)
     for index, coef in model.objective.items():

@@ -25,9 +25,11 @@ def format_result(result, budget, deadline=None):
                      f"{row['recomputations']:>5} {row['page_ins']:>5}  {row['note']}")
     solve = result.solve
     gap = "?" if solve["gap"] is None else f"{100 * solve['gap']:.3f}%"
+    start = solve["warm_start_j"]
+    start = "no warm start" if start is None else f"warm start {start:.5g} J"
     lines.append(f"solver {solve['solver']}: {solve['status']} in {solve['seconds']:.2f} s, "
                  f"proven gap {gap}, {solve['variables']} variables, {solve['rows']} rows; "
-                 f"warm start {solve['warm_start_j']} J")
+                 f"{start}")
     limit = f"{budget} bytes RAM" + (f", deadline {deadline:.6g} s" if deadline else "")
     steps = len(result.best.document["steps"])
     lines.append(f"verified: the independent checker replayed {steps} steps within {limit}: "

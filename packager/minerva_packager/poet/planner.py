@@ -113,6 +113,8 @@ def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", 
     objective, bound = figures["objective_j"], figures["bound_j"]
     figures["gap"] = (None if objective is None or bound is None
                       else max(0.0, objective - bound) / max(abs(objective), 1e-30))
+    if figures["status"] == "optimal" and (figures["gap"] or 0.0) > 1e-6:
+        figures["status"] = "within gap"  # the solver stopped at the requested gap
     if result.values is None:
         if start_plan is None:
             return None, figures

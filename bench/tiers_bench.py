@@ -18,11 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "models"
 MODELS = ["kws01_dscnn_int8", "ic01_resnet8_int8", "ad01_fc_autoencoder_int8",
           "hello_world_int8"]
-DEFAULT_RUNS = {"viper": 20, "python": 3}
+NATMOD_DIR = ROOT / "dist" / "x64_6.3"  # the x64 native module, when built (make natmod)
+DEFAULT_RUNS = {"natmod": 100, "viper": 20, "python": 3}
 
 _SCRIPT = """
 import sys, time
 sys.path.insert(0, {device!r})
+sys.path.insert(0, {natmod!r})
 import minerva
 m = minerva.load({capsule!r}, kernels={tier!r})
 x = bytearray({size})
@@ -75,7 +77,8 @@ def measure(capsule, tier, runs, per_op=False, binary=None):
 
     Raises RuntimeError with MicroPython's last error line when the tier cannot run.
     """
-    script = _SCRIPT.format(device=str(ROOT / "device"), capsule=str(capsule), tier=tier,
+    script = _SCRIPT.format(device=str(ROOT / "device"), natmod=str(NATMOD_DIR),
+                            capsule=str(capsule), tier=tier,
                             size=_input_size(capsule), runs=runs, per_op=per_op)
     proc = subprocess.run([binary or micropython_binary(), "-X", "heapsize=8M", "-c", script],
                           capture_output=True, text=True, timeout=3600)

@@ -51,6 +51,7 @@ def conv_2d(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
     f_size = k_h * k_w * in_c
     f_row = k_w * in_c
     x_step = d_w * in_c
+    y_step = d_h * in_w * in_c
     o = 0
     for b in range(batches):
         for oy in range(out_h):
@@ -69,37 +70,54 @@ def conv_2d(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
                 kx1 = k_w
                 while kx1 > kx0 and x0 + (kx1 - 1) * d_w >= in_w:
                     kx1 -= 1
+                # sum(x' * w) = sum(x' * (w ^ 128)) - 128 * sum(x') with x' = input + offset:
+                # sum(x') over this window is shared by every output channel, and each tap
+                # then costs one subtraction less.
+                x_sum = 0
+                for ky in range(ky0, ky1):
+                    i = ((b * in_h + y0 + ky * d_h) * in_w + x0 + kx0 * d_w) * in_c
+                    for _kx in range(kx0, kx1):
+                        for c in range(in_c):
+                            x_sum += int(ip[i + c]) ^ 128
+                        i += x_step
+                x_sum = (x_sum + in_off * (ky1 - ky0) * (kx1 - kx0) * in_c) << 7
                 # With no horizontal dilation the in-bounds taps of one filter row are one
                 # contiguous run in both the NHWC input and the [OC, KH, KW, C] filter.
                 run = (kx1 - kx0) * in_c
+                i_first = ((b * in_h + y0 + ky0 * d_h) * in_w + x0 + kx0 * d_w) * in_c
+                f_first = ky0 * f_row + kx0 * in_c
                 for oc in range(out_c):
-                    acc = 0
-                    for ky in range(ky0, ky1):
-                        i = ((b * in_h + y0 + ky * d_h) * in_w + x0 + kx0 * d_w) * in_c
-                        f = oc * f_size + ky * f_row + kx0 * in_c
+                    acc = 0 - x_sum
+                    i_row = i_first
+                    f_row_at = oc * f_size + f_first
+                    for _ky in range(ky0, ky1):
+                        i = i_row
+                        f = f_row_at
+                        i_row += y_step
+                        f_row_at += f_row
                         if d_w == 1:
-                            end = i + run
-                            # Four taps per step: viper keeps few locals in registers, so
-                            # fewer loop-counter and accumulator round trips pay.
-                            while i < end - 3:
-                                acc += (((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) - 128)
-                                        + ((int(ip[i + 1]) ^ 128) + in_off)
-                                        * ((int(fp[f + 1]) ^ 128) - 128)
-                                        + ((int(ip[i + 2]) ^ 128) + in_off)
-                                        * ((int(fp[f + 2]) ^ 128) - 128)
-                                        + ((int(ip[i + 3]) ^ 128) + in_off)
-                                        * ((int(fp[f + 3]) ^ 128) - 128))
-                                i += 4
-                                f += 4
-                            while i < end:
-                                acc += ((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) - 128)
-                                i += 1
-                                f += 1
+                            # Walking pointers read with constant offsets: viper emits far
+                            # fewer instructions for x[1] than for x[i + 1].
+                            x = ptr8(int(ip) + i)
+                            w = ptr8(int(fp) + f)
+                            end = int(x) + run
+                            end4 = end - 3
+                            while int(x) < end4:
+                                acc += (((int(x[0]) ^ 128) + in_off) * (int(w[0]) ^ 128)
+                                        + ((int(x[1]) ^ 128) + in_off) * (int(w[1]) ^ 128)
+                                        + ((int(x[2]) ^ 128) + in_off) * (int(w[2]) ^ 128)
+                                        + ((int(x[3]) ^ 128) + in_off) * (int(w[3]) ^ 128))
+                                x = ptr8(int(x) + 4)
+                                w = ptr8(int(w) + 4)
+                            while int(x) < end:
+                                acc += ((int(x[0]) ^ 128) + in_off) * (int(w[0]) ^ 128)
+                                x = ptr8(int(x) + 1)
+                                w = ptr8(int(w) + 1)
                         else:
                             for _kx in range(kx0, kx1):
                                 for c in range(in_c):
                                     acc += (((int(ip[i + c]) ^ 128) + in_off)
-                                            * ((int(fp[f + c]) ^ 128) - 128))
+                                            * (int(fp[f + c]) ^ 128))
                                 i += x_step
                                 f += in_c
                     if has_bias:

@@ -186,3 +186,28 @@ def test_armv6m_runtime_helpers_match_native_arithmetic(tmp_path):
     proc = subprocess.run([str(exe)], capture_output=True, text=True, env=ENV, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("ok "), proc.stdout + proc.stderr
     assert not proc.stderr
+
+
+def test_kernel_stack_frames_fit_a_microcontroller(tmp_path):
+    # An RP2040 runs MicroPython on a 4 KB C stack: every kernel function's frame in the
+    # armv6m build stays under MNV_STACK_BUDGET (natmod/kernels/mnv_fixed.h).
+    import re
+
+    gcc = shutil.which("arm-none-eabi-gcc")
+    if gcc is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (Debian gcc-arm-none-eabi)")
+    budget = int(re.search(r"#define MNV_STACK_BUDGET (\d+)",
+                           (KERNELS / "mnv_fixed.h").read_text()).group(1))
+    sources = [p for p in sorted(KERNELS.glob("*.c")) if p.name != "quantize.c"]
+    subprocess.run([gcc, "-mthumb", *ARM_FLAGS["armv6m"], "-std=c99", "-O2", "-fstack-usage",
+                    "-fno-tree-loop-distribute-patterns", f"-I{KERNELS}", "-c",
+                    *map(str, sources)], cwd=tmp_path, check=True, capture_output=True)
+    frames = {}
+    for su in tmp_path.glob("*.su"):
+        for line in su.read_text().splitlines():
+            where, size, kind = line.split("\t")
+            assert kind == "static", f"{where}: stack use is {kind}"
+            frames[where.rsplit(":", 1)[-1]] = int(size)
+    assert "mnv_conv_2d" in frames
+    too_big = {name: size for name, size in frames.items() if size > budget}
+    assert not too_big, f"frames over {budget} bytes: {too_big}"

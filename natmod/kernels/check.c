@@ -47,17 +47,6 @@ int mnv_window_ok(int32_t in, int32_t out, int32_t k, int32_t stride, int32_t di
     return reach < MNV_COORD_LIMIT;
 }
 
-void mnv_load_chan(mnv_chan *c, const mnv_channels *ch, size_t oc) {
-    int32_t s = ch->shift[oc];
-    c->bias = ch->bias ? ch->bias[oc] : 0;
-    c->mult = ch->mult[oc];
-    c->left = s > 0 ? s : 0;
-    c->right = s > 0 ? 0 : -s;
-    c->offset = (uint32_t)c->bias;
-    c->mask = (int32_t)((1u << c->right) - 1u);
-    c->half = c->mask >> 1;
-}
-
 // Taps k in [*k0, *k1) are those with 0 <= origin + k * dil < in.
 void mnv_tap_range(int32_t origin, int32_t k, int32_t dil, int32_t in, int32_t *k0,
     int32_t *k1) {

@@ -8,7 +8,7 @@
 #include "mnv_dot.h"
 #include "mnv_fixed.h"
 
-#define MNV_PATCH 1024  // bytes: the largest k_h * k_w * in_c the fast path gathers
+#define MNV_PATCH 640  // bytes: the largest k_h * k_w * in_c the fast path gathers
 
 enum { B, IN_H, IN_W, IN_C, OUT_H, OUT_W, OUT_C, K_H, K_W, S_H, S_W, D_H, D_W, PAD_T, PAD_L,
        IN_OFF, OUT_OFF, ACT_LO, ACT_HI, N_ARGS };
@@ -30,7 +30,7 @@ static int conv_check(size_t in_len, size_t filt_len, const mnv_channels *ch, si
     return MNV_OK;
 }
 
-static void conv_general(const int8_t *in, const int8_t *filt, const mnv_channels *ch,
+MNV_NOINLINE static void conv_general(const int8_t *in, const int8_t *filt, const mnv_channels *ch,
     int8_t *out, const int32_t *args) {
     const int32_t batches = args[B], in_h = args[IN_H], in_w = args[IN_W];
     const int32_t out_h = args[OUT_H], out_w = args[OUT_W], out_c = args[OUT_C];
@@ -150,45 +150,40 @@ int mnv_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt, size_t filt
     const int32_t out_w = args[OUT_W], out_c = args[OUT_C], k_h = args[K_H], k_w = args[K_W];
     const int32_t out_off = args[OUT_OFF], lo = args[ACT_LO], hi = args[ACT_HI];
     int8_t patch[MNV_PATCH];
-    mnv_chan chans[MNV_CHUNK];
     uint32_t acc[4];
+    mnv_chan c[4];  // loaded per group: cheaper than gathering the window once per chunk
 
-    for (int32_t oc0 = 0; oc0 < out_c; oc0 += MNV_CHUNK) {
-        const int32_t n = out_c - oc0 < MNV_CHUNK ? out_c - oc0 : MNV_CHUNK;
-        for (int32_t j = 0; j < n; j++) {
-            mnv_load_chan(&chans[j], ch, (size_t)(oc0 + j));
-        }
-        const int8_t *f0 = filt + (size_t)oc0 * filter_size;
-        for (int32_t b = 0; b < args[B]; b++) {
-            const int8_t *in_b = in + (size_t)b * in_h * in_w * in_c;
-            for (int32_t oy = 0; oy < out_h; oy++) {
-                const int32_t y0 = oy * args[S_H] - args[PAD_T];
-                int32_t ky0, ky1;
-                mnv_tap_range(y0, k_h, args[D_H], in_h, &ky0, &ky1);
-                for (int32_t ox = 0; ox < out_w; ox++) {
-                    const int32_t x0 = ox * args[S_W] - args[PAD_L];
-                    int32_t kx0, kx1;
-                    mnv_tap_range(x0, k_w, args[D_W], in_w, &kx0, &kx1);
-                    const int8_t *window = patch;
-                    if (k_h == 1 && args[D_W] == 1 && ky1 == 1 && kx0 == 0 && kx1 == k_w) {
-                        window = in_b + ((size_t)y0 * in_w + (size_t)x0) * in_c;
+    for (int32_t b = 0; b < args[B]; b++) {
+        const int8_t *in_b = in + (size_t)b * in_h * in_w * in_c;
+        for (int32_t oy = 0; oy < out_h; oy++) {
+            const int32_t y0 = oy * args[S_H] - args[PAD_T];
+            int32_t ky0, ky1;
+            mnv_tap_range(y0, k_h, args[D_H], in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < out_w; ox++) {
+                const int32_t x0 = ox * args[S_W] - args[PAD_L];
+                int32_t kx0, kx1;
+                mnv_tap_range(x0, k_w, args[D_W], in_w, &kx0, &kx1);
+                const int8_t *window = patch;
+                if (k_h == 1 && args[D_W] == 1 && ky1 == 1 && kx0 == 0 && kx1 == k_w) {
+                    window = in_b + ((size_t)y0 * in_w + (size_t)x0) * in_c;
+                } else {
+                    gather(patch, in_b, y0, x0, args, ky0, ky1, kx0, kx1, (int8_t)-in_off);
+                }
+                int8_t *o = out + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
+                for (int32_t oc = 0; oc < out_c; oc += 4) {
+                    const int32_t group = out_c - oc < 4 ? out_c - oc : 4;
+                    const int8_t *f = filt + (size_t)oc * filter_size;
+                    if (group == 4) {
+                        mnv_dot4(window, in_off, f, filter_size, filter_size, acc);
                     } else {
-                        gather(patch, in_b, y0, x0, args, ky0, ky1, kx0, kx1,
-                            (int8_t)-in_off);
-                    }
-                    int8_t *o = out + (((size_t)b * out_h + oy) * out_w + ox) * out_c + oc0;
-                    int32_t j = 0;
-                    for (; j + 4 <= n; j += 4) {
-                        mnv_dot4(window, in_off, f0 + (size_t)j * filter_size, filter_size,
-                            filter_size, acc);
-                        for (int k = 0; k < 4; k++) {
-                            o[j + k] = mnv_requantize(acc[k], &chans[j + k], out_off, lo, hi);
+                        for (int32_t k = 0; k < group; k++) {
+                            acc[k] = mnv_dot1(window, in_off, f + (size_t)k * filter_size,
+                                filter_size);
                         }
                     }
-                    for (; j < n; j++) {
-                        o[j] = mnv_requantize(mnv_dot1(window, in_off,
-                            f0 + (size_t)j * filter_size, filter_size), &chans[j], out_off,
-                            lo, hi);
+                    for (int32_t k = 0; k < group; k++) {
+                        mnv_load_chan(&c[k], ch, (size_t)(oc + k));
+                        o[oc + k] = mnv_requantize(acc[k], &c[k], out_off, lo, hi);
                     }
                 }
             }

@@ -125,21 +125,8 @@ static void dw_fast(const int8_t *in, const int8_t *filt, const mnv_channels *ch
     }
 }
 
-int mnv_depthwise_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt,
-    size_t filt_len, const mnv_channels *ch, int8_t *out, size_t out_len,
-    const int32_t *args, size_t n_args) {
-    if (n_args != N_ARGS) {
-        return MNV_EARGS;
-    }
-    int rc = dw_check(in_len, filt_len, ch, out_len, args);
-    if (rc != MNV_OK) {
-        return rc;
-    }
-    if (args[DEPTH_MULT] == 1 && args[IN_OFF] >= -128 && args[IN_OFF] <= 128 &&
-        (int64_t)args[K_H] * args[K_W] <= 65536) {
-        dw_fast(in, filt, ch, out, args);
-        return MNV_OK;
-    }
+MNV_NOINLINE static void dw_general(const int8_t *in, const int8_t *filt,
+    const mnv_channels *ch, int8_t *out, const int32_t *args) {
     const int32_t batches = args[B], in_h = args[IN_H], in_w = args[IN_W];
     const int32_t out_h = args[OUT_H], out_w = args[OUT_W], out_c = args[OUT_C];
     const int32_t k_h = args[K_H], k_w = args[K_W], s_h = args[S_H], s_w = args[S_W];
@@ -211,5 +198,23 @@ int mnv_depthwise_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt,
             }
         }
     }
+}
+
+int mnv_depthwise_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt,
+    size_t filt_len, const mnv_channels *ch, int8_t *out, size_t out_len,
+    const int32_t *args, size_t n_args) {
+    if (n_args != N_ARGS) {
+        return MNV_EARGS;
+    }
+    int rc = dw_check(in_len, filt_len, ch, out_len, args);
+    if (rc != MNV_OK) {
+        return rc;
+    }
+    if (args[DEPTH_MULT] == 1 && args[IN_OFF] >= -128 && args[IN_OFF] <= 128 &&
+        (int64_t)args[K_H] * args[K_W] <= 65536) {
+        dw_fast(in, filt, ch, out, args);
+        return MNV_OK;
+    }
+    dw_general(in, filt, ch, out, args);
     return MNV_OK;
 }

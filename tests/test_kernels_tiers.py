@@ -376,6 +376,25 @@ def test_shared_model_tiers_bit_exact(name, shared_models, micropython, tmp_path
         assert run_on_micropython(mp, cap, inputs, tmp_path, kernels="viper") == expected
 
 
+_PAGED_SCRIPT = """
+import binascii, minerva
+m = minerva.load({capsule!r}, kernels="viper", paged=True)
+assert m.paged, "no filter was paged"
+print("OUT", binascii.hexlify(bytes(m.run(binascii.unhexlify({x!r})))).decode())
+"""
+
+
+@pytest.mark.parametrize("name", ["kws01_dscnn_int8", "ad01_fc_autoencoder_int8"])
+def test_viper_paged_weights_bit_exact(name, shared_models, micropython, tmp_path):
+    # Paged filters are arena slices read from flash before their op: viper reads them there.
+    cap = tmp_path / f"{name}.cap"
+    pack_file(shared_models / f"{name}.tflite", cap)
+    x = np.random.default_rng(5).integers(0, 256, _cap_input_size(cap), np.uint8).tobytes()
+    expected = run_on_cpython(cap, [x], kernels="python")[0]
+    out = micropython.run(_PAGED_SCRIPT.format(capsule=str(cap), x=x.hex())).stdout
+    assert bytes.fromhex(out.split("OUT ")[1].strip()) == expected
+
+
 def _op_model_names():
     try:
         from opmodels import OP_MODELS

@@ -29,10 +29,14 @@ def _compile(out, sources, tmp):
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is not installed (needed to build the sanitizer driver)")
-    cmd = [gcc, *SANITIZE, "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}",
-           *map(str, sources), "-o", str(tmp / out)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    _build([gcc, *SANITIZE, "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}",
+            *map(str, sources), "-o", str(tmp / out)])
     return tmp / out
+
+
+def _build(cmd, cwd=None):
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout}{proc.stderr}"
 
 
 ARM_FLAGS = {
@@ -53,11 +57,10 @@ def _arm_driver(arch, tmp):
         sources = [p for p in sources if p.name != "quantize.c"]
         sources.append(ROOT / "natmod/armv6m_runtime.c")
     exe = tmp / f"driver_{arch}"
-    subprocess.run([gcc, "-mthumb", *ARM_FLAGS[arch], "-std=c99", "-O2", "-Wall", "-Werror",
-                    "-fno-tree-loop-distribute-patterns", "-ffreestanding", "-nostdlib",
-                    "-static", f"-I{KERNELS}", *map(str, sources),
-                    str(ROOT / "tests/native/arm_driver.c"), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
+    _build([gcc, "-mthumb", *ARM_FLAGS[arch], "-std=c99", "-O2", "-Wall", "-Werror",
+            "-fno-tree-loop-distribute-patterns", "-ffreestanding", "-nostdlib", "-static",
+            f"-I{KERNELS}", *map(str, sources), str(ROOT / "tests/native/arm_driver.c"), "-o",
+            str(exe)])
     return {"cmd": [qemu, str(exe)], "float": arch != "armv6m", "sanitized": False}
 
 
@@ -199,9 +202,9 @@ def test_kernel_stack_frames_fit_a_microcontroller(tmp_path):
     budget = int(re.search(r"#define MNV_STACK_BUDGET (\d+)",
                            (KERNELS / "mnv_fixed.h").read_text()).group(1))
     sources = [p for p in sorted(KERNELS.glob("*.c")) if p.name != "quantize.c"]
-    subprocess.run([gcc, "-mthumb", *ARM_FLAGS["armv6m"], "-std=c99", "-O2", "-fstack-usage",
-                    "-fno-tree-loop-distribute-patterns", f"-I{KERNELS}", "-c",
-                    *map(str, sources)], cwd=tmp_path, check=True, capture_output=True)
+    _build([gcc, "-mthumb", *ARM_FLAGS["armv6m"], "-std=c99", "-O2", "-fstack-usage",
+            "-fno-tree-loop-distribute-patterns", f"-I{KERNELS}", "-c", *map(str, sources)],
+           cwd=tmp_path)
     frames = {}
     for su in tmp_path.glob("*.su"):
         for line in su.read_text().splitlines():

@@ -3,10 +3,11 @@
 // for x_off in [-128, 128], so that x + x_off fits an int16 and each product fits in
 // 16 bits (|product| <= 255 * 128). Internal to natmod/kernels.
 //
-// Two forms with the same result: SSE2 (every x64 host; pmaddwd does eight 16-bit multiplies
-// and pairwise adds per instruction, wrapping like the uint32 arithmetic of the portable
-// form) and portable C for the microcontrollers. Build with -DMNV_PORTABLE to test the
-// portable one on an x64 host.
+// Three forms with the same result: SSE2 (every x64 host; pmaddwd does eight 16-bit
+// multiplies and pairwise adds per instruction), the Armv7E-M DSP extension (Cortex-M4/M7:
+// SMLAD does two per instruction), both wrapping like the uint32 arithmetic of the portable
+// C used everywhere else (Cortex-M0, Xtensa). Build with -DMNV_PORTABLE to test the portable
+// form on a host that has one of the others.
 #ifndef MNV_DOT_H
 #define MNV_DOT_H
 
@@ -74,6 +75,53 @@ static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, siz
         out[3] += (uint32_t)(xi * f[3 * stride + i]);
     }
 }
+
+#elif defined(__ARM_FEATURE_SIMD32) && !defined(MNV_PORTABLE)
+#include <arm_acle.h>
+
+static inline uint32_t mnv_load4(const int8_t *p) {
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);  // an unaligned LDR, which Armv7-M allows
+    return v;
+}
+
+// Bytes 0 and 2 (even) and bytes 1 and 3 (odd) of f, each sign-extended to 16 bits.
+#define MNV_EVEN(v) __sxtb16((int8x4_t)(v))
+#define MNV_ODD(v) __sxtb16((int8x4_t)((v) >> 8 | (v) << 24))
+
+static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, size_t stride,
+    size_t n, uint32_t out[4]) {
+    const int16x2_t off = (int16x2_t)(((uint32_t)(uint16_t)x_off << 16) | (uint16_t)x_off);
+    const int8_t *f1 = f + stride, *f2 = f1 + stride, *f3 = f2 + stride;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t xv = mnv_load4(x + i);
+        const int16x2_t xe = __sadd16(MNV_EVEN(xv), off), xo = __sadd16(MNV_ODD(xv), off);
+        uint32_t fv = mnv_load4(f + i);
+        a0 = __smlad(xo, MNV_ODD(fv), __smlad(xe, MNV_EVEN(fv), a0));
+        fv = mnv_load4(f1 + i);
+        a1 = __smlad(xo, MNV_ODD(fv), __smlad(xe, MNV_EVEN(fv), a1));
+        fv = mnv_load4(f2 + i);
+        a2 = __smlad(xo, MNV_ODD(fv), __smlad(xe, MNV_EVEN(fv), a2));
+        fv = mnv_load4(f3 + i);
+        a3 = __smlad(xo, MNV_ODD(fv), __smlad(xe, MNV_EVEN(fv), a3));
+    }
+    out[0] = (uint32_t)a0;
+    out[1] = (uint32_t)a1;
+    out[2] = (uint32_t)a2;
+    out[3] = (uint32_t)a3;
+    for (; i < n; i++) {
+        const int32_t xi = x[i] + x_off;
+        out[0] += (uint32_t)(xi * f[i]);
+        out[1] += (uint32_t)(xi * f1[i]);
+        out[2] += (uint32_t)(xi * f2[i]);
+        out[3] += (uint32_t)(xi * f3[i]);
+    }
+}
+
+#undef MNV_EVEN
+#undef MNV_ODD
 
 #else
 

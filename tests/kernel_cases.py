@@ -237,6 +237,10 @@ def hostile_cases(seed=0):
                   k_h=3, k_w=3, pads=(1000, 1000), out_hw=(2, 2)),
         conv_case("conv_2d_int8_1x1_input_3x3_kernel", rng, in_h=1, in_w=1, in_c=1, out_c=2,
                   k_h=3, k_w=3),
+        # A 1x1 filter with padding: the window is outside the input on the border (a 1x1
+        # window is otherwise used in place; found by random_cases).
+        conv_case("conv_2d_int8_1x1_padded", rng, in_h=3, in_w=3, in_c=5, out_c=6, k_h=1,
+                  k_w=1, pads=(1, 2), out_hw=(5, 5)),
         conv_case("conv_2d_int8_stride_beyond_kernel", rng, in_h=11, in_w=12, in_c=2, out_c=3,
                   k_h=2, k_w=2, stride=(5, 6), pad="valid"),
         conv_case("conv_2d_int8_dilation_beyond_input", rng, in_h=4, in_w=4, in_c=2, out_c=2,
@@ -298,4 +302,47 @@ def hostile_cases(seed=0):
     cases.append({"name": "dequantize_int8_extremes", "op": "dequantize",
                   "inputs": [("b", [-128, 127, 0])], "out": ("f", 3),
                   "args": [3, 127, f32_bits(3.0e38)], "exact": True})
+    return cases
+
+
+def random_cases(seed, count):
+    """``count`` random window-op, FC and ADD cases with random geometry (strides, dilations,
+    paddings of either sign, channel counts around the kernels' 4- and 8-channel groups,
+    filters past the conv patch size, input offsets outside int8) and random requantization,
+    kept where TFLite's int32 arithmetic cannot overflow so that every case is exact."""
+    rng = np.random.default_rng(seed)
+    r = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
+    cases = []
+    for i in range(count):
+        kind = ("conv_2d", "depthwise_conv_2d", "average_pool_2d", "max_pool_2d",
+                "fully_connected", "add")[i % 6]
+        name = f"{kind}_int8_random_{seed}_{i}"
+        in_off = r(-127, 128) if rng.random() < 0.8 else r(-400, 400)
+        if kind in ("conv_2d", "depthwise_conv_2d"):
+            big = kind == "conv_2d" and rng.random() < 0.15  # past the 640-byte patch
+            k_h, k_w = (r(4, 5), r(4, 5)) if big else (r(1, 4), r(1, 4))
+            in_c = r(28, 32) if big else r(1, 13)
+            case = conv_case(name, rng, in_h=r(1, 7), in_w=r(1, 7), in_c=in_c,
+                             out_c=r(1, 11), k_h=k_h, k_w=k_w, stride=(r(1, 4), r(1, 4)),
+                             dil=(r(1, 3), r(1, 3)), pads=(r(-3, 6), r(-3, 6)),
+                             out_hw=(r(1, 5), r(1, 5)), batches=r(1, 2),
+                             bias=rng.random() < 0.8, in_off=in_off,
+                             depth_mult=r(1, 3) if kind == "depthwise_conv_2d" else None)
+        elif kind in ("average_pool_2d", "max_pool_2d"):
+            lo = r(-128, 20)
+            case = pool_case(name, rng, kind, in_h=r(1, 7), in_w=r(1, 7), chans=r(1, 20),
+                             f_h=r(1, 5), f_w=r(1, 5), stride=r(1, 4), pad_t=r(-3, 5),
+                             pad_l=r(-3, 5), out_h=r(1, 5), out_w=r(1, 5), batches=r(1, 2),
+                             act=(lo, r(lo, 127)))
+        elif kind == "fully_connected":
+            case = fc_case(name, rng, batches=r(1, 3), depth=r(1, 70), out_c=r(1, 11),
+                           bias=rng.random() < 0.8, f_off=0 if rng.random() < 0.7 else r(-5, 5),
+                           in_off=in_off)
+        else:
+            n = r(1, 50)
+            scales = [float(rng.uniform(0.01, 1.0)) for _ in range(3)]
+            zps = [r(-128, 127) for _ in range(3)]
+            case = {"name": name, "op": "add", "inputs": [("b", _i8(rng, n)), ("b", _i8(rng, n))],
+                    "out": ("b", n), "args": [n, *add_params(*scales, *zps)], "exact": True}
+        cases.append(case)
     return cases

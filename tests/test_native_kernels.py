@@ -12,7 +12,7 @@ import subprocess
 from array import array
 
 import pytest
-from kernel_cases import hostile_cases, realistic_cases
+from kernel_cases import hostile_cases, random_cases, realistic_cases
 
 from minerva import kernels_py
 
@@ -145,6 +145,16 @@ def test_kernel_matches_reference(case, answers, driver):
         # int32 overflow in TFLite's arithmetic: the C wraps; it must still respect the range.
         lo, hi = case["args"][-3:-1] if case["op"] == "depthwise_conv_2d" else case["args"][-2:]
         assert all(lo <= v <= hi for v in array("b", got))
+
+
+def test_random_geometry_matches_reference(driver):
+    cases = [c for c in random_cases(7, 600)
+             if driver["float"] or c["op"] not in ("quantize", "dequantize")]
+    calls = [(c["op"], c["args"], [_buffer(b) for b in c["inputs"]], _out_nbytes(c))
+             for c in cases]
+    wrong = [(c["name"], rc) for c, (rc, got) in zip(cases, run_driver(driver, calls))
+             if rc != 0 or got != reference_output(c)]
+    assert not wrong, f"{len(wrong)} of {len(cases)} differ: {wrong[:10]}"
 
 
 def _refusals():

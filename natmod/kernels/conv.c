@@ -164,7 +164,8 @@ int mnv_conv_2d(const int8_t *in, size_t in_len, const int8_t *filt, size_t filt
                 int32_t kx0, kx1;
                 mnv_tap_range(x0, k_w, args[D_W], in_w, &kx0, &kx1);
                 const int8_t *window = patch;
-                if (k_h == 1 && args[D_W] == 1 && ky1 == 1 && kx0 == 0 && kx1 == k_w) {
+                const int inside = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+                if (inside && k_h == 1 && args[D_W] == 1) {
                     window = in_b + ((size_t)y0 * in_w + (size_t)x0) * in_c;
                 } else {
                     gather(patch, in_b, y0, x0, args, ky0, ky1, kx0, kx1, (int8_t)-in_off);

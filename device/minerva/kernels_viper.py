@@ -102,8 +102,19 @@ def conv_2d(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
                             x = ptr8(int(ip) + i)
                             w = ptr8(int(fp) + f)
                             end = int(x) + run
-                            end4 = end - 3
-                            while int(x) < end4:
+                            end8 = end - 7
+                            while int(x) < end8:
+                                acc += (((int(x[0]) ^ 128) + in_off) * (int(w[0]) ^ 128)
+                                        + ((int(x[1]) ^ 128) + in_off) * (int(w[1]) ^ 128)
+                                        + ((int(x[2]) ^ 128) + in_off) * (int(w[2]) ^ 128)
+                                        + ((int(x[3]) ^ 128) + in_off) * (int(w[3]) ^ 128)
+                                        + ((int(x[4]) ^ 128) + in_off) * (int(w[4]) ^ 128)
+                                        + ((int(x[5]) ^ 128) + in_off) * (int(w[5]) ^ 128)
+                                        + ((int(x[6]) ^ 128) + in_off) * (int(w[6]) ^ 128)
+                                        + ((int(x[7]) ^ 128) + in_off) * (int(w[7]) ^ 128))
+                                x = ptr8(int(x) + 8)
+                                w = ptr8(int(w) + 8)
+                            if int(x) < end - 3:
                                 acc += (((int(x[0]) ^ 128) + in_off) * (int(w[0]) ^ 128)
                                         + ((int(x[1]) ^ 128) + in_off) * (int(w[1]) ^ 128)
                                         + ((int(x[2]) ^ 128) + in_off) * (int(w[2]) ^ 128)
@@ -184,8 +195,19 @@ def fully_connected(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, ar
             x = row
             w = ptr8(int(fp) + oc * depth)
             end = int(x) + depth
-            end4 = end - 3
-            while int(x) < end4:
+            end8 = end - 7
+            while int(x) < end8:
+                acc += (((int(x[0]) ^ 128) + in_off) * (int(w[0]) ^ 128)
+                        + ((int(x[1]) ^ 128) + in_off) * (int(w[1]) ^ 128)
+                        + ((int(x[2]) ^ 128) + in_off) * (int(w[2]) ^ 128)
+                        + ((int(x[3]) ^ 128) + in_off) * (int(w[3]) ^ 128)
+                        + ((int(x[4]) ^ 128) + in_off) * (int(w[4]) ^ 128)
+                        + ((int(x[5]) ^ 128) + in_off) * (int(w[5]) ^ 128)
+                        + ((int(x[6]) ^ 128) + in_off) * (int(w[6]) ^ 128)
+                        + ((int(x[7]) ^ 128) + in_off) * (int(w[7]) ^ 128))
+                x = ptr8(int(x) + 8)
+                w = ptr8(int(w) + 8)
+            if int(x) < end - 3:
                 acc += (((int(x[0]) ^ 128) + in_off) * (int(w[0]) ^ 128)
                         + ((int(x[1]) ^ 128) + in_off) * (int(w[1]) ^ 128)
                         + ((int(x[2]) ^ 128) + in_off) * (int(w[2]) ^ 128)

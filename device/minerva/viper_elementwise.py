@@ -1,5 +1,7 @@
 # Viper pooling, ADD and RESHAPE: the same bytes as kernels_py. The portability rules and the
 # 15-bit-limb SaturatingRoundingDoublingHighMul are explained in kernels_viper.py.
+from array import array
+
 import micropython
 
 from . import kernels_py
@@ -71,92 +73,90 @@ def max_pool_2d(inp, out, args):
     _pool(inp, out, args, 0)
 
 
+# ADD rescales each input with one MultiplyByQuantizedMultiplier, which depends only on the
+# int8 value: per call, both rescalings are tabulated for all 256 values (allocated once, at
+# import), and each element then costs two lookups and the output rescaling.
+_TABLES = array("i", bytes(4 * 512))
+
+
 @micropython.viper
-def add(a, b, out, args):
-    ap = ptr8(a)
-    bp = ptr8(b)
-    op = ptr8(out)
+def _fill_tables(args):
+    # _TABLES[256 * j + (v + 128)] = MBQM((v + offset_j) << left_shift, mult_j, shift_j).
     pa = ptr32(args)
+    t = ptr32(_TABLES)
+    sign = 1
+    sign <<= 31
+    left = int(args[4])
+    for j in range(2):
+        off = int(args[1 + j])
+        # Multipliers go through ptr32: on a board one of 2**30 or more would be boxed.
+        m = int(pa[5 + 2 * j])
+        # The loader keeps the shift in [-31, 0]: only the right shift remains.
+        right = 0 - ((int(pa[6 + 2 * j]) ^ sign) - sign)
+        mask = (1 << right) - 1
+        ml = m & 0x7FFF
+        mh = m >> 15
+        for k in range(256):
+            x = (k - 128 + off) << left
+            al = x & 0x7FFF
+            ah = x >> 15
+            p1 = ah * ml
+            p2 = al * mh
+            q = 1 + (p1 >> 15) + (p2 >> 15) + (((al * ml >> 15) + (p1 & 0x7FFF)
+                                                 + (p2 & 0x7FFF)) >> 15)
+            x = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
+                 + (((ah & mh & 1) + (q & 1)) >> 1))
+            limit = mask >> 1
+            if x < 0:
+                limit += 1
+            rem = x & mask
+            x >>= right
+            if rem > limit:
+                x += 1
+            t[256 * j + k] = x
+
+
+@micropython.viper
+def _add_tabulated(ap: ptr8, bp: ptr8, op: ptr8, args):
+    pa = ptr32(args)
+    t = ptr32(_TABLES)
+    t2 = ptr32(int(t) + 1024)
     sign = 1
     sign <<= 31
     size = int(args[0])
-    off1 = int(args[1]) - 128
-    off2 = int(args[2]) - 128
     out_off = int(args[3])
-    left = int(args[4])
     lo = int(args[11])
     hi = int(args[12])
-    # Multipliers go through ptr32: on a board one of 2**30 or more would be a boxed int.
-    m1 = int(pa[5])
-    s1 = 0 - ((int(pa[6]) ^ sign) - sign)
-    m2 = int(pa[7])
-    s2 = 0 - ((int(pa[8]) ^ sign) - sign)
-    mo = int(pa[9])
-    so = 0 - ((int(pa[10]) ^ sign) - sign)
-    # The loader keeps the three shifts in [-31, 0]: only the right shift of each
-    # MultiplyByQuantizedMultiplierSmallerThanOneExp remains.
-    mask1 = (1 << s1) - 1
-    mask2 = (1 << s2) - 1
-    mask_o = (1 << so) - 1
-    ml1 = m1 & 0x7FFF
-    mh1 = m1 >> 15
-    ml2 = m2 & 0x7FFF
-    mh2 = m2 >> 15
-    mlo = mo & 0x7FFF
-    mho = mo >> 15
+    m = int(pa[9])
+    right = 0 - ((int(pa[10]) ^ sign) - sign)
+    mask = (1 << right) - 1
+    ml = m & 0x7FFF
+    mh = m >> 15
     for i in range(size):
-        x = ((int(ap[i]) ^ 128) + off1) << left
+        x = (((int(t[int(ap[i]) ^ 128]) ^ sign) - sign)
+             + ((int(t2[int(bp[i]) ^ 128]) ^ sign) - sign))
         al = x & 0x7FFF
         ah = x >> 15
-        p1 = ah * ml1
-        p2 = al * mh1
-        q = 1 + (p1 >> 15) + (p2 >> 15) + (((al * ml1 >> 15) + (p1 & 0x7FFF)
+        p1 = ah * ml
+        p2 = al * mh
+        q = 1 + (p1 >> 15) + (p2 >> 15) + (((al * ml >> 15) + (p1 & 0x7FFF)
                                              + (p2 & 0x7FFF)) >> 15)
-        x = (ah * (mh1 >> 1) + (mh1 & 1) * (ah >> 1) + (q >> 1)
-             + (((ah & mh1 & 1) + (q & 1)) >> 1))
-        limit = mask1 >> 1
+        x = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
+             + (((ah & mh & 1) + (q & 1)) >> 1))
+        limit = mask >> 1
         if x < 0:
             limit += 1
-        rem = x & mask1
-        x >>= s1
-        if rem > limit:
-            x += 1
-
-        y = ((int(bp[i]) ^ 128) + off2) << left
-        al = y & 0x7FFF
-        ah = y >> 15
-        p1 = ah * ml2
-        p2 = al * mh2
-        q = 1 + (p1 >> 15) + (p2 >> 15) + (((al * ml2 >> 15) + (p1 & 0x7FFF)
-                                             + (p2 & 0x7FFF)) >> 15)
-        y = (ah * (mh2 >> 1) + (mh2 & 1) * (ah >> 1) + (q >> 1)
-             + (((ah & mh2 & 1) + (q & 1)) >> 1))
-        limit = mask2 >> 1
-        if y < 0:
-            limit += 1
-        rem = y & mask2
-        y >>= s2
-        if rem > limit:
-            y += 1
-
-        x += y
-        al = x & 0x7FFF
-        ah = x >> 15
-        p1 = ah * mlo
-        p2 = al * mho
-        q = 1 + (p1 >> 15) + (p2 >> 15) + (((al * mlo >> 15) + (p1 & 0x7FFF)
-                                             + (p2 & 0x7FFF)) >> 15)
-        x = (ah * (mho >> 1) + (mho & 1) * (ah >> 1) + (q >> 1)
-             + (((ah & mho & 1) + (q & 1)) >> 1))
-        limit = mask_o >> 1
-        if x < 0:
-            limit += 1
-        rem = x & mask_o
-        x >>= so
+        rem = x & mask
+        x >>= right
         if rem > limit:
             x += 1
         x += out_off
         op[i] = lo if x < lo else (hi if x > hi else x)
+
+
+def add(a, b, out, args):
+    _fill_tables(args)
+    _add_tabulated(a, b, out, args)
 
 
 @micropython.viper

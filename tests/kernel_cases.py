@@ -315,7 +315,7 @@ def random_cases(seed, count):
     cases = []
     for i in range(count):
         kind = ("conv_2d", "depthwise_conv_2d", "average_pool_2d", "max_pool_2d",
-                "fully_connected", "add")[i % 6]
+                "fully_connected", "add", "softmax", "quantize")[i % 8]
         name = f"{kind}_int8_random_{seed}_{i}"
         in_off = r(-127, 128) if rng.random() < 0.8 else r(-400, 400)
         if kind in ("conv_2d", "depthwise_conv_2d"):
@@ -323,7 +323,7 @@ def random_cases(seed, count):
             k_h, k_w = (r(4, 5), r(4, 5)) if big else (r(1, 4), r(1, 4))
             in_c = r(28, 32) if big else r(1, 13)
             case = conv_case(name, rng, in_h=r(1, 7), in_w=r(1, 7), in_c=in_c,
-                             out_c=r(1, 11), k_h=k_h, k_w=k_w, stride=(r(1, 4), r(1, 4)),
+                             out_c=r(1, 20), k_h=k_h, k_w=k_w, stride=(r(1, 4), r(1, 4)),
                              dil=(r(1, 3), r(1, 3)), pads=(r(-3, 6), r(-3, 6)),
                              out_hw=(r(1, 5), r(1, 5)), batches=r(1, 2),
                              bias=rng.random() < 0.8, in_off=in_off,
@@ -338,6 +338,19 @@ def random_cases(seed, count):
             case = fc_case(name, rng, batches=r(1, 3), depth=r(1, 70), out_c=r(1, 11),
                            bias=rng.random() < 0.8, f_off=0 if rng.random() < 0.7 else r(-5, 5),
                            in_off=in_off)
+        elif kind == "softmax":
+            rows, depth = r(1, 3), r(1, 60)
+            mult, shift, diff_min = softmax_params(float(rng.uniform(0.1, 4.0)),
+                                                   float(rng.uniform(0.01, 1.0)))
+            case = {"name": name, "op": "softmax", "inputs": [("b", _i8(rng, rows * depth))],
+                    "out": ("b", rows * depth), "args": [rows, depth, mult, shift, diff_min],
+                    "exact": True}
+        elif kind == "quantize":
+            n = r(1, 40)
+            mult, shift = quantize_multiplier(float(rng.uniform(0.01, 3.0)))
+            case = {"name": name, "op": "quantize", "inputs": [("b", _i8(rng, n))],
+                    "out": ("b", n), "args": [1, n, r(-128, 127), r(-128, 127), mult, shift],
+                    "exact": True}
         else:
             n = r(1, 50)
             scales = [float(rng.uniform(0.01, 1.0)) for _ in range(3)]

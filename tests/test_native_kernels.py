@@ -16,6 +16,8 @@ from kernel_cases import hostile_cases, random_cases, realistic_cases
 
 from minerva import kernels_py
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "natmod" / "kernels"
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
@@ -148,13 +150,84 @@ def test_kernel_matches_reference(case, answers, driver):
 
 
 def test_random_geometry_matches_reference(driver):
-    cases = [c for c in random_cases(7, 600)
+    cases = [c for c in random_cases(7, 800)
              if driver["float"] or c["op"] not in ("quantize", "dequantize")]
     calls = [(c["op"], c["args"], [_buffer(b) for b in c["inputs"]], _out_nbytes(c))
              for c in cases]
     wrong = [(c["name"], rc) for c, (rc, got) in zip(cases, run_driver(driver, calls))
              if rc != 0 or got != reference_output(c)]
     assert not wrong, f"{len(wrong)} of {len(cases)} differ: {wrong[:10]}"
+
+
+N_ARGS = {"conv_2d": 19, "depthwise_conv_2d": 20, "fully_connected": 8, "average_pool_2d": 14,
+          "max_pool_2d": 14, "add": 13, "reshape": 1, "softmax": 5, "quantize": 6,
+          "dequantize": 3}
+EXTREMES = [INT32_MIN, INT32_MIN + 1, -(2**30), -129, -1, 0, 1, 2, 127, 128, 2**30, INT32_MAX]
+
+
+def _garbage_call(rng, op):
+    """An argument block of small and extreme values, with buffers sized to match its dims
+    half of the time, so that many blocks pass the checks with hostile values."""
+    n_args = N_ARGS[op] if rng.random() < 0.9 else int(rng.integers(0, 25))
+    args = [int(rng.choice(EXTREMES)) if rng.random() < 0.3 else int(rng.integers(-3, 9))
+            for _ in range(n_args)]
+    dims = [max(1, min(a, 4)) for a in args]
+    if rng.random() < 0.5 and n_args == N_ARGS[op]:
+        args[:len(dims)] = [d if i < 13 else a for i, (d, a) in enumerate(zip(dims, args))]
+        if op == "depthwise_conv_2d":
+            args[19] = int(rng.integers(1, 4))
+            args[6] = args[3] * args[19]
+    sizes = {"conv_2d": (0, 3, 6), "depthwise_conv_2d": (0, 3, 6),
+             "fully_connected": (0, 1, 2)}.get(op)
+
+    def int8s(n):
+        return array("b", rng.integers(-128, 128, size=max(n, 0)).tolist())
+
+    def int32s(n):
+        return array("i", [int(rng.choice(EXTREMES)) for _ in range(max(n, 0))])
+
+    def prod(*vals):
+        total = 1
+        for v in vals:
+            total *= max(v, 1) if v < 64 else 64
+        return min(total, 4096)
+
+    a = args + [1] * 20
+    if sizes is not None:
+        n_in = prod(*a[:4]) if op != "fully_connected" else prod(a[0], a[1])
+        n_f = {"conv_2d": prod(a[6], a[7], a[8], a[3]), "fully_connected": prod(a[2], a[1]),
+               "depthwise_conv_2d": prod(a[7], a[8], a[6])}[op]
+        oc = min(max(a[sizes[2]], 1), 64)
+        shift = array("i", rng.integers(-31, 31, size=oc).tolist())
+        bufs = [int8s(n_in), int8s(n_f), int32s(oc) if rng.random() < 0.7 else None,
+                int32s(oc), shift]
+        out = prod(a[0], a[4], a[5], a[6]) if op != "fully_connected" else prod(a[0], a[2])
+    elif op == "add":
+        bufs, out = [int8s(a[0] % 300), int8s(a[0] % 300)], a[0] % 300
+    elif op == "quantize" and a[0] == 0:
+        bufs, out = [array("f", rng.normal(0, 1e6, size=a[1] % 100).tolist())], a[1] % 100
+    else:
+        n = prod(*a[:4]) if op.endswith("pool_2d") else (a[0] * a[1] if op == "softmax"
+                                                        else a[0]) % 4096
+        bufs, out = [int8s(n)], prod(a[0], a[4], a[5], a[3]) if op.endswith("pool_2d") else n
+    item = 4 if op == "dequantize" else 1
+    if rng.random() < 0.3:
+        out += int(rng.integers(-2, 3))
+    return op, args, bufs, max(out, 0) * item
+
+
+def test_garbage_argument_blocks_stay_inside_buffers(driver):
+    # Thousands of blocks full of extreme values: every one is refused or computed, and the
+    # sanitizers (or the exact-size buffers under qemu) see no access outside a buffer.
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    ops = [op for op in OPS if driver["float"] or op not in ("quantize", "dequantize")]
+    calls = [_garbage_call(rng, ops[i % len(ops)]) for i in range(3000)]
+    answers = run_driver(driver, calls)
+    assert len(answers) == len(calls)
+    accepted = sum(rc == 0 for rc, _ in answers)
+    assert 0 < accepted < len(calls)
 
 
 def _refusals():

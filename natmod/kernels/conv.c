@@ -30,8 +30,8 @@ static int conv_check(size_t in_len, size_t filt_len, const mnv_channels *ch, si
     return MNV_OK;
 }
 
-MNV_NOINLINE static void conv_general(const int8_t *in, const int8_t *filt, const mnv_channels *ch,
-    int8_t *out, const int32_t *args) {
+MNV_NOINLINE static void conv_general(const int8_t *in, const int8_t *filt,
+    const mnv_channels *ch, int8_t *out, const int32_t *args) {
     const int32_t batches = args[B], in_h = args[IN_H], in_w = args[IN_W];
     const int32_t out_h = args[OUT_H], out_w = args[OUT_W], out_c = args[OUT_C];
     const int32_t k_h = args[K_H], k_w = args[K_W], s_h = args[S_H], s_w = args[S_W];

@@ -9,11 +9,11 @@
 
 #include "kernels/mnv_kernels.h"
 
-#if MICROPY_FLOAT_IMPL == MICROPY_FLOAT_IMPL_NONE
-#define MNV_HAS_FLOAT 0
-#else
-#define MNV_HAS_FLOAT 1
+// natmod/Makefile sets MNV_FLOAT_KERNELS to 1 where the float kernels are built, else 0.
+#ifndef MNV_FLOAT_KERNELS
+#error "build with natmod/Makefile (MNV_FLOAT_KERNELS is not set)"
 #endif
+#define MNV_HAS_FLOAT MNV_FLOAT_KERNELS
 
 // gcc may emit calls to these; a native module links no libc.
 void *memset(void *s, int c, size_t n) {
@@ -165,8 +165,8 @@ static mp_obj_t dequantize(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj)
     return mp_const_none;
 }
 #else
-// Without an FPU (armv6m) a native module cannot do float arithmetic, so the two float
-// edge ops, which touch only a model's inputs or outputs, run the pure-Python kernels.
+// Without a hardware float divide (armv6m, xtensawin) the two float edge ops, which touch
+// only a model's inputs or outputs, run the pure-Python kernels.
 static mp_obj_t python_kernel(qstr name, mp_obj_t in, mp_obj_t out, mp_obj_t args) {
     mp_obj_t from = MP_OBJ_NEW_QSTR(MP_QSTR_kernels_py);
     mp_obj_t package = mp_import_name(MP_QSTR_minerva, mp_obj_new_tuple(1, &from),

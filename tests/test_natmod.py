@@ -156,11 +156,11 @@ print(list(out))
     assert out[3] == "[7, 7, 7]"
 
 
-def test_float_ops_fall_back_to_python_without_an_fpu(micropython, tmp_path):
-    # armv6m builds have no float support; the same binding path, built for x64 without
-    # floats, must give kernels_py's bytes through minerva.kernels_py.
+def test_float_ops_fall_back_to_python_without_float_kernels(micropython, tmp_path):
+    # armv6m and xtensawin builds have no float kernels; the same binding path, built for x64
+    # without them, must give kernels_py's bytes through minerva.kernels_py.
     mpy = build_natmod("x64", dist=tmp_path, build_name="x64-nofloat",
-                       extra=["MICROPY_FLOAT_IMPL=none"])
+                       extra=["FLOAT_KERNELS=0"])
     cases = [c for c in realistic_cases(0) if c["op"] in ("quantize", "dequantize")]
     path = tmp_path / "cases.json"
     path.write_text(json.dumps(cases))

@@ -4,7 +4,8 @@
                                 [--runs 20] [--per-op]
 
 Each model is packed from ../shared/models, loaded with ``minerva.load(cap, kernels=TIER)`` in
-a fresh MicroPython process and timed over ``run()`` calls (median). ``--per-op`` also prints
+a fresh MicroPython process and timed over ``run()`` calls (median, and best run in
+parentheses: on a busy machine the best run is the steadier figure). ``--per-op`` also prints
 where the viper time goes, per op kind. The main bench calls :func:`measure_viper`.
 """
 
@@ -39,6 +40,7 @@ for _ in range({runs}):
 times.sort()
 print("TIER", m.tier)
 print("MEDIAN_US", times[len(times) // 2])
+print("BEST_US", times[0])
 if {per_op!r}:
     # The same calls run() makes, timed one step at a time (bench only: uses internals).
     names = m.info()["ops"]
@@ -73,7 +75,8 @@ def _input_size(capsule):
 
 
 def measure(capsule, tier, runs, per_op=False, binary=None):
-    """Median seconds of ``run()`` for ``tier`` on MicroPython, and {op: seconds} if per_op.
+    """(median, best) seconds of ``run()`` for ``tier`` on MicroPython, and {op: seconds}
+    (mean per run) if per_op. The best run is the figure least disturbed by a busy machine.
 
     Raises RuntimeError with MicroPython's last error line when the tier cannot run.
     """
@@ -84,20 +87,23 @@ def measure(capsule, tier, runs, per_op=False, binary=None):
                           capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError((proc.stderr.strip().splitlines() or ["failed"])[-1])
-    median, ops = None, {}
+    median, best, ops = None, None, {}
     for line in proc.stdout.splitlines():
         parts = line.split()
         if parts[0] == "MEDIAN_US":
             median = int(parts[1]) / 1e6
+        elif parts[0] == "BEST_US":
+            best = int(parts[1]) / 1e6
         elif parts[0] == "OP":
             ops[parts[1]] = int(parts[2]) / 1e6
-    return median, ops
+    return median, best, ops
 
 
 def measure_viper(models=MODELS, tiers=("viper", "python"), runs=None, per_op=False,
                   workdir=None):
     """Pack each shared model and time each tier; returns one row per model:
-    ``{"model": name, "tiers": {tier: seconds or None}, "ops": {op: seconds}}``."""
+    ``{"model": name, "tiers": {tier: median seconds or None}, "best": {tier: seconds or
+    None}, "ops": {op: seconds}}``."""
     from minerva_packager.pack import pack_file
 
     rows = []
@@ -106,31 +112,33 @@ def measure_viper(models=MODELS, tiers=("viper", "python"), runs=None, per_op=Fa
         for name in models:
             cap = folder / f"{name}.cap"
             pack_file(SHARED / f"{name}.tflite", cap)
-            row = {"model": name, "tiers": {}, "ops": {}}
+            row = {"model": name, "tiers": {}, "best": {}, "ops": {}}
             for tier in tiers:
                 n = runs or DEFAULT_RUNS.get(tier, 5)
                 try:
-                    seconds, ops = measure(cap, tier, n, per_op and tier == "viper")
+                    seconds, best, ops = measure(cap, tier, n, per_op and tier == "viper")
                 except RuntimeError as exc:
-                    seconds, ops = None, {}
+                    seconds, best, ops = None, None, {}
                     print(f"{name}: tier {tier} failed: {exc}", file=sys.stderr)
                 row["tiers"][tier] = seconds
+                row["best"][tier] = best
                 row["ops"].update(ops)
             rows.append(row)
     return rows
 
 
 def print_table(rows, tiers=("viper", "python")):
-    """Markdown table: median ms per tier and how many times faster viper is than Python."""
+    """Markdown table: median (best) ms per tier, and viper's ratio to natmod and Python."""
     print("| model | " + " | ".join(f"{t} (MicroPython unix)" for t in tiers)
-          + " | python / viper |")
-    print("|---" * (len(tiers) + 2) + "|")
+          + " | viper / natmod | python / viper |")
+    print("|---" * (len(tiers) + 3) + "|")
     for r in rows:
         cells = [r["model"]]
         for t in tiers:
-            s = r["tiers"].get(t)
-            cells.append("n/a" if s is None else f"{s * 1e3:.2f} ms")
-        v, p = r["tiers"].get("viper"), r["tiers"].get("python")
+            s, best = r["tiers"].get(t), r["best"].get(t)
+            cells.append("n/a" if s is None else f"{s * 1e3:.3f} ({best * 1e3:.3f}) ms")
+        v, p, n = (r["tiers"].get(t) for t in ("viper", "python", "natmod"))
+        cells.append(f"{v / n:.0f}x" if v and n else "-")
         cells.append(f"{p / v:.0f}x" if v and p else "-")
         print("| " + " | ".join(cells) + " |")
     for r in rows:

@@ -44,12 +44,12 @@ int mnv_reshape(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,
     const int32_t *args, size_t n_args);
 int mnv_softmax(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,
     const int32_t *args, size_t n_args);
+// The two float kernels (quantize.c) are the only ones using floating point; natmod/Makefile
+// leaves them out of builds for cores that cannot divide floats in hardware.
 // QUANTIZE mode 0 reads float32 input (in_len counts floats), mode 1 int8 input.
 int mnv_quantize(const void *in, size_t in_len, int8_t *out, size_t out_len,
     const int32_t *args, size_t n_args);
 int mnv_dequantize(const int8_t *in, size_t in_len, float *out, size_t out_len,
     const int32_t *args, size_t n_args);
 
-// The two float kernels are the only ones needing an FPU; a build for a core without one
-// (armv6m) leaves them out.
 #endif

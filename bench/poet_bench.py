@@ -54,6 +54,7 @@ def main():
     parser.add_argument("--budgets", default="0.0,0.5", help="fractions of (keep-all - least)")
     parser.add_argument("--quick", action="store_true", help="skip the largest graphs")
     parser.add_argument("--model", default="minerva", choices=("minerva", "poet"))
+    parser.add_argument("--only", default="", help="run only graphs whose label contains this")
     args = parser.parse_args()
     board = load_board("rp2040") if "rp2040" in board_names() else FALLBACK_BOARD
     header = (f"{'graph':<16} {'nodes':>5} {'budget':>8} {'solver':<6} {'status':<16} "
@@ -62,6 +63,8 @@ def main():
     print(header)
     print("-" * len(header))
     for label, graph in graphs(board, args.quick):
+        if args.only not in label:
+            continue
         least = minimum_ram(graph, solver="highs", time_limit=args.time_limit)
         keep = evaluate(graph, policy_plan(graph, keep_all_policy(graph)))[1]["peak_ram_bytes"]
         budgets = sorted({int(least + float(f) * (keep - least))

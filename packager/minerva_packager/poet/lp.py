@@ -6,6 +6,7 @@ warm start, and reads back the incumbent, the solver's best bound and the solve 
 
 import math
 import re
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -76,6 +77,10 @@ class LinearModel:
 
 
 def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
+    """CBC through pulp's model writer and bundled binary, run with a hard wall-clock cap:
+    CBC only looks at its time limit between phases and can overrun it many times over inside
+    a large root LP, so it is stopped at twice the limit (plus 10 s) and the warm start is used.
+    """
     import pulp
 
     problem = pulp.LpProblem("poet", pulp.LpMinimize)
@@ -88,32 +93,47 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     for number, (terms, sense, rhs) in enumerate(model.rows):
         expr = pulp.LpAffineExpression([(variables[i], c) for i, c in terms.items()])
         problem.addConstraint(pulp.LpConstraint(expr, senses[sense], rhs=rhs), f"c{number}")
-    if start is not None:
-        for variable, value in zip(variables, start):
-            variable.setInitialValue(round(value) if variable.cat == pulp.LpInteger else value)
+    command = pulp.PULP_CBC_CMD(msg=False)
     with tempfile.TemporaryDirectory() as tmp:
-        log_path = Path(tmp) / "cbc.log"
-        command = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=threads,
-                                    warmStart=start is not None, logPath=str(log_path),
-                                    gapRel=gap, gapAbs=abs_gap or None)
+        mps, solution, mst = (str(Path(tmp) / name) for name in ("m.mps", "m.sol", "m.mst"))
+        vs, names, row_names, _ = problem.writeMPS(mps, rename=1)
+        args = [command.path, mps]
+        if start is not None:
+            for variable, value in zip(variables, start):
+                variable.varValue = round(value) if variable.cat == pulp.LpInteger else value
+            command.writesol(mst, problem, vs, names, row_names)
+            args += ["-mips", mst]
+        args += ["-sec", str(time_limit), "-threads", str(threads), "-timeMode", "elapsed",
+                 "-ratioGap", str(gap), "-allowableGap", str(abs_gap), "-solve",
+                 "-printingOptions", "all", "-solution", solution]
         began = time.perf_counter()
-        problem.solve(command)
+        try:
+            run = subprocess.run(args, capture_output=True, text=True,
+                                 timeout=2 * time_limit + 10)
+            log = run.stdout
+        except subprocess.TimeoutExpired:
+            return SolveResult("unknown", None, None, None, time.perf_counter() - began, "cbc")
         seconds = time.perf_counter() - began
-        log = log_path.read_text() if log_path.exists() else ""
-    # pulp leaves a column that appears in no row without a value; it sits at its lower bound.
-    values = [lo if v.varValue is None else v.varValue for v, lo in zip(variables, model.lower)]
-    found = problem.sol_status in (1, 2)
-    if problem.status == pulp.LpStatusInfeasible or "Problem is infeasible" in log:
+        if "Problem is infeasible" in log:
+            return SolveResult("infeasible", None, None, None, seconds, "cbc")
+        if not Path(solution).exists():
+            return SolveResult("unknown", None, None, _cbc_bound(log), seconds, "cbc")
+        status, values, *_rest, sol_status = command.readsol_MPS(solution, problem, vs, names,
+                                                                  row_names)
+    if status == pulp.LpStatusInfeasible or "infeasible" in log.split("Result -")[-1][:80]:
         return SolveResult("infeasible", None, None, None, seconds, "cbc")
-    if not found:
+    if sol_status not in (1, 2) or "No feasible solution found" in log:
         return SolveResult("unknown", None, None, _cbc_bound(log), seconds, "cbc")
-    objective = pulp.value(problem.objective) or 0.0
-    optimal = "Optimal solution found" in log and problem.sol_status == 1
+    # A column in no row gets no value from CBC; it sits at its lower bound.
+    result = [values.get(v.name, lo) for v, lo in zip(variables, model.lower)]
+    result = [lo if v is None else v for v, lo in zip(result, model.lower)]
+    objective = sum(model.objective.get(i, 0.0) * v for i, v in enumerate(result))
+    optimal = "Optimal solution found" in log
     bound = _cbc_bound(log)
     if bound is None and optimal:
         bound = objective
     bound = None if bound is None else min(bound, objective)
-    return SolveResult("optimal" if optimal else "feasible", values, objective, bound, seconds,
+    return SolveResult("optimal" if optimal else "feasible", result, objective, bound, seconds,
                        "cbc")
 
 

@@ -6,9 +6,12 @@ them out), numpy against kernels_py on CPython. Then whole models: every shared 
 generated op model, run with ``kernels="viper"`` on MicroPython and ``kernels="numpy"`` on
 CPython, against ``kernels="python"``.
 
-Viper ints are machine words, so the viper tests also run on a 32-bit MicroPython unix build
-when ``MINERVA_MICROPYTHON32`` names one (build: ports/unix with ``CFLAGS_EXTRA=-m32
-LDFLAGS_EXTRA=-m32``, gcc-multilib).
+Viper ints are machine words (64-bit here, 32-bit on boards), so the viper tests also run on a
+32-bit MicroPython unix build when ``MINERVA_MICROPYTHON32`` names one. With gcc-multilib, in a
+MicroPython checkout: ``make -C mpy-cross && make -C ports/unix BUILD=build-32
+CFLAGS_EXTRA=-m32 LDFLAGS_EXTRA=-m32 FROZEN_MANIFEST= MICROPY_PY_FFI=0 MICROPY_PY_BTREE=0
+MICROPY_PY_SSL=0 MICROPY_SSL_MBEDTLS=0 MICROPY_PY_THREAD=0`` (binary:
+ports/unix/build-32/micropython).
 """
 
 import json

@@ -54,12 +54,14 @@ def select_kernels(tier, name):
                                    % (name, tier, ", ".join(TIERS)))
         try:
             return _import(tier), tier
-        except (ImportError, SyntaxError, ValueError) as exc:
-            raise UnsupportedError("%s: kernel tier %r is not available here (%s)"
-                                   % (name, tier, exc))
+        except (ImportError, SyntaxError, ValueError, MemoryError) as exc:
+            raise UnsupportedError("%s: kernel tier %r is not available here (%s: %s)"
+                                   % (name, tier, type(exc).__name__, exc))
     for candidate in _default_order():
         try:
             return _import(candidate), candidate
-        except (ImportError, SyntaxError, ValueError):
+        except (ImportError, SyntaxError, ValueError, MemoryError):
+            # A tier whose module does not load here (wrong arch, no viper, too little heap
+            # to import it) is skipped for the next one.
             pass
     raise UnsupportedError("%s: no kernel tier could be loaded" % name)

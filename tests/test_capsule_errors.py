@@ -195,3 +195,20 @@ def test_pack_names_an_unsupported_op(tmp_path):
     assert "tanh.tflite: op TANH (index 0) is not supported" in str(info.value)
     assert "supported ops: CONV_2D" in str(info.value)
     assert not out.exists()
+
+
+def test_softmax_over_too_many_classes_is_refused_at_load(tmp_path):
+    # TFLite's fixed-point sum of exponentials overflows past 4095 classes; the kernels must
+    # never see such an op, so load() refuses it.
+    from minerva_packager.tflite_writer import TfliteBuilder
+
+    b = TfliteBuilder()
+    x = b.tensor("x", (1, 5000), scale=0.1, zero_point=0)
+    y = b.tensor("y", (1, 5000), scale=1 / 256, zero_point=-128)
+    b.op("SOFTMAX", [x], [y], beta=1.0)
+    src = tmp_path / "wide.tflite"
+    src.write_bytes(b.build([x], [y]))
+    cap = tmp_path / "wide.cap"
+    pack_file(src, cap)
+    with pytest.raises(minerva.CapsuleError, match="softmax over 5000 classes"):
+        minerva.load(str(cap))

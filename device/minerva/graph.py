@@ -23,6 +23,9 @@ WEIGHTS = const(1)
 OWN = const(2)
 
 ABSENT = const(0xFFFF)
+_MAX_COORD = const(0x3FFFFFFF)
+_MAX_POOL_TAPS = const(0x800000)
+_MAX_SOFTMAX_DEPTH = const(4095)
 _TENSOR_SIZE = const(36)
 
 # opcode: (name, inputs, outputs, params)
@@ -166,9 +169,17 @@ def _check_op(name, k, op, tensors):
         if not -128 <= lo <= hi <= 127:
             _bad(name, "%s: activation range [%d, %d] is not within int8" % (label, lo, hi))
 
+    def window(out_size, stride, taps, dilation, pad):
+        # The furthest input coordinate a window reaches must stay far inside int32 (the C
+        # kernels index with it).
+        if pad > _MAX_COORD or (out_size - 1) * stride + (taps - 1) * dilation > _MAX_COORD:
+            _bad(name, "%s: window geometry reaches past 2**30" % label)
+
     p = op.params
     ins, outs = op.inputs, op.outputs
     if op.code in (1, 2):
+        window(p[4], p[9], p[7], p[11], p[13])
+        window(p[5], p[10], p[8], p[12], p[14])
         positive(p[0:13])
         b, h, w, c, oh, ow, oc, kh, kw = p[0:9]
         if p[13] < 0 or p[14] < 0:
@@ -197,6 +208,10 @@ def _check_op(name, k, op, tensors):
         act_range(p[6], p[7])
     elif op.code in (4, 5):
         positive(p[0:10])
+        window(p[4], p[8], p[6], 1, p[10])
+        window(p[5], p[9], p[7], 1, p[11])
+        if p[6] * p[7] >= _MAX_POOL_TAPS:
+            _bad(name, "%s: a %dx%d pooling window is too large" % (label, p[6], p[7]))
         if p[10] < 0 or p[11] < 0:
             _bad(name, "%s: negative padding" % label)
         b, h, w, c, oh, ow = p[0:6]
@@ -224,6 +239,10 @@ def _check_op(name, k, op, tensors):
         tensor(outs[0], INT8, p[0] * p[1], "output")
         if not 0 <= p[3] <= 31 or p[2] < 0 or p[4] > 0:
             _bad(name, "%s: softmax scaling out of range" % label)
+        if p[1] > _MAX_SOFTMAX_DEPTH:
+            # TFLite's Q12.19 sum of exponentials would overflow past 4095 classes.
+            _bad(name, "%s: softmax over %d classes (at most %d)"
+                 % (label, p[1], _MAX_SOFTMAX_DEPTH))
     elif op.code == 9:
         positive(p[1:2])
         if p[0] == 0:

@@ -6,7 +6,8 @@ Prints, per model: capsule bytes vs .tflite bytes; arena bytes vs TFLite Micro's
 here, not copied); heap the loaded model takes on MicroPython (what run() uses; it allocates
 nothing more) vs TFLite Micro's whole arena; latency of each Minerva kernel tier on the
 MicroPython unix port next to TFLite Micro's Python interpreter and TFLite's reference and
-optimized kernels, as medians and as ratios to TFLite Micro.
+optimized kernels, as medians and as ratios to TFLite Micro. The x64 native module uses SSE2;
+``natmod-scalar`` is the same C built without SIMD, the yardstick for viper on boards.
 """
 
 import argparse
@@ -30,7 +31,8 @@ from minerva_packager.pack import pack_file  # noqa: E402
 MODELS = ["kws01_dscnn_int8", "ic01_resnet8_int8", "ad01_fc_autoencoder_int8"]
 SHARED = ROOT.parent / "shared" / "models"
 NATMOD_DIR = ROOT / "dist" / "x64_6.3"
-RUNS = {"natmod": 100, "viper": 10, "python": 3}
+SCALAR_DIR = ROOT / "build" / "natmod-scalar" / "dist"
+RUNS = {"natmod": 100, "natmod-scalar": 100, "viper": 10, "python": 3}
 
 _MP_SCRIPT = """
 import sys, gc, time
@@ -60,9 +62,26 @@ def micropython_binary():
     return str(Path(sys.executable).parent / "micropython")
 
 
+def build_scalar_natmod():
+    """The x64 native module built without SIMD (-O2, no vectorising, the portable C), as a
+    stand-in for what a Cortex-M0+ or ESP32 runs: the fair yardstick for viper."""
+    mpy_dir = subprocess.run([str(ROOT / "tools" / "fetch_mpy_sdk.sh"), sys.executable],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    work = SCALAR_DIR.parent / "obj"
+    work.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["make", "--no-print-directory", "-C", str(work), "-f",
+                    str(ROOT / "natmod" / "Makefile"), "ARCH=x64", f"MPY_DIR={ROOT / mpy_dir}",
+                    f"PYTHON={sys.executable}", f"DIST={SCALAR_DIR}",
+                    "OPT=-O2 -fno-tree-vectorize -DMNV_PORTABLE"],
+                   check=True, capture_output=True)
+
+
 def measure_micropython(capsule, tier, size, runs):
     """(median seconds per run(), heap bytes of the loaded model) for one tier, or None."""
-    script = _MP_SCRIPT.format(device=str(ROOT / "device"), natmod=str(NATMOD_DIR),
+    natmod_dir = NATMOD_DIR
+    if tier == "natmod-scalar":
+        tier, natmod_dir = "natmod", SCALAR_DIR
+    script = _MP_SCRIPT.format(device=str(ROOT / "device"), natmod=str(natmod_dir),
                                capsule=str(capsule), tier=tier, size=size, runs=runs)
     proc = subprocess.run([micropython_binary(), "-X", "heapsize=8M", "-c", script],
                           capture_output=True, text=True, timeout=1800)
@@ -147,11 +166,14 @@ def print_report(rows, tiers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--tiers", default="natmod,viper,python")
+    parser.add_argument("--tiers", default="natmod,natmod-scalar,viper,python",
+                        help="natmod-scalar: the same C without SIMD, as boards run it")
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"bench: {SHARED} is absent (the reference models live in ../shared)")
     tiers = args.tiers.split(",")
+    if "natmod-scalar" in tiers:
+        build_scalar_natmod()
     with tempfile.TemporaryDirectory() as workdir:
         rows = [bench_model(name, tiers, workdir) for name in args.models.split(",")]
     print_report(rows, tiers)

@@ -77,9 +77,11 @@ def _formulation(graph, budget, deadline, flash_limit, model, paging=True, remat
     return Formulation(graph, budget, deadline, flash_limit, paging=paging, remat=remat)
 
 
-def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=True):
+def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=True,
+                solver="cbc", time_limit=60.0, threads=2):
     """A feasible plan for the formulation, or None. POET's page-ins land a stage later than
-    ours, so its warm start uses recomputation only."""
+    ours, so its warm start uses recomputation only. When the greedy finds nothing under a
+    tight budget, the least-RAM plan (a MILP of its own) is used if it fits."""
     if model == "poet":
         found = best_heuristic(graph, budget, deadline, None, paging=False, remat=remat)
         if found is None:
@@ -87,7 +89,14 @@ def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=
         _, summary = evaluate(graph, found[0], "poet")
         return found[0] if fits(summary, budget, deadline) else None
     found = best_heuristic(graph, budget, deadline, flash_limit, paging, remat)
-    return found[0] if found else None
+    if found:
+        return found[0]
+    formulation = Formulation(graph, 0, deadline, flash_limit, paging, remat, goal="ram")
+    result = formulation.model.solve(solver, max(time_limit / 4, 1.0), threads)
+    if result.values is None:
+        return None
+    plan = formulation.plan(result.values)
+    return plan if fits(evaluate(graph, plan)[1], budget, deadline, flash_limit) else None
 
 
 def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", solver="cbc",
@@ -96,7 +105,8 @@ def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", 
     if model == "poet":
         flash_limit = None  # the published formulation has no flash bound
     limits = _limits(budget, deadline, flash_limit)
-    start_plan = _warm_start(graph, budget, deadline, flash_limit, model, paging, remat)
+    start_plan = _warm_start(graph, budget, deadline, flash_limit, model, paging, remat,
+                             solver, time_limit, threads)
     formulation = _formulation(graph, budget, deadline, flash_limit, model, paging, remat)
     start = formulation.start_values(start_plan) if start_plan is not None else None
     # The objective leaves out every node's first computation (a constant), so a gap relative

@@ -15,7 +15,7 @@ from pathlib import Path
 from minerva_packager.boards import board_names, load_board
 from minerva_packager.poet.heuristics import evaluate, keep_all_policy, policy_plan
 from minerva_packager.poet.model_graph import model_training_graph
-from minerva_packager.poet.planner import minimum_ram, plan_training
+from minerva_packager.poet.planner import InfeasibleError, minimum_ram, plan_training
 from minerva_packager.poet.training import chain_layers, resnet_layers, training_graph
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -71,9 +71,14 @@ def main():
                           for f in args.budgets.split(",")})
         for budget in budgets:
             for solver in args.solvers.split(","):
-                result = plan_training(graph, budget, model=args.model, solver=solver,
-                                       time_limit=args.time_limit, threads=args.threads,
-                                       gap=args.gap)
+                try:
+                    result = plan_training(graph, budget, model=args.model, solver=solver,
+                                           time_limit=args.time_limit, threads=args.threads,
+                                           gap=args.gap)
+                except InfeasibleError as exc:
+                    print(f"{label:<16} {len(graph):>5} {budget:>8} {solver:<6} no schedule: "
+                          f"{exc}", flush=True)
+                    continue
                 solve, energy = result.solve, result.best.document["predicted"]["energy_j"]
                 ratios = []
                 for baseline in result.baselines:

@@ -21,8 +21,11 @@ class InfeasibleError(PackagerError):
         if min_ram_bytes is not None:
             hints.append(f"the smallest RAM that works is {int(round(min_ram_bytes))} bytes"
                          + (" within the deadline" if deadline is not None else ""))
-        else:
+        elif deadline is not None:
             hints.append("no RAM size works within this deadline")
+        else:
+            hints.append("the solver found no schedule in its time limit: raise --time-limit "
+                         "or try --solver highs")
         if min_time_s is not None:
             hints.append(f"the shortest deadline at {budget} bytes is {min_time_s:.6g} s")
         elif min_ram_bytes is not None:

@@ -36,12 +36,22 @@ class Transport:
 
     via = None
 
+    # Set by each subclass: the tool's raw-REPL object (with exec_raw) and its error class.
+    _raw = None
+    _error = Exception
+
     def exec(self, code, timeout=10):
         """Run ``code`` on the board; return its printed output (bytes).
 
         ``timeout`` is the longest silence (seconds) allowed while it runs.
         """
-        raise NotImplementedError
+        try:
+            out, err = self._raw.exec_raw(code, timeout=timeout)
+        except self._error as exc:
+            raise PackagerError(f"lost the board: {exc}", "check the cable and retry")
+        if err:
+            raise DeviceError(err.decode(errors="replace"))
+        return out
 
     def write_file(self, path, data, progress=None):
         """Write ``data`` to ``path`` on the board; ``progress(done, total)`` after chunks."""
@@ -75,7 +85,7 @@ class MpremoteTransport(Transport):
         try:
             # A read timeout keeps a silent port from blocking forever (mpremote's own CLI
             # passes none, and on a pty it then reads blocking).
-            self.serial = SerialTransport(port, baudrate=115200, timeout=2)
+            self.serial = self._raw = SerialTransport(port, baudrate=115200, timeout=2)
         except TransportError as exc:
             raise PackagerError(f"{port}: cannot open the port ({exc})",
                                 "check the path and that no other program holds it")
@@ -84,15 +94,6 @@ class MpremoteTransport(Transport):
         except TransportError:
             self.serial.close()
             raise _not_micropython(port)
-
-    def exec(self, code, timeout=10):
-        try:
-            out, err = self.serial.exec_raw(code, timeout=timeout)
-        except self._error as exc:
-            raise PackagerError(f"lost the board: {exc}", "check the cable and retry")
-        if err:
-            raise DeviceError(err.decode(errors="replace"))
-        return out
 
     def write_file(self, path, data, progress=None):
         from mpremote.transport import TransportExecError
@@ -124,7 +125,7 @@ class AmpyTransport(Transport):
 
         self._error = PyboardError
         try:
-            self.board = Pyboard(port)
+            self.board = self._raw = Pyboard(port)
         except PyboardError as exc:
             raise PackagerError(f"{port}: cannot open the port ({exc})",
                                 "check the path and that no other program holds it")
@@ -135,15 +136,6 @@ class AmpyTransport(Transport):
         except PyboardError:
             self.board.close()
             raise _not_micropython(port)
-
-    def exec(self, code, timeout=10):
-        try:
-            out, err = self.board.exec_raw(code, timeout=timeout)
-        except self._error as exc:
-            raise PackagerError(f"lost the board: {exc}", "check the cable and retry")
-        if err:
-            raise DeviceError(err.decode(errors="replace"))
-        return out
 
     def write_file(self, path, data, progress=None):
         # ampy's put re-enters the raw REPL (a soft reset) around each file, as its CLI does.

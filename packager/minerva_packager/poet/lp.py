@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..errors import PackagerError
+
 SOLVERS = ("cbc", "highs")
 
 
@@ -84,8 +86,9 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     import pulp
 
     problem = pulp.LpProblem("poet", pulp.LpMinimize)
-    variables = [pulp.LpVariable(f"x{i}", lo, up, pulp.LpInteger if integer else
-                                 pulp.LpContinuous)
+    # PuLP 3.3 deprecates free-standing LpVariable for add_variable; older PuLP lacks it.
+    make = getattr(problem, "add_variable", None) or pulp.LpVariable
+    variables = [make(f"x{i}", lo, up, cat=pulp.LpInteger if integer else pulp.LpContinuous)
                  for i, (lo, up, integer) in enumerate(zip(model.lower, model.upper,
                                                            model.integer))]
     problem += pulp.LpAffineExpression([(variables[i], c) for i, c in model.objective.items()])
@@ -93,7 +96,7 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     for number, (terms, sense, rhs) in enumerate(model.rows):
         expr = pulp.LpAffineExpression([(variables[i], c) for i, c in terms.items()])
         problem.addConstraint(pulp.LpConstraint(expr, senses[sense], rhs=rhs), f"c{number}")
-    command = pulp.PULP_CBC_CMD(msg=False)
+    command = _cbc_command(pulp)
     with tempfile.TemporaryDirectory() as tmp:
         mps, solution, mst = (str(Path(tmp) / name) for name in ("m.mps", "m.sol", "m.mst"))
         vs, names, row_names, _ = problem.writeMPS(mps, rename=1)
@@ -135,6 +138,21 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     bound = None if bound is None else min(bound, objective)
     return SolveResult("optimal" if optimal else "feasible", result, objective, bound, seconds,
                        "cbc")
+
+
+def _cbc_command(pulp):
+    """The CBC binary bundled with pulp (or cbc on PATH), driven through COIN_CMD:
+    PULP_CBC_CMD, which does the same, is deprecated from PuLP 3.3."""
+    import shutil
+
+    from pulp.apis import coin_api
+
+    bundled = getattr(coin_api, "pulp_cbc_path", None)
+    path = bundled if bundled and Path(bundled).exists() else shutil.which("cbc")
+    if path is None:
+        raise PackagerError("no CBC binary: pulp's bundled cbc is missing and cbc is not on PATH",
+                            "reinstall pulp, put cbc on PATH, or use --solver highs")
+    return pulp.COIN_CMD(path=path, msg=False)
 
 
 def _cbc_bound(log):

@@ -167,6 +167,9 @@ def _cbc_bound(log):
     return None
 
 
+_highs_threads = None
+
+
 def _solve_highs(model, time_limit, threads, start, gap, abs_gap):
     import highspy
     import numpy as np
@@ -202,10 +205,18 @@ def _solve_highs(model, time_limit, threads, start, gap, abs_gap):
         solution.col_value = [float(v) for v in start]
         solution.value_valid = True
         highs.setSolution(solution)
+    global _highs_threads
+    if _highs_threads not in (None, int(threads)):
+        # HiGHS keeps one thread pool per process and refuses to run when a later call asks
+        # for another size, so the pool is rebuilt for it.
+        highspy.Highs.resetGlobalScheduler(True)
+    _highs_threads = int(threads)
     began = time.perf_counter()
-    highs.run()
+    run_status = highs.run()
     seconds = time.perf_counter() - began
     status = highs.getModelStatus()
+    if run_status == highspy.HighsStatus.kError:
+        raise RuntimeError(f"HiGHS failed to run ({highs.modelStatusToString(status)})")
     info = highs.getInfo()
     if status == highspy.HighsModelStatus.kInfeasible:
         return SolveResult("infeasible", None, None, None, seconds, "highs")

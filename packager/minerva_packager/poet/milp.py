@@ -114,8 +114,12 @@ class Formulation:
                         later = uses if kind == "S" else self._uses(t, i, after=i)
                         model.add([(column, 1.0)] + kept + [(c, -1.0) for c, _ in later],
                                   "<=", 0.0)
-                if column is not None:
-                    model.add([(column, 1.0)] + [(c, -1.0) for c, _ in uses], "<=", 0.0)
+                paged_in = self.col("IN", t, i)
+                if paged_in is not None:
+                    # Paged in only for this stage's use: without this row the relaxation
+                    # "pages in" a tensor a few percent per stage and pays for one page-in
+                    # where a whole copy needs a page-out too.
+                    model.add([(paged_in, 1.0)] + [(c, -1.0) for c, _ in uses], "<=", 0.0)
             self._memory(t)
         reads = {}
         for (kind, _t, i), column in self.variables.items():

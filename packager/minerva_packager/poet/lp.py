@@ -133,8 +133,12 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     objective = sum(model.objective.get(i, 0.0) * v for i, v in enumerate(result))
     optimal = "Optimal solution found" in log
     bound = _cbc_bound(log)
-    if bound is None and optimal:
-        bound = objective
+    if optimal:
+        # CBC prunes every node within the allowed gap of its incumbent and logs no bound at
+        # the end, so a completed search proves at least this much (the log's last "best
+        # possible" can be the root's, far lower).
+        proven = objective - max(abs_gap, gap * abs(objective))
+        bound = proven if bound is None else max(bound, proven)
     bound = None if bound is None else min(bound, objective)
     return SolveResult("optimal" if optimal else "feasible", result, objective, bound, seconds,
                        "cbc")

@@ -1,6 +1,7 @@
 """``minerva plan`` end to end: graph files, models, outputs, errors."""
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -29,7 +30,10 @@ def test_plan_a_graph_file_prints_the_comparison_and_writes_a_checked_schedule(f
     assert out.exit_code == 0, out.output
     for name in ("planned", "keep-all", "chen-sqrt", "remat-only", "paging-only"):
         assert name in out.output
-    assert "proven gap 0.000%" in out.output and "verified: the independent checker" in out.output
+    # CBC prunes within the default 0.01 % gap and logs no final bound, so that is all it proves.
+    proven = re.search(r"proven gap ([\d.]+)%", out.output)
+    assert proven and float(proven.group(1)) <= 0.01, out.output
+    assert "verified: the independent checker" in out.output
     document = json.loads((tmp / "s.json").read_text())
     assert document["format"] == "minerva-train-schedule" and document["version"] == 1
     assert document["predicted"]["energy_j"] == pytest.approx(15.75)

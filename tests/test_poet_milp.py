@@ -158,3 +158,18 @@ def test_highs_runs_with_another_thread_count_in_the_same_process():
         assert figures["status"] == "optimal", figures
         energies.append(checked(graph, candidate).energy_j)
     assert energies[0] == pytest.approx(energies[1]) == pytest.approx(energies[2])
+
+
+def test_cbc_stopping_at_the_requested_gap_reports_a_gap_within_it(shared_models):
+    """CBC's log keeps the root's bound after a search that pruned within the allowed gap;
+    reporting that bound made a 1 % stop read as a 2.1 % gap on KWS."""
+    from minerva_packager.boards import load_board
+    from minerva_packager.poet.model_graph import model_training_graph
+
+    graph = model_training_graph(shared_models / "kws01_dscnn_int8.tflite",
+                                 load_board("rp2040"), "all")
+    candidate, figures = solve_plan(graph, 197408, solver="cbc", time_limit=60, gap=0.01)
+    checked(graph, candidate)
+    assert figures["status"] in ("optimal", "within gap"), figures
+    assert figures["gap"] <= 0.01, figures
+    assert figures["bound_j"] <= figures["objective_j"]

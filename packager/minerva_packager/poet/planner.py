@@ -102,15 +102,33 @@ def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=
     return plan if fits(evaluate(graph, plan)[1], budget, deadline, flash_limit) else None
 
 
+def _best_start(graph, plans, budget, deadline, flash_limit, model):
+    """The least-energy plan of ``plans`` that fits the limits, or None."""
+    best, best_energy = None, None
+    for plan in plans:
+        if plan is None:
+            continue
+        summary = evaluate(graph, plan, model)[1]
+        if fits(summary, budget, deadline, flash_limit) and (
+                best_energy is None or summary["energy_j"] < best_energy):
+            best, best_energy = plan, summary["energy_j"]
+    return best
+
+
 def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", solver="cbc",
-               time_limit=60.0, threads=2, paging=True, remat=True, name="planned", gap=1e-4):
-    """Solve one formulation; returns ``(Candidate or None, solve figures)``."""
+               time_limit=60.0, threads=2, paging=True, remat=True, name="planned", gap=1e-4,
+               starts=()):
+    """Solve one formulation; returns ``(Candidate or None, solve figures)``. ``starts`` are
+    further feasible plans (e.g. of a restricted formulation) to warm-start from when one is
+    better than the heuristic's; the candidate keeps its :class:`StagePlan` as ``plan``."""
     if model == "poet":
         flash_limit = None  # the published formulation has no flash bound
     limits = _limits(budget, deadline, flash_limit)
     start_plan = _warm_start(graph, budget, deadline, flash_limit, model, paging, remat,
                              solver, time_limit, threads)
     formulation = _formulation(graph, budget, deadline, flash_limit, model, paging, remat)
+    usable = [plan for plan in starts if formulation.start_values(plan) is not None]
+    start_plan = _best_start(graph, [start_plan] + usable, budget, deadline, flash_limit, model)
     start = formulation.start_values(start_plan) if start_plan is not None else None
     # The objective leaves out every node's first computation (a constant), so a gap relative
     # to it would be far stricter than the same gap on the iteration's energy.
@@ -132,9 +150,12 @@ def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", 
         if start_plan is None:
             return None, figures
         figures["status"] = "warm start only"
-        return _candidate(graph, name, start_plan, model, limits, figures), figures
-    plan = formulation.plan(result.values)
-    return _candidate(graph, name, plan, model, limits, figures), figures
+        plan = start_plan
+    else:
+        plan = formulation.plan(result.values)
+    candidate = _candidate(graph, name, plan, model, limits, figures)
+    candidate.plan = plan
+    return candidate, figures
 
 
 def minimum_ram(graph, deadline=None, solver="cbc", time_limit=30.0, threads=2):
@@ -160,8 +181,18 @@ def plan_training(graph, budget, deadline=None, flash_limit=None, model="minerva
                   solver="cbc", time_limit=60.0, threads=2, baselines=True, gap=1e-4):
     """Plan one training iteration of ``graph`` within ``budget`` bytes of RAM (and the deadline
     and flash limit); raises :class:`InfeasibleError` when nothing fits."""
+    # The restricted MILPs (paging only, recomputation only) are much easier; solved first,
+    # the better of them warm-starts the full one.
+    restricted = []
+    if baselines:
+        for name, paging, remat in (("remat-only", False, True), ("paging-only", True, False)):
+            restricted.append((name,) + solve_plan(graph, budget, deadline, flash_limit, model,
+                                                   solver, max(time_limit / 4, 1.0), threads,
+                                                   paging, remat, name, gap))
+    starts = [candidate.plan for _, candidate, _ in restricted
+              if candidate is not None and candidate.feasible]
     best, figures = solve_plan(graph, budget, deadline, flash_limit, model, solver, time_limit,
-                               threads, name="planned", gap=gap)
+                               threads, name="planned", gap=gap, starts=starts)
     if best is None:
         # The diagnosis uses the default formulation (for --model poet without static bytes,
         # which that model does not count).
@@ -180,10 +211,7 @@ def plan_training(graph, budget, deadline=None, flash_limit=None, model="minerva
         for name, policy in (("keep-all", keep_all_policy(graph)),
                              ("chen-sqrt", chen_policy(graph))):
             found.append(_candidate(graph, name, policy_plan(graph, policy), model, limits))
-        for name, paging, remat in (("remat-only", False, True), ("paging-only", True, False)):
-            candidate, extra = solve_plan(graph, budget, deadline, flash_limit, model, solver,
-                                          max(time_limit / 4, 1.0), threads, paging, remat, name,
-                                          gap)
+        for name, candidate, extra in restricted:
             if candidate is None:
                 why = ("infeasible" if extra["status"] == "infeasible"
                        else f"none found in {extra['seconds']:.3g} s")

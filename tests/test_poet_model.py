@@ -90,3 +90,24 @@ def test_poet_model_below_its_least_ram_is_infeasible():
 def test_poet_ignores_the_flash_limit():
     _, report = solved(hand_graph(), 170, "poet", flash_limit=0)
     assert report.energy_j == pytest.approx(15.75)
+
+
+def test_poet_recompute_of_a_held_tensor_is_no_step():
+    """POET's rows allow "recomputing" a checkpoint that is in RAM (a free node such as the
+    input makes it cost nothing, so a solver may pick it); the schedule must not emit a
+    recompute of a tensor already held (the checker rejects that), and saves its energy."""
+    from minerva_packager.poet.schedule import plan_steps, schedule_json
+    from minerva_packager.poet.stages import StagePlan
+
+    graph = hand_graph()
+    plan = StagePlan(len(graph))
+    for t in range(1, len(graph)):
+        plan.retain[t] = {0} | ({t - 1} if t > 1 else set())
+    plan.compute[2] = [0, 2]  # a is held in stage 2, and "recomputed" there too
+    steps = plan_steps(graph, plan, "poet")
+    assert {"stage": 2, "op": "recompute", "node": 0} not in steps
+    document = schedule_json(graph, steps, "poet", {"ram_bytes": 1000, "deadline_s": None,
+                                                     "flash_bytes": None}, None, "hand")
+    report = check_schedule(graph.to_json(), document)
+    assert report.ok, report.errors
+    assert report.energy_j == pytest.approx(15.0)

@@ -42,6 +42,10 @@ def plan_steps(graph, plan, model="minerva"):
                     steps.append((t, "free", x))
                     present.discard(x)
         for position, k in enumerate(order):
+            if k != t and k in present:
+                # POET's formulation lets a held tensor be "recomputed" (it counts the RAM
+                # twice); the tensor is already there, so the step would only cost energy.
+                continue
             steps.append((t, "compute" if k == t else "recompute", k))
             present.add(k)
             if model != "poet" and k in plan.page_out[t]:

@@ -111,3 +111,11 @@ def test_poet_recompute_of_a_held_tensor_is_no_step():
     report = check_schedule(graph.to_json(), document)
     assert report.ok, report.errors
     assert report.energy_j == pytest.approx(15.0)
+
+
+def test_poet_model_is_warm_started_from_a_paging_plan_converted_to_its_semantics():
+    """The greedy plans in our semantics; converted (page-out a stage late, page-in a stage
+    early) it is a feasible POET start, here already the 15.75 J optimum."""
+    candidate, figures = solve_plan(hand_graph(), 160, model="poet", solver="highs", gap=0.0)
+    assert figures["warm_start_j"] == pytest.approx(15.75)
+    assert candidate.report.ok and figures["status"] == "optimal"

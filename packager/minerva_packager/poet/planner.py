@@ -7,6 +7,7 @@ from .heuristics import best_heuristic, chen_policy, evaluate, fits, keep_all_po
 from .milp import Formulation
 from .poet_milp import PoetFormulation
 from .schedule import plan_steps, schedule_json
+from .stages import StagePlan
 
 BASELINES = ("keep-all", "chen-sqrt", "remat-only", "paging-only")
 
@@ -80,17 +81,42 @@ def _formulation(graph, budget, deadline, flash_limit, model, paging=True, remat
     return Formulation(graph, budget, deadline, flash_limit, paging=paging, remat=remat)
 
 
+def _poet_semantics(plan, count):
+    """``plan`` (our stage semantics) as POET reads a plan: a page-out a stage after the
+    computation (POET pages out checkpoints only) and a page-in a stage before its use (it
+    counts from the next stage); None when that cannot be expressed."""
+    converted = StagePlan(count)
+    converted.compute = [list(nodes) for nodes in plan.compute]
+    converted.retain = [set(kept) for kept in plan.retain]
+    for t in range(count):
+        for i in plan.page_out[t]:
+            if t + 1 >= count:
+                return None
+            converted.page_out[t + 1].add(i)
+            converted.retain[t + 1].add(i)
+        for i in plan.page_in[t]:
+            if t == 0:
+                return None
+            converted.page_in[t - 1].add(i)
+            converted.retain[t].add(i)
+    return converted
+
+
 def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=True,
                 solver="cbc", time_limit=60.0, threads=2):
-    """A feasible plan for the formulation, or None. POET's page-ins land a stage later than
-    ours, so its warm start uses recomputation only. When the greedy finds nothing under a
-    tight budget, the least-RAM plan (a MILP of its own) is used if it fits."""
+    """A feasible plan for the formulation, or None. For POET's model, the greedy's plans in
+    our semantics are converted to POET's (and recomputation alone is tried too). When the
+    greedy finds nothing under a tight budget, the least-RAM plan (a MILP of its own) is used
+    if it fits."""
     if model == "poet":
+        plans = []
         found = best_heuristic(graph, budget, deadline, None, paging=False, remat=remat)
-        if found is None:
-            return None
-        _, summary = evaluate(graph, found[0], "poet")
-        return found[0] if fits(summary, budget, deadline) else None
+        plans.append(found[0] if found else None)
+        if paging:
+            bare = TrainingGraph(graph.nodes, graph.edges, 0, graph.name)
+            found = best_heuristic(bare, budget, deadline, None, paging, remat)
+            plans.append(_poet_semantics(found[0], len(graph)) if found else None)
+        return _best_start(graph, plans, budget, deadline, None, model)
     found = best_heuristic(graph, budget, deadline, flash_limit, paging, remat)
     if found:
         return found[0]
@@ -105,13 +131,15 @@ def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=
 def _best_start(graph, plans, budget, deadline, flash_limit, model):
     """The least-energy plan of ``plans`` that fits the limits, or None."""
     best, best_energy = None, None
+    limits = _limits(budget, deadline, flash_limit)
     for plan in plans:
         if plan is None:
             continue
-        summary = evaluate(graph, plan, model)[1]
-        if fits(summary, budget, deadline, flash_limit) and (
-                best_energy is None or summary["energy_j"] < best_energy):
-            best, best_energy = plan, summary["energy_j"]
+        # The independent checker is the judge (a converted plan may page in too early).
+        candidate = _candidate(graph, "start", plan, model, limits)
+        energy = candidate.document["predicted"]["energy_j"]
+        if candidate.feasible and (best_energy is None or energy < best_energy):
+            best, best_energy = plan, energy
     return best
 
 

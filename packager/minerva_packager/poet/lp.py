@@ -133,10 +133,12 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     objective = sum(model.objective.get(i, 0.0) * v for i, v in enumerate(result))
     optimal = "Optimal solution found" in log
     bound = _cbc_bound(log)
-    if optimal:
-        # CBC prunes every node within the allowed gap of its incumbent and logs no bound at
-        # the end, so a completed search proves at least this much (the log's last "best
-        # possible" can be the root's, far lower).
+    if optimal and "Cbc0011I" not in log and "within gap" not in log:
+        # A search CBC completed proves its incumbent optimal; the log's last "best possible"
+        # is an earlier (often the root's) bound, far lower.
+        bound = objective
+    elif optimal:
+        # Stopped at the allowed gap: that much is proven, whatever the log printed last.
         proven = objective - max(abs_gap, gap * abs(objective))
         bound = proven if bound is None else max(bound, proven)
     bound = None if bound is None else min(bound, objective)

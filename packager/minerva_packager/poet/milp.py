@@ -129,7 +129,30 @@ class Formulation:
             if kind == "OUT":
                 # A flash copy nobody reads back is only wear.
                 model.add([(column, 1.0)] + reads.get(i, []), "<=", 0.0)
+                self._lineage(i, column)
         self._time_and_flash()
+
+    def _lineage(self, i, paged_out):
+        """Rows that keep the relaxation from building a tensor up in RAM out of many small
+        page-ins (each within ``IN <= OUT``) while paying one small page-out: ``K[t,i]``, "in
+        RAM since it was last computed", can only be carried on or renewed by a computation,
+        and whatever is in RAM or paged in without it came from flash. Exact at integer points
+        (K is 1 exactly when the tensor's latest arrival in RAM was a computation)."""
+        model, previous = self.model, None
+        for t in range(i + 1, len(self.graph)):
+            held = self.col("S", t, i)
+            if held is None:
+                break
+            lineage = model.var(f"K_{t}_{i}", 0.0, 1.0, integer=False)
+            model.add([(lineage, 1.0), (held, -1.0)], "<=", 0.0)
+            if previous is not None:
+                recomputed = self.col("R", t - 1, i)
+                model.add([(lineage, 1.0), (previous, -1.0)]
+                          + ([(recomputed, -1.0)] if recomputed is not None else []), "<=", 0.0)
+            present = [(held, 1.0)] + ([(self.col("IN", t, i), 1.0)]
+                                       if self.col("IN", t, i) is not None else [])
+            model.add(present + [(paged_out, -1.0), (lineage, -1.0)], "<=", 0.0)
+            previous = lineage
 
     def _memory(self, t):
         graph, model = self.graph, self.model

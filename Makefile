@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo lint natmod bench clean
+.PHONY: setup sysdeps test demo lint natmod bench clean
 
 setup: $(STAMP)
 
@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: setup natmod-x64
+# Debian packages for the cross-built native modules and their tests (installs as root).
+sysdeps:
+	@tools/system_deps.sh
+
+test: setup sysdeps natmod-x64
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra
 

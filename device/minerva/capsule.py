@@ -2,7 +2,6 @@
 # No arithmetic here: this layer decides what runs, never how.
 import binascii
 import hashlib
-import json
 import struct
 
 try:
@@ -14,6 +13,7 @@ except ImportError:  # CPython
 
 from .errors import CapsuleChecksumError, CapsuleError, CapsuleVersionError
 from .graph import check_residency, parse_graph
+from .schema import ANY_OBJECT, META, RESIDENCY, parse
 
 MAGIC = b"MNVC"
 FORMAT_VERSION = const(1)
@@ -27,6 +27,8 @@ _REQUIRED = const(1)
 SECTION_META = const(1)
 SECTION_GRAPH = const(2)
 SECTION_WEIGHTS = const(3)
+SECTION_SHADOW_POLICY = const(17)
+SECTION_TRAIN_SCHEDULE = const(18)
 SECTION_RESIDENCY = const(19)
 _KNOWN_SECTIONS = (1, 2, 3, 16, 17, 18, 19)
 _MAX_META = const(65536)
@@ -156,12 +158,16 @@ def read_capsule_file(f, name, size, sections=None):
         raise CapsuleError("%s: META (%d bytes) or GRAPH (%d bytes) is implausibly large"
                            % (name, meta_len, graph_len))
     f.seek(meta_off)
-    try:
-        meta = json.loads(_read_exact(f, meta_len, name, "META"))
-    except ValueError:
-        raise CapsuleError("%s: META is not valid JSON" % name)
-    if not isinstance(meta, dict):
-        raise CapsuleError("%s: META is not a JSON object" % name)
+    meta = parse(_read_exact(f, meta_len, name, "META"), META, name, "META")
+    # Not used on the device yet, but a capsule that carries them must carry them well formed.
+    for kind, label in ((SECTION_SHADOW_POLICY, "SHADOW_POLICY"),
+                        (SECTION_TRAIN_SCHEDULE, "TRAIN_SCHEDULE")):
+        if kind in sections:
+            off, n, _ = sections[kind]
+            if n > _MAX_META:
+                raise CapsuleError("%s: %s (%d bytes) is implausibly large" % (name, label, n))
+            f.seek(off)
+            parse(_read_exact(f, n, name, label), ANY_OBJECT, name, label)
     f.seek(graph_off)
     graph = parse_graph(_read_exact(f, graph_len, name, "GRAPH"), name,
                         sections[SECTION_WEIGHTS][1])
@@ -169,13 +175,11 @@ def read_capsule_file(f, name, size, sections=None):
     paged = []
     if SECTION_RESIDENCY in sections:
         off, n, _ = sections[SECTION_RESIDENCY]
+        if n > _MAX_META:
+            raise CapsuleError("%s: RESIDENCY (%d bytes) is implausibly large" % (name, n))
         f.seek(off)
-        try:
-            paged = json.loads(_read_exact(f, n, name, "RESIDENCY"))["paged"]
-        except (ValueError, KeyError, TypeError):
-            raise CapsuleError("%s: RESIDENCY is not a JSON object with a 'paged' list" % name)
-        if not isinstance(paged, list):
-            raise CapsuleError("%s: RESIDENCY 'paged' is not a list" % name)
+        paged = parse(_read_exact(f, n, name, "RESIDENCY"), RESIDENCY, name,
+                      "RESIDENCY")["paged"]
     # {filter tensor: arena slot}: the host's plan of what is read from flash per run.
     cap.paged = check_residency(graph, paged, name)
     cap.name = name

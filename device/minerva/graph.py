@@ -121,6 +121,8 @@ def parse_graph(buf, name, weights_len):
         if (ni, no, np_) != spec[1:]:
             _bad(name, "op %d (%s) has %d inputs, %d outputs, %d params; expected %r"
                  % (k, spec[0], ni, no, np_, spec[1:]))
+        if pos + 4 + 2 * (ni + no) > len(buf):
+            _bad(name, "GRAPH op %d tensor indices run past the section" % k)
         idx = struct.unpack_from("<%dH" % (ni + no), buf, pos + 4)
         pos += 4 + 2 * (ni + no)
         pos += -pos % 4

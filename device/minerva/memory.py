@@ -35,7 +35,7 @@ def planned_pages(f, sections):
     f.seek(off)
     try:
         return {e[0]: e[1] for e in json.loads(f.read(n))["paged"]}
-    except (ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError, AttributeError):
         return {}
 
 

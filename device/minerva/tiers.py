@@ -1,5 +1,6 @@
 # Kernel tiers, fastest first: the C native module for this interpreter's architecture, viper,
 # then pure Python (the spec). On CPython a numpy tier serves host-side simulation.
+import gc
 import sys
 
 from .errors import UnsupportedError
@@ -22,6 +23,8 @@ def native_arch():
 
 
 def _import(tier):
+    # Compiling a tier's source needs heap; garbage from parsing the capsule must not hold it.
+    gc.collect()
     if tier == "natmod":
         import minerva_nat
 

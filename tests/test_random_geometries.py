@@ -192,3 +192,30 @@ def test_geometries_cross_every_block_size():
             assert strides == {1, 2, 3} and dilations == {1, 2, 3}, kernel
         if kernel == "depthwise_conv_2d":
             assert mults == {1, 2, 3, 4}
+
+
+@pytest.mark.parametrize("kernel", ["conv_2d", "depthwise_conv_2d"])
+def test_numpy_tier_in_row_blocks_matches_spec(kernel, monkeypatch):
+    # Large windows are materialised a few output rows at a time; tiny blocks here make every
+    # case take that path.
+    monkeypatch.setattr(kernels_np, "_WINDOW_ELEMENTS", 64)
+    for index in range(200):
+        case = GENERATORS[kernel](case_rng(1, kernel, index))
+        assert _spec(kernels_np, case) == _spec(kernels_py, case), \
+            _repro(kernel, index, 1, case)
+
+
+def test_numpy_tier_pools_a_huge_window_in_bounded_memory():
+    # A 33 KB capsule once made this tier allocate gigabytes: a 1 x 262,149 pooling window
+    # over 100 outputs.
+    import resource
+
+    f_w, width = 262_149, 100
+    args = [1, 1, width, 8, 1, width, 1, f_w, 1, 1, 0, f_w // 2, -128, 127]
+    values = [(v * 7) % 256 - 128 for v in range(width * 8)]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for kernel in ("average_pool_2d", "max_pool_2d"):
+        case = (kernel, [("b", values)], args, ("b", width * 8))
+        assert _spec(kernels_np, case) == _spec(kernels_py, case)
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 512 * 1024, f"peak RSS grew by {grown_kb} KB"

@@ -23,9 +23,20 @@ WEIGHTS = const(1)
 OWN = const(2)
 
 ABSENT = const(0xFFFF)
+# The limits every kernel assumes: the same names and values as natmod/kernels/mnv_limits.h
+# (tests/test_limits.py checks), so whatever loads runs in every tier.
 _MAX_COORD = const(0x3FFFFFFF)
 _MAX_POOL_TAPS = const(0x800000)
 _MAX_SOFTMAX_DEPTH = const(4095)
+_MIN_SHIFT = const(-31)
+_MAX_SHIFT = const(30)
+_MAX_ADD_LEFT_SHIFT = const(20)
+# Zero points as TFLite's int8 quantization makes them; offsets are their negations. Within
+# these, no tier's arithmetic leaves int32 (ADD, requantize) or needs more than int8 + 1 bit.
+_MIN_ZERO_POINT = const(-128)
+_MAX_ZERO_POINT = const(127)
+# A requantize (int8 -> int8 QUANTIZE) shifts |x - zp| <= 255 left: 2**23 * 255 < 2**31.
+_MAX_REQUANTIZE_SHIFT = const(23)
 _TENSOR_SIZE = const(36)
 
 # opcode: (name, inputs, outputs, params)
@@ -78,6 +89,9 @@ def parse_graph(buf, name, weights_len):
     pos += -pos % 4
     if pos + _TENSOR_SIZE * n_tensors > len(buf):
         _bad(name, "GRAPH tensor table runs past the section")
+    if n_in < 1 or n_out < 1:
+        _bad(name, "GRAPH has %d inputs and %d outputs (needs at least one of each)"
+             % (n_in, n_out))
     io = struct.unpack_from("<%dH" % (n_in + n_out), buf, 16)
     tensors = []
     for i in range(n_tensors):
@@ -171,17 +185,35 @@ def _check_op(name, k, op, tensors):
         if not -128 <= lo <= hi <= 127:
             _bad(name, "%s: activation range [%d, %d] is not within int8" % (label, lo, hi))
 
-    def window(out_size, stride, taps, dilation, pad):
-        # The furthest input coordinate a window reaches must stay far inside int32 (the C
-        # kernels index with it).
-        if pad > _MAX_COORD or (out_size - 1) * stride + (taps - 1) * dilation > _MAX_COORD:
+    def window(in_size, out_size, stride, taps, dilation, pad):
+        # Every size and the furthest input coordinate a window reaches must stay far inside
+        # int32 (the C kernels index with them).
+        for v in (in_size, stride, dilation, pad):
+            if v > _MAX_COORD:
+                _bad(name, "%s: window geometry reaches past 2**30" % label)
+        if (out_size - 1) * stride + (taps - 1) * dilation > _MAX_COORD:
             _bad(name, "%s: window geometry reaches past 2**30" % label)
+
+    def zero_points(*offsets_and_signs):
+        # Pairs (value, sign): an input offset is -zero_point (sign -1), an output offset the
+        # zero point itself (sign 1).
+        for k in range(0, len(offsets_and_signs), 2):
+            zp = offsets_and_signs[k] * offsets_and_signs[k + 1]
+            if not _MIN_ZERO_POINT <= zp <= _MAX_ZERO_POINT:
+                _bad(name, "%s: zero point %d is outside int8" % (label, zp))
+
+    def float_scale(bits):
+        scale = struct.unpack("<f", struct.pack("<i", bits))[0]
+        # Rejects 0, negatives, infinities and NaN (which fails every comparison).
+        if not 0.0 < scale < 3.5e38:
+            _bad(name, "%s: scale %r is not a positive finite float" % (label, scale))
 
     p = op.params
     ins, outs = op.inputs, op.outputs
     if op.code in (1, 2):
-        window(p[4], p[9], p[7], p[11], p[13])
-        window(p[5], p[10], p[8], p[12], p[14])
+        window(p[1], p[4], p[9], p[7], p[11], p[13])
+        window(p[2], p[5], p[10], p[8], p[12], p[14])
+        zero_points(p[15], -1, p[16], 1)
         positive(p[0:13])
         b, h, w, c, oh, ow, oc, kh, kw = p[0:9]
         if p[13] < 0 or p[14] < 0:
@@ -200,6 +232,7 @@ def _check_op(name, k, op, tensors):
         act_range(p[17], p[18])
     elif op.code == 3:
         positive(p[0:3])
+        zero_points(p[3], -1, p[4], -1, p[5], 1)
         b, d, oc = p[0:3]
         tensor(ins[0], INT8, b * d, "input")
         tensor(ins[1], INT8, oc * d, "filter")
@@ -210,8 +243,8 @@ def _check_op(name, k, op, tensors):
         act_range(p[6], p[7])
     elif op.code in (4, 5):
         positive(p[0:10])
-        window(p[4], p[8], p[6], 1, p[10])
-        window(p[5], p[9], p[7], 1, p[11])
+        window(p[1], p[4], p[8], p[6], 1, p[10])
+        window(p[2], p[5], p[9], p[7], 1, p[11])
         if p[6] * p[7] >= _MAX_POOL_TAPS:
             _bad(name, "%s: a %dx%d pooling window is too large" % (label, p[6], p[7]))
         if p[10] < 0 or p[11] < 0:
@@ -225,9 +258,12 @@ def _check_op(name, k, op, tensors):
         tensor(ins[0], INT8, p[0], "input")
         tensor(ins[1], INT8, p[0], "input")
         tensor(outs[0], INT8, p[0], "output")
-        if not 0 <= p[4] <= 20 or not (-31 <= p[6] <= 0 and -31 <= p[8] <= 0
-                                       and -31 <= p[10] <= 0):
+        zero_points(p[1], -1, p[2], -1, p[3], 1)
+        if not 0 <= p[4] <= _MAX_ADD_LEFT_SHIFT or not (
+                _MIN_SHIFT <= p[6] <= 0 and _MIN_SHIFT <= p[8] <= 0 and _MIN_SHIFT <= p[10] <= 0):
             _bad(name, "%s: shifts out of range" % label)
+        if p[5] < 0 or p[7] < 0 or p[9] < 0:
+            _bad(name, "%s: negative multiplier" % label)
         act_range(p[11], p[12])
     elif op.code == 7:
         if ins[0] >= n or outs[0] >= n:
@@ -249,15 +285,20 @@ def _check_op(name, k, op, tensors):
         positive(p[1:2])
         if p[0] == 0:
             tensor(ins[0], FLOAT32, 4 * p[1], "input")
+            zero_points(p[2], 1)
+            float_scale(p[3])
         elif p[0] == 1:
             tensor(ins[0], INT8, p[1], "input")
-            if p[4] < 0 or not -31 <= p[5] <= 30:
+            zero_points(p[2], 1, p[3], 1)
+            if p[4] < 0 or not _MIN_SHIFT <= p[5] <= _MAX_REQUANTIZE_SHIFT:
                 _bad(name, "%s: requantize multiplier out of range" % label)
         else:
             _bad(name, "%s: unknown mode %d" % (label, p[0]))
         tensor(outs[0], INT8, p[1], "output")
     elif op.code == 10:
         positive(p[0:1])
+        zero_points(p[1], 1)
+        float_scale(p[2])
         tensor(ins[0], INT8, p[0], "input")
         tensor(outs[0], FLOAT32, 4 * p[0], "output")
     for i in ins:

@@ -65,16 +65,37 @@ def _windows(x, out_h, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t, pad_l):
     return win, valid
 
 
+# Elements of one batch of materialised windows: large windows (a hostile capsule's, or a
+# global pool over a big map) are processed a few output rows at a time, not all at once.
+_WINDOW_ELEMENTS = 1 << 22
+
+
+def _row_blocks(out_h, per_row):
+    rows = max(1, _WINDOW_ELEMENTS // max(1, per_row))
+    for y0 in range(0, out_h, rows):
+        yield y0, min(out_h, y0 + rows)
+
+
+def _windows_rows(x, y0, y1, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t, pad_l):
+    # The windows of output rows [y0, y1): the same as _windows on those rows.
+    return _windows(x, y1 - y0, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t - y0 * s_h, pad_l)
+
+
 def conv_2d(inp, filt, bias, mult, shift, out, args):
     (batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w, pad_t,
      pad_l, in_off, out_off, lo, hi) = args
     x = _view(inp, np.int8, batches * in_h * in_w * in_c).reshape(batches, in_h, in_w, in_c)
     w = _view(filt, np.int8, out_c * k_h * k_w * in_c).astype(np.int64)
-    win, valid = _windows(x.astype(np.int64) + in_off, out_h, out_w, k_h, k_w, s_h, s_w,
-                          d_h, d_w, pad_t, pad_l)
-    # Out-of-bounds taps contribute nothing: zero their (input + offset).
-    win = win * valid[None, :, :, :, :, None]
-    acc = win.reshape(batches * out_h * out_w, -1) @ w.reshape(out_c, -1).T
+    x = x.astype(np.int64) + in_off
+    rows = []
+    for y0, y1 in _row_blocks(out_h, batches * out_w * k_h * k_w * in_c):
+        win, valid = _windows_rows(x, y0, y1, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t,
+                                   pad_l)
+        # Out-of-bounds taps contribute nothing: zero their (input + offset).
+        win = win * valid[None, :, :, :, :, None]
+        acc = win.reshape(batches * (y1 - y0) * out_w, -1) @ w.reshape(out_c, -1).T
+        rows.append(acc.reshape(batches, y1 - y0, out_w, out_c))
+    acc = np.concatenate(rows, axis=1)
     b, m, s = _channel_params(bias, mult, shift, out_c)
     _store(out, _mbqm(acc + b, m, s) + out_off, lo, hi)
 
@@ -84,12 +105,16 @@ def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
      pad_l, in_off, out_off, lo, hi, depth_mult) = args
     x = _view(inp, np.int8, batches * in_h * in_w * in_c).reshape(batches, in_h, in_w, in_c)
     w = _view(filt, np.int8, k_h * k_w * out_c).astype(np.int64).reshape(k_h, k_w, out_c)
-    win, valid = _windows(x.astype(np.int64) + in_off, out_h, out_w, k_h, k_w, s_h, s_w,
-                          d_h, d_w, pad_t, pad_l)
-    win = win * valid[None, :, :, :, :, None]
-    # Output channel ic * depth_mult + m reads input channel ic.
-    win = np.repeat(win, depth_mult, axis=-1)
-    acc = np.einsum("bhwijo,ijo->bhwo", win, w)
+    x = x.astype(np.int64) + in_off
+    rows = []
+    for y0, y1 in _row_blocks(out_h, batches * out_w * k_h * k_w * out_c):
+        win, valid = _windows_rows(x, y0, y1, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t,
+                                   pad_l)
+        win = win * valid[None, :, :, :, :, None]
+        # Output channel ic * depth_mult + m reads input channel ic.
+        win = np.repeat(win, depth_mult, axis=-1)
+        rows.append(np.einsum("bhwijo,ijo->bhwo", win, w))
+    acc = np.concatenate(rows, axis=1)
     b, m, s = _channel_params(bias, mult, shift, out_c)
     _store(out, _mbqm(acc + b, m, s) + out_off, lo, hi)
 
@@ -103,22 +128,44 @@ def fully_connected(inp, filt, bias, mult, shift, out, args):
     _store(out, _mbqm(acc + b, m, s) + out_off, lo, hi)
 
 
+def _tap_span(origins, taps, size):
+    # Taps k for which origin + k lies inside [0, size) for at least one (sorted) origin.
+    return max(0, -int(origins[-1])), min(taps, size - int(origins[0]))
+
+
 def _pool(inp, out, args, average):
+    # One vectorised step per tap that can land inside the input: memory stays that of the
+    # output whatever the window size (a hostile capsule's window can be 2**23 taps).
     (batches, in_h, in_w, chans, out_h, out_w, f_h, f_w, s_h, s_w, pad_t, pad_l, lo,
      hi) = args
     x = _view(inp, np.int8, batches * in_h * in_w * chans).astype(np.int64)
-    win, valid = _windows(x.reshape(batches, in_h, in_w, chans), out_h, out_w, f_h, f_w,
-                          s_h, s_w, 1, 1, pad_t, pad_l)
-    mask = valid[None, :, :, :, :, None]
+    x = x.reshape(batches, in_h, in_w, chans)
+    ys = np.arange(out_h, dtype=np.int64) * s_h - pad_t
+    xs = np.arange(out_w, dtype=np.int64) * s_w - pad_l
+    acc = np.full((batches, out_h, out_w, chans), 0 if average else -128, np.int64)
+    count = np.zeros((out_h, out_w), np.int64)
+    for ky in range(*_tap_span(ys, f_h, in_h)):
+        y = ys + ky
+        vy = (y >= 0) & (y < in_h)
+        rows = x[:, np.clip(y, 0, in_h - 1)]
+        for kx in range(*_tap_span(xs, f_w, in_w)):
+            xx = xs + kx
+            valid = vy[:, None] & ((xx >= 0) & (xx < in_w))[None, :]
+            values = rows[:, :, np.clip(xx, 0, in_w - 1)]
+            mask = valid[None, :, :, None]
+            if average:
+                acc += np.where(mask, values, 0)
+                count += valid
+            else:
+                acc = np.maximum(acc, np.where(mask, values, -128))
     if not average:
-        _store(out, np.where(mask, win, -128).max(axis=(3, 4)), lo, hi)
+        _store(out, acc, lo, hi)
         return
-    total = np.where(mask, win, 0).sum(axis=(3, 4))
-    count = valid.sum(axis=(2, 3))[None, :, :, None]
+    count = count[None, :, :, None]
     half = count // 2
     safe = np.maximum(count, 1)
     # C division truncates toward zero; a window without taps gives 0.
-    avg = np.where(total > 0, (total + half) // safe, -((half - total) // safe))
+    avg = np.where(acc > 0, (acc + half) // safe, -((half - acc) // safe))
     _store(out, np.where(count == 0, 0, avg), lo, hi)
 
 

@@ -82,15 +82,33 @@ class Model:
 
     @staticmethod
     def _check_shifts(g, buffers, name):
-        # Multipliers and shifts are data, so they are checked once their bytes are in RAM.
+        # Multipliers, shifts and biases are data, so they are checked once their bytes are
+        # in RAM. The largest accumulator an op can form (every input and weight at its
+        # extreme), shifted left by a positive shift, must fit int32 as TFLite's C assumes;
+        # past it tiers would wrap differently, so such a capsule is refused here.
         for op in g.ops:
-            if op.code <= 3:
-                mult, shift = buffers[op.inputs[3]], buffers[op.inputs[4]]
-                for k in range(len(shift)):
-                    if mult[k] < 0 or not -31 <= shift[k] <= 30:
-                        raise CapsuleError("%s: op %s channel %d has multiplier %d shift %d "
-                                           "out of range" % (name, OPS[op.code][0], k,
-                                                             mult[k], shift[k]))
+            if op.code > 3:
+                continue
+            p = op.params
+            mult, shift = buffers[op.inputs[3]], buffers[op.inputs[4]]
+            bias = buffers[op.inputs[2]] if op.inputs[2] != ABSENT else None
+            if op.code == 3:
+                fan_in, w_max = p[1], 128 + abs(p[4])
+            else:
+                fan_in, w_max = p[7] * p[8] * (p[3] if op.code == 1 else 1), 128
+            worst = fan_in * 256 * w_max
+            for k in range(len(shift)):
+                s = shift[k]
+                if mult[k] < 0 or not -31 <= s <= 30:
+                    raise CapsuleError("%s: op %s channel %d has multiplier %d shift %d "
+                                       "out of range" % (name, OPS[op.code][0], k,
+                                                         mult[k], s))
+                reach = (worst + (abs(bias[k]) if bias is not None else 0)) << (s if s > 0
+                                                                                  else 0)
+                if reach > 0x7FFFFFFF:
+                    raise CapsuleError("%s: op %s channel %d: its accumulator could reach %d "
+                                       "(shift %d), past int32; requantize the model with "
+                                       "smaller scales" % (name, OPS[op.code][0], k, reach, s))
 
     def set_input(self, index, values):
         # Copy ``values`` (bytes-like int8 data, or float32 values for a float input) into

@@ -2,7 +2,7 @@
 // stays inside its buffers and every coordinate fits an int32.
 #include "mnv_fixed.h"
 
-#define MNV_COORD_LIMIT (1LL << 30)
+#define MNV_COORD_LIMIT ((int64_t)MNV_MAX_COORD + 1)
 
 // All dims >= 1 and their product equals `expected` (no overflow: we stop past it).
 int mnv_product_is(size_t expected, const int32_t *dims, int n) {
@@ -21,7 +21,7 @@ int mnv_product_is(size_t expected, const int32_t *dims, int n) {
 
 int mnv_shifts_ok(const int32_t *shift, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        if (shift[i] < -31 || shift[i] > 30) {
+        if (shift[i] < MNV_MIN_SHIFT || shift[i] > MNV_MAX_SHIFT) {
             return 0;
         }
     }

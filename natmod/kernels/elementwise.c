@@ -4,7 +4,7 @@
 enum { SIZE, OFF1, OFF2, OUT_OFF, LEFT, M1, S1, M2, S2, MO, SO, ACT_LO, ACT_HI, N_ARGS };
 
 static int split_shift(int32_t s, int *left, int *right) {
-    if (s < -31 || s > 30) {
+    if (s < MNV_MIN_SHIFT || s > MNV_MAX_SHIFT) {
         return 0;
     }
     *left = s > 0 ? s : 0;
@@ -23,7 +23,8 @@ int mnv_add(const int8_t *a, size_t a_len, const int8_t *b, size_t b_len, int8_t
     }
     int l1, r1, l2, r2, lo_, ro;
     if (!split_shift(args[S1], &l1, &r1) || !split_shift(args[S2], &l2, &r2) ||
-        !split_shift(args[SO], &lo_, &ro) || args[LEFT] < 0 || args[LEFT] > 31 ||
+        !split_shift(args[SO], &lo_, &ro) || args[LEFT] < 0 || args[LEFT] > MNV_MAX_ADD_LEFT_SHIFT ||
+        args[M1] < 0 || args[M2] < 0 || args[MO] < 0 ||
         !mnv_act_ok(args[ACT_LO], args[ACT_HI])) {
         return MNV_ERANGE;
     }

@@ -4,6 +4,7 @@
 #define MNV_FIXED_H
 
 #include "mnv_kernels.h"
+#include "mnv_limits.h"
 
 // Output channels handled per pass: their requantization values live on the stack, which
 // is small on a microcontroller (4 KB in all on an RP2040), so kernels keep their frames

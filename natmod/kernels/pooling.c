@@ -21,7 +21,7 @@ static int pool_check(size_t in_len, size_t out_len, const int32_t *a, size_t n_
     // The int32 sum of one window's taps (at most 128 each) must not overflow.
     int64_t taps_h = a[F_H] < a[IN_H] ? a[F_H] : a[IN_H];
     int64_t taps_w = a[F_W] < a[IN_W] ? a[F_W] : a[IN_W];
-    return taps_h * taps_w < (1LL << 23) ? MNV_OK : MNV_ERANGE;
+    return taps_h * taps_w < MNV_MAX_POOL_TAPS ? MNV_OK : MNV_ERANGE;
 }
 
 static int pool(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,

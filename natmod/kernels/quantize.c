@@ -33,7 +33,7 @@ int mnv_quantize(const void *in, size_t in_len, int8_t *out, size_t out_len,
     }
     if (mode == 1) {
         const int32_t s = args[5];
-        if (s < -31 || s > 30) {
+        if (s < MNV_MIN_SHIFT || s > MNV_MAX_SHIFT) {
             return MNV_ERANGE;
         }
         const int8_t *x = in;

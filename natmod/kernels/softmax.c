@@ -4,9 +4,6 @@
 
 enum { ROWS, DEPTH, BETA_MULT, BETA_SHIFT, DIFF_MIN, N_ARGS };
 
-// Rows longer than this could overflow the Q12.19 sum (each term is at most 2**19).
-#define MNV_SOFTMAX_MAX_DEPTH 4095
-
 static int32_t saturating_shl(int32_t x, int exponent) {
     const int32_t limit = (int32_t)((1u << (31 - exponent)) - 1u);
     if (x > limit) {
@@ -80,7 +77,7 @@ int mnv_softmax(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,
     if (!mnv_product_is(in_len, dims, 2) || !mnv_product_is(out_len, dims, 2)) {
         return MNV_ESHAPE;
     }
-    if (args[DEPTH] > MNV_SOFTMAX_MAX_DEPTH || args[BETA_SHIFT] < 0 || args[BETA_SHIFT] > 31) {
+    if (args[DEPTH] > MNV_MAX_SOFTMAX_DEPTH || args[BETA_SHIFT] < 0 || args[BETA_SHIFT] > 31) {
         return MNV_ERANGE;
     }
     const size_t depth = (size_t)args[DEPTH];

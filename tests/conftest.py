@@ -69,6 +69,11 @@ def pytest_addoption(parser):
                          "1000, or MINERVA_TFLM_MODELS)")
     group.addoption("--tflm-model", default=None, metavar="OP:INDEX",
                     help="check only this random model against TFLite Micro")
+    group.addoption("--fuzz-cases", type=int, default=None,
+                    help="mutated capsules in the loader fuzz test (default 20000, or "
+                         "MINERVA_FUZZ_CASES)")
+    group.addoption("--fuzz-case", default=None, metavar="INDEX",
+                    help="run only this fuzz case (as a failure's repro line prints)")
 
 
 # Tools whose absence skips tests, and how to get each (the last line of a run names them).

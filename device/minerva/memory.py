@@ -15,6 +15,13 @@ _WEIGHTS = 1
 _OWN = 2
 
 
+def collect():
+    # Gathers the heap's free blocks before a large allocation on a board. CPython's heap does
+    # not fragment that way, and a full collection there costs tens of milliseconds.
+    if sys.implementation.name == "micropython":
+        gc.collect()
+
+
 def new_buffer(dtype, nbytes):
     # One allocation of exactly nbytes, for a buffer whose contents are written before they
     # are read. On MicroPython, array(typecode, range(n)) sizes the array from len() and
@@ -52,6 +59,9 @@ def preallocate(f, sections, forced):
     pos += -pos % 4
     pages = planned_pages(f, sections)
     wanted = []
+    # The furthest any activation or page slot reaches: an arena_bytes past it is refused by
+    # the parse, so it is not worth allocating (a hostile capsule may claim 2 GB).
+    reach = 0
     record = bytearray(12)
     for i in range(n_tensors):
         if pos + 36 * (i + 1) > g_len:
@@ -59,14 +69,20 @@ def preallocate(f, sections, forced):
         f.seek(g_off + pos + 36 * i)
         f.readinto(record)
         dtype, _, storage, _, offset, nbytes = struct.unpack_from("<BBBBII", record, 0)
+        if storage == 0 and offset + nbytes > reach:
+            reach = offset + nbytes
+        if i in pages and isinstance(pages[i], int) and pages[i] + nbytes > reach:
+            reach = pages[i] + nbytes
         # Unvalidated bytes: skip anything the parse would reject anyway.
         if dtype > 4 or not 0 < nbytes <= w_len + (1 << 20) or nbytes % _SIZES[dtype]:
             continue
         paged = (i in pages) if forced is None else (forced and dtype == 0)
         if (storage == _WEIGHTS and not paged and offset + nbytes <= w_len) or storage == _OWN:
             wanted.append((nbytes, i, dtype, storage, offset))
+    if arena_bytes > reach:
+        return None, None
     wanted.sort(reverse=True)
-    gc.collect()
+    collect()
     arena = new_buffer(0, arena_bytes)
     buffers = {}
     for nbytes, i, dtype, storage, offset in wanted:

@@ -7,7 +7,7 @@ from array import array
 from .capsule import SECTION_WEIGHTS, read_capsule_file, verified_sections
 from .errors import CapsuleError
 from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, INT8, OPS, WEIGHTS
-from .memory import new_buffer, preallocate
+from .memory import collect, new_buffer, preallocate
 from .tiers import bind, native_arch, select_kernels
 
 
@@ -25,7 +25,7 @@ class Model:
         page_bytes = max([g.tensors[i].nbytes for i, s in paged.items() if s < 0] + [0])
         if arena is None or len(arena) != g.arena_bytes + page_bytes:
             arena = None
-            gc.collect()
+            collect()
             arena = new_buffer(INT8, g.arena_bytes + page_bytes)
         self.arena = arena
         arena_view = memoryview(arena)
@@ -165,8 +165,11 @@ class Model:
             return {"name": m.get("name", ""), "dtype": DTYPE_NAMES[t.dtype],
                     "shape": list(t.dims), "scale": t.scale, "zero_point": t.zero_point}
 
-        ins = meta.get("inputs", [{}] * len(g.inputs))
-        outs = meta.get("outputs", [{}] * len(g.outputs))
+        # One entry per graph input and output, whatever META lists (it only names them).
+        ins = meta.get("inputs", [])
+        outs = meta.get("outputs", [])
+        ins = [ins[k] if k < len(ins) else {} for k in range(len(g.inputs))]
+        outs = [outs[k] if k < len(outs) else {} for k in range(len(g.outputs))]
         return {
             "name": meta.get("name", self.name),
             "version": meta.get("version", "?"),
@@ -234,7 +237,7 @@ def load(path, kernels=None, paged=None):
             model = Model(cap, f, kernels, paged, arena, ready)
         except MemoryError:
             arena = ready = None
-            gc.collect()
+            collect()
             if cap is None:
                 raise CapsuleError("%s: not enough RAM to load the runtime and parse the "
                                    "capsule (%d bytes free)" % (path, _free_heap()))

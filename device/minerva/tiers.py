@@ -1,9 +1,9 @@
 # Kernel tiers, fastest first: the C native module for this interpreter's architecture, viper,
 # then pure Python (the spec). On CPython a numpy tier serves host-side simulation.
-import gc
 import sys
 
 from .errors import UnsupportedError
+from .memory import collect
 
 TIERS = ("natmod", "viper", "python", "numpy")
 # Modules that only run on CPython; deploy leaves them off boards.
@@ -24,7 +24,7 @@ def native_arch():
 
 def _import(tier):
     # Compiling a tier's source needs heap; garbage from parsing the capsule must not hold it.
-    gc.collect()
+    collect()
     if tier == "natmod":
         import minerva_nat
 

@@ -4,9 +4,10 @@
 #   m = minerva.load("model.cap")   # verifies and prepares; raises minerva.CapsuleError
 #   out = m.run(inp)                # output buffer, reused by the next run()
 #   m.info()
-from .errors import CapsuleChecksumError, CapsuleError, CapsuleVersionError, UnsupportedError
+from .errors import (CapsuleChecksumError, CapsuleError, CapsuleVersionError, OutOfMemoryError,
+                     UnsupportedError)
 from .model import Model, load
 
 __version__ = "0.1.0"
 __all__ = ["load", "Model", "CapsuleError", "CapsuleChecksumError", "CapsuleVersionError",
-           "UnsupportedError", "__version__"]
+           "OutOfMemoryError", "UnsupportedError", "__version__"]

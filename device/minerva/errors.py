@@ -13,5 +13,10 @@ class CapsuleChecksumError(CapsuleError):
     """A CRC-32 or the SHA-256 does not match: the file is damaged or was cut short."""
 
 
+class OutOfMemoryError(CapsuleError):
+    """Valid capsule, but the heap cannot hold it (or the runtime) now: the message says what
+    was needed, what was free, the largest free block, and what to do."""
+
+
 class UnsupportedError(CapsuleError):
     """Valid capsule, but something in it (an op, a kernel tier) is not available here."""

@@ -5,7 +5,7 @@ import os
 from array import array
 
 from .capsule import SECTION_WEIGHTS, read_capsule_file, verified_sections
-from .errors import CapsuleError
+from .errors import CapsuleError, OutOfMemoryError
 from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, INT8, OPS, WEIGHTS
 from .memory import collect, new_buffer, preallocate
 from .tiers import bind, native_arch, select_kernels
@@ -188,6 +188,26 @@ def _free_heap():
     return gc.mem_free() if hasattr(gc, "mem_free") else -1
 
 
+def heap_report():
+    # "N bytes free, largest block M": the largest block is found by trying allocations
+    # (MicroPython has no call for it), which is fine on an error path.
+    free = _free_heap()
+    if free < 0:
+        return "free heap unknown"
+    collect()
+    lo, hi = 0, free
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            block = bytearray(mid)
+            del block
+            lo = mid
+        except MemoryError:
+            hi = mid - 1
+    return "%d bytes free, largest free block %d%s" % (
+        free, lo, " (the heap is fragmented)" if lo < free // 2 else "")
+
+
 def _needed_bytes(g, paged):
     total = g.arena_bytes
     page = 0
@@ -213,39 +233,58 @@ def _paged_slots(g, planned, forced):
     return slots
 
 
+# Raised when the heap cannot even hold the report of what did not fit; made at import so
+# raising it allocates nothing.
+_NO_HEAP = OutOfMemoryError("minerva: not enough RAM to load a capsule, or even to say how "
+                            "much more it needs (the heap is all but full); free memory first")
+
+
 def load(path, kernels=None, paged=None):
     # Verify and prepare the capsule at ``path``. Raises CapsuleError (naming the file) and
-    # changes nothing if anything is wrong. ``kernels`` forces a tier: "natmod", "viper",
-    # "python" (or "numpy" on CPython); the default picks the fastest available. ``paged``
-    # overrides the capsule's residency plan: True pages every filter from flash, False
-    # keeps all weights in RAM.
+    # changes nothing if anything is wrong; OutOfMemoryError (a CapsuleError) when the heap
+    # cannot hold it. ``kernels`` forces a tier: "natmod", "viper", "python" (or "numpy" on
+    # CPython); the default picks the fastest available. ``paged`` overrides the capsule's
+    # residency plan: True pages every filter from flash, False keeps all weights in RAM.
+    try:
+        return _load(path, kernels, paged)
+    except MemoryError:
+        raise _NO_HEAP
+
+
+def _load(path, kernels, paged):
     try:
         size = os.stat(path)[6]
         f = open(path, "rb")
     except OSError as exc:
         raise CapsuleError("%s: cannot open (%s)" % (path, exc))
-    model = cap = None
+    model = cap = arena = ready = None
     try:
-        sections = verified_sections(f, path, size)
         try:
-            arena, ready = preallocate(f, sections, paged)
-        except MemoryError:
-            arena = ready = None
-        try:
+            sections = verified_sections(f, path, size)
+            try:
+                arena, ready = preallocate(f, sections, paged)
+            except MemoryError:
+                arena = ready = None
             kernels = select_kernels(kernels, path)
             cap = read_capsule_file(f, path, size, sections)
             model = Model(cap, f, kernels, paged, arena, ready)
         except MemoryError:
-            arena = ready = None
-            collect()
+            arena = ready = kernels = None
             if cap is None:
-                raise CapsuleError("%s: not enough RAM to load the runtime and parse the "
-                                   "capsule (%d bytes free)" % (path, _free_heap()))
-            need = _needed_bytes(cap.graph, _paged_slots(cap.graph, cap.paged, paged))
-            raise CapsuleError("%s: not enough RAM: the model needs %d bytes (arena %d), "
-                               "%d free; page weights from flash with minerva.load(path, "
-                               "paged=True) or repack with --board"
-                               % (path, need, cap.graph.arena_bytes, _free_heap()))
+                raise OutOfMemoryError(
+                    "%s: not enough RAM to load the runtime and check the capsule (%s); "
+                    "load models before the application allocates, or free memory first"
+                    % (path, heap_report()))
+            planned = _paged_slots(cap.graph, cap.paged, paged)
+            need = _needed_bytes(cap.graph, planned)
+            every = _paged_slots(cap.graph, cap.paged, True)
+            fix = ("page weights from flash with minerva.load(path, paged=True) or repack "
+                   "with --board" if len(every) > len(planned)
+                   else "every filter is already paged: free memory first (load models "
+                   "before the application allocates) or use a board with more RAM")
+            raise OutOfMemoryError("%s: not enough RAM: the model needs %d bytes (arena %d), "
+                                   "%s; %s" % (path, need, cap.graph.arena_bytes,
+                                               heap_report(), fix))
         return model
     finally:
         if model is None or model._file is None:

@@ -75,7 +75,13 @@ def select_kernels(tier, name):
                                    % (name, tier, ", ".join(TIERS)))
         try:
             return _import(tier), tier
-        except (ImportError, SyntaxError, ValueError, MemoryError) as exc:
+        except MemoryError:
+            from .errors import OutOfMemoryError
+
+            raise OutOfMemoryError("%s: not enough RAM to import the %s kernels; load the "
+                                   "model earlier, before the application allocates"
+                                   % (name, tier))
+        except (ImportError, SyntaxError, ValueError) as exc:
             raise UnsupportedError("%s: kernel tier %r is not available here (%s: %s)"
                                    % (name, tier, type(exc).__name__, exc))
     for candidate in _default_order():

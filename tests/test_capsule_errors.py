@@ -209,6 +209,11 @@ def test_softmax_over_too_many_classes_is_refused_at_load(tmp_path):
     src = tmp_path / "wide.tflite"
     src.write_bytes(b.build([x], [y]))
     cap = tmp_path / "wide.cap"
-    pack_file(src, cap)
+    # pack checks with the device loader, so it refuses to write it...
+    with pytest.raises(PackagerError, match="board would refuse.*softmax over 5000 classes"):
+        pack_file(src, cap)
+    assert not cap.exists()
+    # ... and a capsule made without that check is refused at load.
+    cap.write_bytes(pack_tflite(src))
     with pytest.raises(minerva.CapsuleError, match="softmax over 5000 classes"):
         minerva.load(str(cap))

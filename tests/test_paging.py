@@ -62,9 +62,25 @@ def test_forced_paging_matches_resident(ic):
     m.close()
 
 
+@pytest.fixture(scope="module")
+def deployed_runtime(tmp_path_factory):
+    """The runtime as `minerva deploy` puts it on a board: .mpy files (compiling .py source
+    on the board would take heap a deployed board never spends)."""
+    from minerva_packager.runtime import runtime_files
+
+    root = tmp_path_factory.mktemp("lib")
+    for path, data in runtime_files(load_board("unix"), arch="x64").items():
+        if path.endswith(".mpy") and "/minerva/" in path:
+            dest = root / "minerva" / path.rsplit("/", 1)[1]
+            dest.parent.mkdir(exist_ok=True)
+            dest.write_bytes(data)
+    return root
+
+
 @pytest.mark.parametrize("name", ["kws01_dscnn_int8", "ic01_resnet8_int8",
                                   "ad01_fc_autoencoder_int8"])
-def test_packed_for_rp2040_runs_on_its_heap(shared_models, micropython, tmp_path, name):
+def test_packed_for_rp2040_runs_on_its_heap(shared_models, micropython, tmp_path, name,
+                                            deployed_runtime):
     src = shared_models / f"{name}.tflite"
     whole, fitted = tmp_path / "whole.cap", tmp_path / "rp2040.cap"
     pack_file(src, whole)
@@ -72,7 +88,8 @@ def test_packed_for_rp2040_runs_on_its_heap(shared_models, micropython, tmp_path
     size = int(np.prod(read_capsule(whole).meta["inputs"][0]["shape"]))
     x = np.random.default_rng(4).integers(-128, 128, size, dtype=np.int8).tobytes()
     assert run_on_micropython(micropython, fitted, [x], tmp_path, heapsize=HEAP,
-                              kernels="python") == run_on_cpython(whole, [x])
+                              kernels="python", extra_path=[deployed_runtime]) \
+        == run_on_cpython(whole, [x])
 
 
 def test_budget_too_small_is_a_clear_error(shared_models):

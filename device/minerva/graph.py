@@ -149,6 +149,19 @@ def parse_graph(buf, name, weights_len):
         ops.append(op)
     if pos != len(buf):
         _bad(name, "GRAPH has %d trailing bytes" % (len(buf) - pos))
+    # Every activation is written (by the caller or an earlier op) before an op reads it, and
+    # every output is written: no tier ever reads memory whose contents depend on the heap.
+    written = set(io[:n_in])
+    for k, op in enumerate(ops):
+        for i in op.inputs:
+            if i != ABSENT and tensors[i].storage != WEIGHTS and i not in written:
+                _bad(name, "op %d (%s) reads tensor %d before anything writes it"
+                     % (k, OPS[op.code][0], i))
+        for o in op.outputs:
+            written.add(o)
+    for o in io[n_in:]:
+        if o not in written:
+            _bad(name, "model output tensor %d is never written" % o)
     g = Graph()
     g.extent = extent
     g.tensors = tensors

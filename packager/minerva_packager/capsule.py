@@ -89,24 +89,39 @@ def layout_weights(tensors):
 
 def encode_graph(tensors, ops, inputs, outputs, arena_bytes):
     """The GRAPH section's bytes."""
-    out = bytearray(struct.pack("<HHHHII", len(tensors), len(ops), len(inputs), len(outputs),
-                                arena_bytes, 0))
-    out += struct.pack(f"<{len(inputs)}H{len(outputs)}H", *inputs, *outputs)
+    try:
+        out = bytearray(struct.pack("<HHHHII", len(tensors), len(ops), len(inputs),
+                                    len(outputs), arena_bytes, 0))
+        out += struct.pack(f"<{len(inputs)}H{len(outputs)}H", *inputs, *outputs)
+    except struct.error:
+        raise PackagerError(f"{len(tensors)} tensors, {len(ops)} ops or an arena of "
+                            f"{arena_bytes} bytes do not fit the capsule format",
+                            "a model this large cannot run on a microcontroller")
     out.extend(b"\0" * (-len(out) % 4))
     for t in tensors:
         if len(t.shape) > 4:
             raise PackagerError(f"tensor {t.name!r} has rank {len(t.shape)}",
                                 "capsules hold tensors of rank 4 at most")
         dims = list(t.shape) + [0] * (4 - len(t.shape))
-        out += struct.pack("<BBBBIIif4I", DTYPES[t.dtype][0], len(t.shape), STORAGE[t.storage],
-                           0, t.offset, t.nbytes, t.zero_point, t.scale, *dims)
+        try:
+            out += struct.pack("<BBBBIIif4I", DTYPES[t.dtype][0], len(t.shape),
+                               STORAGE[t.storage], 0, t.offset, t.nbytes, t.zero_point, t.scale,
+                               *dims)
+        except (struct.error, OverflowError):
+            raise PackagerError(f"tensor {t.name!r} (shape {list(t.shape)}, {t.nbytes} bytes) "
+                                "does not fit the capsule format's 32-bit fields",
+                                "a model this large cannot run on a microcontroller")
     for op in ops:
         code, _, _, _ = OPS[op.name]
         ins = [ABSENT if i is None else i for i in op.inputs]
         rec = bytearray(struct.pack("<BBBB", code, len(ins), len(op.outputs), len(op.params)))
         rec += struct.pack(f"<{len(ins)}H{len(op.outputs)}H", *ins, *op.outputs)
         rec.extend(b"\0" * (-len(rec) % 4))
-        rec += struct.pack(f"<{len(op.params)}i", *op.params)
+        try:
+            rec += struct.pack(f"<{len(op.params)}i", *op.params)
+        except struct.error:
+            raise PackagerError(f"op {op.name}: a parameter does not fit 32 bits "
+                                f"({op.params})", "the model's sizes are out of range")
         out += rec
     return bytes(out)
 

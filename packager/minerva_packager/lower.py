@@ -11,6 +11,8 @@ from .capsule import OPS, CapsuleOp, CapsuleTensor
 from .errors import PackagerError
 
 SUPPORTED_OPS = tuple(OPS)
+# Inputs an op cannot do without (the rest are optional); ops not listed need one.
+_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2}
 
 
 class _Graph:
@@ -82,6 +84,10 @@ class _Lowering:
                 raise PackagerError(
                     f"{self.model.path}: op {op.name} (index {op.index}) is not supported",
                     "supported ops: " + ", ".join(SUPPORTED_OPS))
+            need = _MIN_INPUTS.get(op.name, 1)
+            if len(op.inputs) < need or any(i < 0 for i in op.inputs[:need]):
+                self.fail(op, f"has {len(op.inputs)} inputs, needs at least {need}",
+                          "re-export the model; the file looks damaged")
             method(op)
         return self.graph
 

@@ -107,7 +107,11 @@ def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra
         "paged_tensors": paged,
         "packager": f"minerva_packager {__version__}",
     }
-    sections = [("META", json.dumps(meta, separators=(",", ":")).encode(), True),
+    try:
+        meta_text = json.dumps(meta, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise PackagerError(f"{tflite_path}: a scale is not finite", "re-export the model")
+    sections = [("META", meta_text.encode(), True),
                 ("GRAPH", graph, True), ("WEIGHTS", weights, True)]
     residency = residency_section(slots)
     if residency:
@@ -115,8 +119,30 @@ def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra
     return encode_capsule(sections + list(extra_sections))
 
 
+def verify_with_loader(path, source):
+    """Load the capsule at ``path`` with the device runtime's own loader (every check the
+    board makes); a refusal is a PackagerError naming ``source``."""
+    import minerva
+
+    try:
+        minerva.load(str(path), kernels="python").close()
+    except minerva.CapsuleError as exc:
+        raise PackagerError(f"{source}: the board would refuse the capsule: "
+                            f"{str(exc).split(': ', 1)[-1]}",
+                            "the model uses values outside what the kernels accept")
+
+
 def pack_file(tflite_path, output_path, **kwargs):
-    """Pack ``tflite_path`` into ``output_path`` (written atomically); return the bytes."""
+    """Pack ``tflite_path`` into ``output_path`` and return the bytes. The capsule is written
+    to a temporary file, loaded there by the device runtime's loader, and only then renamed
+    into place: a failure leaves no file, and what is written the board accepts."""
     data = pack_tflite(tflite_path, **kwargs)
-    write_atomic(output_path, data)
+    output_path = Path(output_path)
+    tmp = output_path.with_name(output_path.name + ".check.part")
+    write_atomic(tmp, data)
+    try:
+        verify_with_loader(tmp, tflite_path)
+        tmp.replace(output_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return data

@@ -77,8 +77,12 @@ def activation_range(activation, output_scale, output_zero_point):
 
     def quantize(value):
         # float32 division, then std::round, as TFLite's Quantize helper.
-        q = np.float32(value) / np.float32(output_scale)
-        return int(output_zero_point) + int(_round_half_away(float(q)))
+        with np.errstate(over="ignore"):
+            q = np.float32(value) / np.float32(output_scale)
+        # A scale so small the quotient overflows float32 saturates (the clamp to int8 that
+        # follows gives the same range as any huge value would).
+        q = min(max(float(q), -2.0 ** 31), 2.0 ** 31 - 1)
+        return int(output_zero_point) + int(_round_half_away(q))
 
     if activation == "NONE":
         return INT8_MIN, INT8_MAX
@@ -88,7 +92,10 @@ def activation_range(activation, output_scale, output_zero_point):
         return max(INT8_MIN, quantize(0.0)), min(INT8_MAX, quantize(6.0))
     if activation == "RELU_N1_TO_1":
         return max(INT8_MIN, quantize(-1.0)), min(INT8_MAX, quantize(1.0))
-    raise ValueError(activation)
+    from .errors import PackagerError
+
+    raise PackagerError(f"fused activation {activation} is not supported",
+                        "use NONE, RELU, RELU6 or RELU_N1_TO_1")
 
 
 def add_params(scale1, scale2, output_scale):
@@ -115,6 +122,12 @@ def softmax_params(beta, input_scale):
     """
     bits = SOFTMAX_SCALED_DIFF_INTEGER_BITS
     real = min(_f32(beta) * _f32(input_scale) * (1 << (31 - bits)), (1 << 31) - 1.0)
+    if not real > 1.0:
+        # TFLite's QuantizeMultiplierGreaterThanOne asserts here.
+        from .errors import PackagerError
+
+        raise PackagerError(f"softmax beta {beta} x input scale {input_scale} is too small "
+                            "(TFLite needs beta * scale > 2**-26)", "check the model's softmax")
     mult, left_shift = quantize_multiplier(real)
     radius = math.floor(1.0 * ((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift))
     return mult, left_shift, -int(radius)

@@ -186,5 +186,50 @@ def read_tflite(path):
     except Exception as exc:  # a corrupt flatbuffer fails anywhere inside the parser
         raise PackagerError(f"{path}: the TFLite flatbuffer is corrupt ({exc})",
                             "re-export the model")
+    _check_structure(path, tensors, ops, inputs, outputs)
     sha = hashlib.sha256(raw).hexdigest()
     return TfliteModel(path, sha, tensors, ops, inputs, outputs)
+
+
+_ZERO_POINT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
+def _check_structure(path, tensors, ops, inputs, outputs):
+    """What a well-formed model guarantees and the lowering relies on: tensor indices in
+    range, dimensions >= 1, usable quantization. A damaged file fails here in one line."""
+    n = len(tensors)
+
+    def fail(problem):
+        raise PackagerError(f"{path}: {problem}", "re-export the model; the file looks damaged")
+
+    for op in ops:
+        for i in op.inputs + op.outputs:
+            if not -1 <= i < n or (i == -1 and i in op.outputs):
+                fail(f"op {op.name} (index {op.index}) refers to tensor {i}, but the model "
+                     f"has {n} tensors")
+        if not op.outputs:
+            fail(f"op {op.name} (index {op.index}) has no output")
+    for i in inputs + outputs:
+        if not 0 <= i < n:
+            fail(f"model input/output tensor {i} does not exist ({n} tensors)")
+    if not inputs or not outputs:
+        fail("the model has no inputs or no outputs")
+    for t in tensors:
+        if any(d < 1 for d in t.shape):
+            fail(f"tensor {t.name!r} has shape {list(t.shape)} (every dimension must be >= 1)")
+        if t.dtype in _ZERO_POINT_RANGES and not len(t.scales):
+            fail(f"tensor {t.name!r} is {t.dtype} without quantization parameters")
+        if len(t.scales):
+            if not np.all(np.isfinite(t.scales)) or np.any(t.scales <= 0):
+                fail(f"tensor {t.name!r} has scale {t.scales.tolist()[:4]} (must be positive "
+                     "and finite)")
+            if len(t.zero_points) not in (1, len(t.scales)):
+                fail(f"tensor {t.name!r} has {len(t.scales)} scales but "
+                     f"{len(t.zero_points)} zero points")
+            lo, hi = _ZERO_POINT_RANGES.get(t.dtype, (-(1 << 31), (1 << 31) - 1))
+            if np.any(t.zero_points < lo) or np.any(t.zero_points > hi):
+                fail(f"tensor {t.name!r} has zero point outside {t.dtype}")
+            if len(t.scales) > 1 and not (0 <= t.quantized_dimension < len(t.shape) and
+                                          t.shape[t.quantized_dimension] == len(t.scales)):
+                fail(f"tensor {t.name!r} has {len(t.scales)} scales along dimension "
+                     f"{t.quantized_dimension} of shape {list(t.shape)}")

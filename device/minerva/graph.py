@@ -9,6 +9,7 @@ except ImportError:  # CPython
         return x
 
 from .errors import CapsuleError, UnsupportedError
+from .shape_checks import check_concatenation, check_gather
 
 INT8 = const(0)
 UINT8 = const(1)
@@ -28,6 +29,9 @@ _MAX_POOL_TAPS = const(0x800000)
 _MAX_SOFTMAX_DEPTH = const(4095)
 _TENSOR_SIZE = const(36)
 
+# A count that varies per op record (CONCATENATION: any number of inputs, one param more).
+VARIABLE = const(-1)
+
 # opcode: (name, inputs, outputs, params)
 OPS = {
     1: ("CONV_2D", 5, 1, 19),
@@ -40,6 +44,8 @@ OPS = {
     8: ("SOFTMAX", 1, 1, 5),
     9: ("QUANTIZE", 1, 1, 6),
     10: ("DEQUANTIZE", 1, 1, 3),
+    11: ("GATHER", 2, 1, 6),
+    12: ("CONCATENATION", VARIABLE, 1, VARIABLE),
 }
 
 
@@ -118,7 +124,9 @@ def parse_graph(buf, name, weights_len):
         if spec is None:
             raise UnsupportedError("%s: op %d has unknown opcode %d; update minerva on the board"
                                    % (name, k, code))
-        if (ni, no, np_) != spec[1:]:
+        if spec[1] == VARIABLE and ni >= 1 and no == spec[2] and np_ == ni + 1:
+            pass
+        elif (ni, no, np_) != spec[1:]:
             _bad(name, "op %d (%s) has %d inputs, %d outputs, %d params; expected %r"
                  % (k, spec[0], ni, no, np_, spec[1:]))
         idx = struct.unpack_from("<%dH" % (ni + no), buf, pos + 4)
@@ -258,6 +266,14 @@ def _check_op(name, k, op, tensors):
         positive(p[0:1])
         tensor(ins[0], INT8, p[0], "input")
         tensor(outs[0], FLOAT32, 4 * p[0], "output")
+    elif op.code in (11, 12):
+        def bad(what):
+            _bad(name, "%s: %s" % (label, what))
+
+        (check_gather if op.code == 11 else check_concatenation)(p, ins, outs, tensor, bad)
+        if op.code == 11 and tensors[ins[1]].storage != WEIGHTS:
+            # Its values are checked once at load, so they must not change afterwards.
+            bad("table tensor %d is not a constant" % ins[1])
     for i in ins:
         if i != ABSENT and tensors[i].storage == ARENA:
             for o in outs:

@@ -9,8 +9,12 @@ import numpy as np
 from . import quant
 from .capsule import OPS, CapsuleOp, CapsuleTensor
 from .errors import PackagerError
+from .lower_shape import ShapeLowering
 
-SUPPORTED_OPS = tuple(OPS)
+# TFLite ops the packager reads (capsule ops are in capsule.OPS; GATHER is not a TFLite op).
+SUPPORTED_OPS = tuple(name for name in OPS if name != "GATHER") + (
+    "TRANSPOSE", "STRIDED_SLICE", "PAD", "PADV2", "SQUEEZE", "EXPAND_DIMS",
+    "RESIZE_NEAREST_NEIGHBOR")
 
 
 class _Graph:
@@ -44,7 +48,7 @@ class _Graph:
         return len(self.tensors) - 1
 
 
-class _Lowering:
+class _Lowering(ShapeLowering):
     def __init__(self, model):
         self.model = model
         self.graph = _Graph(model)
@@ -70,10 +74,13 @@ class _Lowering:
                       f"{len(t.scales)})")
         return t
 
-    def emit(self, op, inputs, outputs, params):
-        code, n_in, n_out, n_params = OPS[op.name]
-        assert len(inputs) == n_in and len(outputs) == n_out and len(params) == n_params
-        self.graph.ops.append(CapsuleOp(op.name, inputs, outputs, [int(p) for p in params]))
+    def emit(self, op, inputs, outputs, params, name=None):
+        """Append capsule op ``name`` (default: the TFLite op's own name)."""
+        name = name or op.name
+        code, n_in, n_out, n_params = OPS[name]
+        assert n_in is None or len(inputs) == n_in
+        assert len(outputs) == n_out and (n_params is None or len(params) == n_params)
+        self.graph.ops.append(CapsuleOp(name, inputs, outputs, [int(p) for p in params]))
 
     def run(self):
         for op in self.model.ops:
@@ -231,16 +238,6 @@ class _Lowering:
                    p["input1_mult"], p["input1_shift"], p["input2_mult"], p["input2_shift"],
                    p["output_mult"], p["output_shift"], act_min, act_max])
 
-    def _lower_reshape(self, op):
-        inp, out = self.t(op.inputs[0]), self.t(op.outputs[0])
-        if inp.dtype != out.dtype or inp.size != out.size:
-            self.fail(op, f"reshape {inp.shape} -> {out.shape} changes the size or type")
-        if inp.data is not None:
-            self.fail(op, "RESHAPE of a constant tensor is not supported")
-        g = self.graph
-        nbytes = inp.size * np.dtype(_NP_DTYPE[inp.dtype]).itemsize
-        self.emit(op, [g.tensor(op.inputs[0])], [g.tensor(op.outputs[0])], [nbytes])
-
     def _lower_softmax(self, op):
         inp = self.need_dtype(op, op.inputs[0], ("int8",), "input")
         out = self.need_dtype(op, op.outputs[0], ("int8",), "output")
@@ -273,10 +270,6 @@ class _Lowering:
                   [inp.size, inp.zero_point, quant.float32_bits(inp.scale)])
 
 
-_NP_DTYPE = {"float32": "<f4", "int32": "<i4", "uint8": "u1", "int16": "<i2", "int8": "i1",
-             "int64": "<i8"}
-
-
 def lower(model):
     """Lower a :class:`~minerva_packager.tflite_import.TfliteModel`.
 
@@ -285,6 +278,10 @@ def lower(model):
     graph = _Lowering(model).run()
     for index in model.inputs + model.outputs:
         t = model.tensors[index]
+        if t.data is not None:
+            raise PackagerError(f"{model.path}: model input/output {t.name!r} is a constant "
+                                "(its ops were folded at pack time)",
+                                "export a model whose output depends on its input")
         if t.dtype not in ("int8", "float32"):
             raise PackagerError(f"{model.path}: model input/output {t.name!r} is {t.dtype}",
                                 "export with int8 (or float32) inputs and outputs")

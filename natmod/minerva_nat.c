@@ -157,6 +157,7 @@ static mp_obj_t gather(size_t n, const mp_obj_t *a) {
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(gather_obj, 4, 4, gather);
 
 // concatenation(inputs, out, args): ``inputs`` is a tuple of int8 buffers (built at load).
+// Every input is checked before anything is written; no allocation, whatever the count.
 static mp_obj_t concatenation(mp_obj_t inputs_obj, mp_obj_t out_obj, mp_obj_t args_obj) {
     size_t count, out_len, n_args;
     mp_obj_t *inputs;
@@ -166,10 +167,13 @@ static mp_obj_t concatenation(mp_obj_t inputs_obj, mp_obj_t out_obj, mp_obj_t ar
     if (count + 1 != n_args) {
         check(MNV_EARGS);
     }
-    for (size_t k = 0; k < count; k++) {
-        size_t in_len;
-        const int8_t *in = bytes_of(inputs[k], &in_len, MP_BUFFER_READ);
-        check(mnv_concatenation_part(in, in_len, out, out_len, args, n_args, k));
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < count; k++) {
+            size_t in_len;
+            const int8_t *in = bytes_of(inputs[k], &in_len, MP_BUFFER_READ);
+            check(mnv_concatenation_part(in, in_len, pass ? out : NULL, out_len, args, n_args,
+                k));
+        }
     }
     return mp_const_none;
 }

@@ -80,7 +80,8 @@ int mnv_gather(const int8_t *in, size_t in_len, const int32_t *table, size_t tab
 
 int mnv_concatenation_part(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,
     const int32_t *args, size_t n_args, size_t k) {
-    // args: outer, then the inner size of every input; this copies input k.
+    // args: outer, then the inner size of every input; this copies input k (with out NULL it
+    // only checks, so a caller can check every input before writing anything).
     if (n_args < 2 || k >= n_args - 1) {
         return MNV_EARGS;
     }
@@ -98,12 +99,32 @@ int mnv_concatenation_part(const int8_t *in, size_t in_len, int8_t *out, size_t 
     if (outer * total != out_len || outer * inner != in_len) {
         return MNV_ESHAPE;
     }
+    if (out == NULL) {
+        return MNV_OK;
+    }
     for (uint64_t row = 0; row < outer; row++) {
         const int8_t *src = in + row * inner;
         int8_t *dst = out + row * total + offset;
         for (uint64_t j = 0; j < inner; j++) {
             dst[j] = src[j];
         }
+    }
+    return MNV_OK;
+}
+
+int mnv_concatenation(const int8_t *const *inputs, const size_t *in_lens, size_t count,
+    int8_t *out, size_t out_len, const int32_t *args, size_t n_args) {
+    if (count + 1 != n_args) {
+        return MNV_EARGS;
+    }
+    for (size_t k = 0; k < count; k++) {
+        int rc = mnv_concatenation_part(inputs[k], in_lens[k], NULL, out_len, args, n_args, k);
+        if (rc != MNV_OK) {
+            return rc;
+        }
+    }
+    for (size_t k = 0; k < count; k++) {
+        mnv_concatenation_part(inputs[k], in_lens[k], out, out_len, args, n_args, k);
     }
     return MNV_OK;
 }

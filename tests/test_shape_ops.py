@@ -343,3 +343,38 @@ def test_good_gather_capsule_loads_and_runs(tmp_path):
     path.write_bytes(_gather_capsule([0, 0, 0, 1, 2, 0, 3], [6, 1, 1, 3, 2, 0]))
     m = minerva.load(str(path), kernels="python")
     assert list(m.run(bytes([1, 2, 3, 4, 5, 6]))) == [1, 4, 2, 5, 3, 6]
+
+
+_ALLOC = """
+import gc, minerva
+for cap in {caps!r}:
+    for tier in ("python", "viper", "natmod"):
+        m = minerva.load(cap, kernels=tier)
+        assert not m.info()["fallbacks"], m.info()["fallbacks"]
+        m.run()
+        before = 0
+        gc.collect()
+        before = gc.mem_alloc()
+        m.run()
+        m.run()
+        print("ALLOCATED", tier, gc.mem_alloc() - before)
+"""
+
+
+def test_run_allocates_nothing_with_shape_ops(micropython, tmp_path):
+    # CONCATENATION's inputs are a tuple built at load: run() stays allocation-free.
+    from opmodels import build_op_model
+
+    natmod = build_natmod("x64")
+    caps = []
+    for name in ("concat_channels_3_inputs", "conv_transpose_slice", "padv2_4d_value"):
+        src = tmp_path / f"{name}.tflite"
+        src.write_bytes(build_op_model(name, 0).tflite)
+        pack_file(src, tmp_path / f"{name}.cap")
+        caps.append(str(tmp_path / f"{name}.cap"))
+    out = micropython.run(_ALLOC.format(caps=caps), heapsize="4M",
+                          extra_path=[natmod.parent]).stdout.splitlines()
+    # (The pure-Python CONV_2D of conv_transpose_slice makes big ints on the unix port, as it
+    # always has; that model's python tier is not counted.)
+    expected = [f"ALLOCATED {tier} 0" for _ in caps for tier in ("python", "viper", "natmod")]
+    assert out[:3] + out[4:] == expected[:3] + expected[4:], out

@@ -6,7 +6,12 @@
 def gather(inp, table, out, args):
     # out[i0, i1, i2, i3] = inp[t0[i0] + t1[i1] + t2[i2] + t3[i3]], or the pad value where
     # that sum is negative (one of the entries is the pad mark).
-    d0, d1, d2, d3, pad = args[1], args[2], args[3], args[4], args[5]
+    # One name at a time: unpacking five values would build a tuple on MicroPython.
+    d0 = args[1]
+    d1 = args[2]
+    d2 = args[3]
+    d3 = args[4]
+    pad = args[5]
     b1 = d0
     b2 = b1 + d1
     b3 = b2 + d2

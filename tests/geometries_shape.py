@@ -57,15 +57,15 @@ def _gather_case(rng, in_size, tables, pad):
         ("b", int(np.prod(dims)))
 
 
-def _transpose_tables(rng):
-    shape = _dims(rng, int(rng.integers(1, 5)))
+def _transpose_tables(rng, shape=None):
+    shape = shape or _dims(rng, int(rng.integers(1, 5)))
     perm = rng.permutation(len(shape)).tolist()
     st = _strides(shape)
     return shape, [[i * st[p] for i in range(shape[p])] for p in perm], 0
 
 
-def _slice_tables(rng):
-    shape = _dims(rng, int(rng.integers(1, 5)))
+def _slice_tables(rng, shape=None):
+    shape = shape or _dims(rng, int(rng.integers(1, 5)))
     st = _strides(shape)
     tables = []
     for axis, size in enumerate(shape):
@@ -77,8 +77,8 @@ def _slice_tables(rng):
     return shape, tables, 0
 
 
-def _pad_tables(rng):
-    shape = _dims(rng, int(rng.integers(1, 5)), MAX_ELEMENTS // 4)
+def _pad_tables(rng, shape=None):
+    shape = shape or _dims(rng, int(rng.integers(1, 5)), MAX_ELEMENTS // 4)
     st = _strides(shape)
     tables = []
     for axis, size in enumerate(shape):
@@ -88,12 +88,15 @@ def _pad_tables(rng):
     return shape, tables, int(rng.integers(-128, 128))
 
 
-def _resize_tables(rng):
+def _resize_tables(rng, shape=None):
     n, h, w = int(rng.integers(1, 3)), int(rng.integers(1, 8)), int(rng.integers(1, 8))
     c = _dims(rng, 1, 300)[0]
     oh, ow = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+    if shape is not None:
+        n, h, w, c = shape
     while n * oh * ow * c > MAX_ELEMENTS:
-        c = max(1, c // 2)
+        c = max(1, c // 2) if shape is None else c
+        oh, ow = max(1, oh // 2), max(1, ow // 2)
     align, half = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
     ys = [nearest_neighbor(y, h, oh, align, half) for y in range(oh)]
     xs = [nearest_neighbor(x, w, ow, align, half) for x in range(ow)]
@@ -101,11 +104,18 @@ def _resize_tables(rng):
                           [x * c for x in xs], list(range(c))], 0
 
 
+def gather_tables(rng, shape=None):
+    """``(input shape, tables, pad value)`` of a random transpose, slice, pad or resize (of
+    ``shape`` if given)."""
+    makers = [_transpose_tables, _slice_tables, _pad_tables]
+    if shape is None or len(shape) == 4:
+        makers.append(_resize_tables)
+    return makers[int(rng.integers(0, len(makers)))](rng, shape)
+
+
 def gather_geometry(rng):
     """A GATHER case: a random transpose, slice, pad or resize geometry."""
-    make = [_transpose_tables, _slice_tables, _pad_tables, _resize_tables][
-        int(rng.integers(0, 4))]
-    shape, tables, pad = make(rng)
+    shape, tables, pad = gather_tables(rng)
     return _gather_case(rng, int(np.prod(shape)), tables, pad)
 
 
@@ -247,6 +257,64 @@ def random_squeeze_or_expand(rng):
     return _single_op("SQUEEZE", with_ones, out, [], rng)
 
 
+def random_chain(rng):
+    """Two to four data-movement ops in a row (which the packager fuses into fewer GATHERs
+    where they compose), all at one quantization."""
+    b = TfliteBuilder("minerva tests: random chain of data-movement ops")
+    scale, zp = _quant(rng)
+    shape = _dims(rng, int(rng.integers(1, 5)), MAX_ELEMENTS // 8)
+    x = b.tensor("x", shape, "int8", scale=scale, zero_point=zp)
+    t = x
+    for k in range(int(rng.integers(2, 5))):
+        kind = int(rng.integers(0, 4 if len(shape) == 4 else 3))
+        if kind == 0:
+            perm = rng.permutation(len(shape)).tolist()
+            out, ins, op, options = [shape[p] for p in perm], [("int32", perm)], "TRANSPOSE", {}
+        elif kind == 1:
+            pads = [[int(rng.integers(0, 3)), int(rng.integers(0, 3))] for _ in shape]
+            out = [d + p + q for d, (p, q) in zip(shape, pads)]
+            ins, op, options = [("int32", pads)], "PAD", {}
+            if rng.random() < 0.5:
+                ins.append(("pad_value", int(rng.integers(-128, 128))))
+                op = "PADV2"
+        elif kind == 2:
+            begin, end, strides, index = [], [], [], []
+            for size in shape:
+                stride = int(rng.choice([-2, -1, 1, 1, 2]))
+                start = int(rng.integers(0, size))
+                stop = int(rng.integers(-1, start)) if stride < 0 else \
+                    int(rng.integers(start + 1, size + 1))
+                begin.append(start)
+                end.append(stop)
+                strides.append(stride)
+                index.append(slice(start, None if stop < 0 else stop, stride))
+            out = list(np.zeros(shape)[tuple(index)].shape)
+            ins = [("int32", begin), ("int32", end), ("int32", strides)]
+            op, options = "STRIDED_SLICE", {"end_mask": sum(1 << a for a, e in enumerate(end)
+                                                           if e < 0)}
+        else:
+            size = [int(rng.integers(1, 9)), int(rng.integers(1, 9))]
+            out, ins = [shape[0], *size, shape[3]], [("int32", size)]
+            op = "RESIZE_NEAREST_NEIGHBOR"
+            options = {"align_corners": bool(rng.integers(0, 2)),
+                       "half_pixel_centers": bool(rng.integers(0, 2))}
+        if int(np.prod(out)) > MAX_ELEMENTS:
+            continue
+        consts = []
+        for j, (dtype, data) in enumerate(ins):
+            if dtype == "pad_value":
+                consts.append(b.tensor(f"c{k}_{j}", [1], "int8", data=[data], scale=scale,
+                                       zero_point=zp))
+            else:
+                consts.append(b.tensor(f"c{k}_{j}", np.shape(data), dtype, data=data))
+        y = b.tensor(f"t{k}", out, "int8", scale=scale, zero_point=zp)
+        b.op(op, [t, *consts], [y], **options)
+        t, shape = y, out
+    if t == x:
+        return random_chain(rng)
+    return b.build([x], [t]), [list(b.shape(x))]
+
+
 MODEL_GENERATORS = {
     "TRANSPOSE": random_transpose,
     "STRIDED_SLICE": random_strided_slice,
@@ -255,4 +323,5 @@ MODEL_GENERATORS = {
     "RESIZE_NEAREST_NEIGHBOR": random_resize_nearest,
     "CONCATENATION": random_concatenation,
     "SQUEEZE_OR_EXPAND_DIMS": random_squeeze_or_expand,
+    "CHAIN": random_chain,
 }

@@ -378,3 +378,31 @@ def test_run_allocates_nothing_with_shape_ops(micropython, tmp_path):
     # always has; that model's python tier is not counted.)
     expected = [f"ALLOCATED {tier} 0" for _ in caps for tier in ("python", "viper", "natmod")]
     assert out[:3] + out[4:] == expected[:3] + expected[4:], out
+
+
+def test_composed_gathers_equal_gathers_in_sequence():
+    # The packager fuses a GATHER feeding a GATHER (lower_shape.compose_gathers).
+    from geometries_shape import gather_tables
+
+    from minerva_packager.lower_shape import apply_gather, compose_gathers
+
+    def four(tables):
+        return [[0]] * (4 - len(tables)) + [list(t) for t in tables]
+
+    fused = 0
+    for seed in range(400):
+        rng = np.random.default_rng(seed)
+        shape, first, pad1 = gather_tables(rng)
+        mid = [len(t) for t in first]
+        _, second, pad2 = gather_tables(rng, mid)
+        if rng.random() < 0.3:
+            pad2 = pad1
+        x = rng.integers(-128, 128, int(np.prod(shape))).astype(np.int8)
+        composed = compose_gathers((four(first), pad1), (four(second), pad2))
+        if composed is None:
+            continue
+        fused += 1
+        want = apply_gather(apply_gather(x, four(first), pad1), four(second), pad2)
+        got = apply_gather(x, *composed)
+        assert got.tobytes() == want.tobytes(), f"seed {seed}"
+    assert fused > 200

@@ -9,7 +9,7 @@ import numpy as np
 from . import quant
 from .capsule import OPS, CapsuleOp, CapsuleTensor
 from .errors import PackagerError
-from .lower_shape import ShapeLowering
+from .lower_shape import ShapeLowering, fuse_gathers
 
 # TFLite ops the packager reads (capsule ops are in capsule.OPS; GATHER is not a TFLite op).
 SUPPORTED_OPS = tuple(name for name in OPS if name != "GATHER") + (
@@ -287,4 +287,12 @@ def lower(model):
                                 "export with int8 (or float32) inputs and outputs")
     inputs = [graph.tensor(i) for i in model.inputs]
     outputs = [graph.tensor(i) for i in model.outputs]
-    return graph.tensors, graph.ops, inputs, outputs
+    unused = set(fuse_gathers(graph.tensors, graph.ops, inputs + outputs))
+    # Drop the tensors fusion left unused and renumber the rest.
+    keep = [i for i in range(len(graph.tensors)) if i not in unused]
+    new_index = {old: new for new, old in enumerate(keep)}
+    for op in graph.ops:
+        op.inputs = [None if i is None else new_index[i] for i in op.inputs]
+        op.outputs = [new_index[i] for i in op.outputs]
+    tensors = [graph.tensors[i] for i in keep]
+    return tensors, graph.ops, [new_index[i] for i in inputs], [new_index[i] for i in outputs]

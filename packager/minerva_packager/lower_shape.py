@@ -267,3 +267,93 @@ class ShapeLowering:
         # Equal quantization everywhere: concatenating is copying bytes.
         self.emit(op, [g.tensor(i) for i in op.inputs], [g.tensor(op.outputs[0])],
                   [outer, *inners], name="CONCATENATION")
+
+
+# -- GATHER of a GATHER -------------------------------------------------------------------------
+
+def _split(table, dims):
+    out, pos = [], 0
+    for d in dims:
+        out.append(table[pos:pos + d])
+        pos += d
+    return out
+
+
+def compose_gathers(first, second):
+    """One GATHER doing ``second`` after ``first``, or None when the two do not compose.
+
+    ``first``/``second`` are ``(tables, pad_value)`` with four tables each; ``second``'s
+    entries are offsets into ``first``'s output. They compose when each of ``second``'s tables
+    moves along its own subset of ``first``'s output dimensions (transposes, slices, pads and
+    resizes of one another do), and the two pad values agree where both pad.
+    """
+    (ta, pad_a), (tb, pad_b) = first, second
+    dims = [len(t) for t in ta]
+    strides = _strides(dims)
+
+    def coords(e):
+        return [(e // strides[m]) % dims[m] for m in range(4)]
+
+    moved = []
+    for table in tb:
+        axes = set()
+        for e in table:
+            if e != PAD_MARK:
+                axes.update(m for m, c in enumerate(coords(e)) if c)
+        moved.append(axes)
+    if any(moved[i] & moved[j] for i in range(4) for j in range(i + 1, 4)):
+        return None
+    a_pads = any(PAD_MARK in t for t in ta)
+    b_pads = any(PAD_MARK in t for t in tb)
+    if a_pads and b_pads and pad_a != pad_b:
+        return None
+    fixed = [ta[m][0] for m in range(4) if not any(m in axes for axes in moved)]
+    if PAD_MARK in fixed:
+        return None
+    tables = []
+    for k, table in enumerate(tb):
+        out = []
+        for e in table:
+            parts = [] if e == PAD_MARK else [ta[m][c] for m, c in enumerate(coords(e))
+                                               if m in moved[k]]
+            if e == PAD_MARK or PAD_MARK in parts:
+                out.append(PAD_MARK)
+            else:
+                out.append(sum(parts) + (sum(fixed) if k == 0 else 0))
+        tables.append(out)
+    return tables, pad_b if b_pads else pad_a
+
+
+def fuse_gathers(tensors, ops, io):
+    """Replace each GATHER that only feeds another GATHER by their composition, in place;
+    return the indices of tensors no op or model input/output uses any more."""
+    uses = {}
+    for op in ops:
+        for i in op.inputs:
+            uses[i] = uses.get(i, 0) + 1
+    k = 0
+    while k < len(ops):
+        b = ops[k]
+        producers = [a for a in ops if a.name == "GATHER" and a.outputs[0] == b.inputs[0]]
+        if b.name != "GATHER" or not producers or uses.get(b.inputs[0]) != 1 \
+                or b.inputs[0] in io:
+            k += 1
+            continue
+        a = producers[0]
+        fused = compose_gathers(*[
+            (_split(np.frombuffer(tensors[op.inputs[1]].data, "<i4").tolist(),
+                    op.params[1:5]), op.params[5]) for op in (a, b)])
+        if fused is None:
+            k += 1
+            continue
+        tables, pad = fused
+        data = np.asarray([v for t in tables for v in t], "<i4")
+        tensors[b.inputs[1]].data = data.tobytes()
+        b.inputs = [a.inputs[0], b.inputs[1]]
+        b.params = [a.params[0], *b.params[1:5], int(pad)]
+        ops.remove(a)
+        k = 0
+    used = set(io)
+    for op in ops:
+        used.update(i for i in op.inputs + op.outputs if i is not None)
+    return [i for i in range(len(tensors)) if i not in used]

@@ -212,6 +212,16 @@ def test_constant_subgraphs_are_folded_at_pack_time(tmp_path):
             assert bytes(minerva.load(str(cap), kernels=tier).run(x.tobytes())) == want
 
 
+def test_transpose_then_slice_is_one_gather(tmp_path):
+    from opmodels import build_op_model
+
+    from minerva_packager.capsule import read_capsule
+
+    src = tmp_path / "m.tflite"
+    src.write_bytes(build_op_model("conv_transpose_slice", 0).tflite)
+    assert read_capsule(pack_tflite(src)).meta["ops"] == ["CONV_2D", "GATHER"]
+
+
 # -- refusals: the packager names op and index; hostile capsules are CapsuleErrors --------------
 
 def _slice_model(**options):

@@ -222,6 +222,24 @@ def test_transpose_then_slice_is_one_gather(tmp_path):
     assert read_capsule(pack_tflite(src)).meta["ops"] == ["CONV_2D", "GATHER"]
 
 
+def test_slice_down_to_a_scalar(tmp_path):
+    # Every axis shrunk: a rank-0 output (one byte in the capsule).
+    b = TfliteBuilder()
+    x = b.tensor("x", (2, 3), scale=0.1, zero_point=1)
+    consts = [b.tensor(n, (2,), "int32", data=v)
+              for n, v in (("begin", [1, -1]), ("end", [2, 3]), ("strides", [1, 1]))]
+    y = b.tensor("y", (), scale=0.1, zero_point=1)
+    b.op("STRIDED_SLICE", [x, *consts], [y], shrink_axis_mask=3)
+    tflite = b.build([x], [y])
+    src = tmp_path / "scalar.tflite"
+    src.write_bytes(tflite)
+    pack_file(src, tmp_path / "scalar.cap")
+    x = np.arange(6, dtype=np.int8).reshape(2, 3)
+    want = np.ascontiguousarray(run_tflm(tflite, [x])[0]).tobytes()
+    assert want == b"\x05"
+    assert bytes(minerva.load(str(tmp_path / "scalar.cap")).run(x.tobytes())) == want
+
+
 # -- refusals: the packager names op and index; hostile capsules are CapsuleErrors --------------
 
 def _slice_model(**options):

@@ -104,7 +104,7 @@ class ShapeLowering:
 
     def _gather(self, op, out_dims, tables, pad_value):
         inp, out, shape = self._moved(op)
-        if tuple(out.shape or (1,)) != tuple(d for d in out_dims if d is not None):
+        if tuple(out.shape) != tuple(d for d in out_dims if d is not None):
             self.fail(op, f"output shape {out.shape} does not match the computed "
                       f"{[d for d in out_dims if d is not None]}")
         if inp.data is not None:

@@ -181,12 +181,6 @@ def _dequantize(rng, size=100):
         ("f", size)
 
 
-def _gather_geometry(rng):
-    from geometries_shape import gather_geometry
-
-    return gather_geometry(rng)
-
-
 CASES = {
     "conv_2d_int8_same_stride1": lambda r: _conv(r),
     "conv_2d_int8_valid_stride2": lambda r: _conv(r, hw=(9, 8), in_c=2, stride=(2, 2),
@@ -267,10 +261,6 @@ CASES = {
     "quantize_int8_requantize_left_shift": lambda r: _requantize(r, 0.5, 0.02),
     "quantize_int8_from_float": _quantize_float,
     "dequantize_int8_to_float": _dequantize,
-    # GATHER (transpose, slice, pad, resize tables): random geometries from
-    # tests/geometries_shape.py, which also has CONCATENATION's (tested in test_shape_ops.py,
-    # since its inputs come as one tuple).
-    **{f"gather_int8_random_geometry{k}": (lambda r: _gather_geometry(r)) for k in range(6)},
 }
 
 
@@ -358,10 +348,8 @@ def test_generated_cases_are_not_all_clamped():
     # The vectors must exercise requantization, not just saturate to the activation range.
     for name in CASES:
         op, _, args, (out_type, _) = case = _generate(name)
-        # (Empty windows, one-element rows and very long rows are meant to be flat; a gather
-        # moves bytes without arithmetic and may be one byte long.)
-        if out_type != "b" or any(k in name for k in ("empty", "depth1", "long_row",
-                                                      "gather")):
+        # (Empty windows, one-element rows and very long rows are meant to be flat.)
+        if out_type != "b" or any(k in name for k in ("empty", "depth1", "long_row")):
             continue
         out = np.frombuffer(_run_cpython(kernels_py, case), np.int8)
         assert len(np.unique(out)) > 3, f"{name}: only {np.unique(out)}"

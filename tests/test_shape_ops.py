@@ -13,7 +13,7 @@ from reference import run_tflm
 from test_natmod import build_natmod
 
 import minerva
-from minerva import kernels_np, kernels_py
+from minerva import kernels_np, shape_py
 from minerva_packager.errors import PackagerError
 from minerva_packager.pack import pack_file, pack_tflite
 from minerva_packager.tflite_writer import TfliteBuilder
@@ -40,7 +40,7 @@ def _run(module, case):
 
 def test_shape_kernels_numpy_equals_spec():
     for label, case in _kernel_cases():
-        assert _run(kernels_np, case) == _run(kernels_py, case), label
+        assert _run(kernels_np, case) == _run(shape_py, case), label
 
 
 # Each buffer inside a guarded array at an odd offset, handed over as a memoryview slice as
@@ -48,8 +48,8 @@ def test_shape_kernels_numpy_equals_spec():
 _MP_KERNELS = """
 import json, binascii, sys
 from array import array
-from minerva import kernels_py, kernels_viper
-tiers = [kernels_py, kernels_viper]
+from minerva import shape_py, viper_shape
+tiers = [shape_py, viper_shape]
 try:
     import minerva_nat
     tiers.append(minerva_nat)
@@ -100,7 +100,7 @@ def test_shape_kernels_viper_and_natmod_equal_spec(micropython, tmp_path):
              if line.startswith("CASE ")}
     assert len(lines) == len(cases)
     for label, case in cases:
-        spec = _run(kernels_py, case).hex()
+        spec = _run(shape_py, case).hex()
         assert lines[label] == [spec] * 3, f"{label}: python, viper, natmod differ: {case!r}"
 
 

@@ -9,7 +9,6 @@ except ImportError:  # CPython
         return x
 
 from .errors import CapsuleError, UnsupportedError
-from .shape_checks import check_concatenation, check_gather
 
 INT8 = const(0)
 UINT8 = const(1)
@@ -29,6 +28,8 @@ _MAX_POOL_TAPS = const(0x800000)
 _MAX_SOFTMAX_DEPTH = const(4095)
 _TENSOR_SIZE = const(36)
 
+GATHER = const(11)
+CONCATENATION = const(12)
 # A count that varies per op record (CONCATENATION: any number of inputs, one param more).
 VARIABLE = const(-1)
 
@@ -266,12 +267,15 @@ def _check_op(name, k, op, tensors):
         positive(p[0:1])
         tensor(ins[0], INT8, p[0], "input")
         tensor(outs[0], FLOAT32, 4 * p[0], "output")
-    elif op.code in (11, 12):
+    elif op.code in (GATHER, CONCATENATION):
+        # Imported here: a model without these ops does not pay the RAM for their checks.
+        from .shape_checks import check_concatenation, check_gather
+
         def bad(what):
             _bad(name, "%s: %s" % (label, what))
 
-        (check_gather if op.code == 11 else check_concatenation)(p, ins, outs, tensor, bad)
-        if op.code == 11 and tensors[ins[1]].storage != WEIGHTS:
+        (check_gather if op.code == GATHER else check_concatenation)(p, ins, outs, tensor, bad)
+        if op.code == GATHER and tensors[ins[1]].storage != WEIGHTS:
             # Its values are checked once at load, so they must not change afterwards.
             bad("table tensor %d is not a constant" % ins[1])
     for i in ins:

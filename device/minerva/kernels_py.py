@@ -282,8 +282,3 @@ def dequantize(inp, out, args):
     scale = _f32(bits)
     for i in range(size):
         out[i] = scale * (inp[i] - zero_point)
-
-
-# -- data movement (shape_py.py) ---------------------------------------------------------
-
-from .shape_py import concatenation, gather  # noqa: E402, F401

@@ -6,9 +6,8 @@ from array import array
 
 from .capsule import SECTION_WEIGHTS, read_capsule_file, verified_sections
 from .errors import CapsuleError
-from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, INT8, OPS, VARIABLE, WEIGHTS
+from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, GATHER, INT8, OPS, VARIABLE, WEIGHTS
 from .memory import new_buffer, preallocate
-from .shape_checks import GATHER, check_gather_table
 from .tiers import bind, native_arch, select_kernels
 
 
@@ -91,6 +90,8 @@ class Model:
         # bytes are in RAM.
         for k, op in enumerate(g.ops):
             if op.code == GATHER:
+                from .shape_checks import check_gather_table
+
                 check_gather_table(buffers[op.inputs[1]], op.params, name, k)
             if op.code <= 3:
                 mult, shift = buffers[op.inputs[3]], buffers[op.inputs[4]]

@@ -13,8 +13,6 @@ from .errors import CapsuleError
 # sum is negative exactly when it is padding, and four PAD_MARKs still fit in int32.
 PAD_MARK = const(-0x20000000)
 MAX_GATHER_INPUT = const(0x20000000)
-GATHER = const(11)
-CONCATENATION = const(12)
 INT8 = const(0)
 INT32 = const(3)
 

@@ -1,6 +1,7 @@
-# Pure-Python data-movement kernels (part of the spec, re-exported by kernels_py): GATHER and
-# CONCATENATION of docs/capsule-format.md. No arithmetic on values, only on offsets; the
-# loader checked every table entry and size, so the kernels run without checks.
+# Pure-Python data-movement kernels: the spec of GATHER and CONCATENATION
+# (docs/capsule-format.md) for the python tier, which imports this module only for models that
+# use them (tiers.py). No arithmetic on values, only on offsets; the loader checked every
+# table entry and size, so the kernels run without checks.
 
 
 def gather(inp, table, out, args):

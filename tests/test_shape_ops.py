@@ -265,6 +265,22 @@ def test_pack_refuses_slice_options_tflm_ignores(tmp_path, options, message):
     assert "op STRIDED_SLICE (index 0)" in str(info.value)
 
 
+def test_pack_refuses_shrink_axis_with_negative_stride(tmp_path):
+    # TFLite Micro loops from start while i > start + 1 there: it writes nothing at all and
+    # its output is whatever the arena held (checked: [107, 4, 0, 0] for x[1, 0:4]).
+    b = TfliteBuilder()
+    x = b.tensor("x", (3, 4), scale=0.1, zero_point=1)
+    consts = [b.tensor(n, (2,), "int32", data=v)
+              for n, v in (("begin", [1, 0]), ("end", [2, 4]), ("strides", [-1, 1]))]
+    y = b.tensor("y", (4,), scale=0.1, zero_point=1)
+    b.op("STRIDED_SLICE", [x, *consts], [y], shrink_axis_mask=1)
+    src = tmp_path / "shrink.tflite"
+    src.write_bytes(b.build([x], [y]))
+    with pytest.raises(PackagerError, match=r"op STRIDED_SLICE \(index 0\): axis 0 of the "
+                                            "slice is empty"):
+        pack_tflite(src)
+
+
 def test_pack_refuses_concatenation_of_different_scales(tmp_path):
     b = TfliteBuilder()
     x1 = b.tensor("x1", (1, 3), scale=0.1, zero_point=0)

@@ -163,6 +163,10 @@ class ShapeLowering:
                     stop = size if stride > 0 else -1
             # TFLite Micro's loop: from start while (stride > 0 ? i < stop : i > stop).
             index = range(start, stop, stride)
+            if len(index) == 0 and o["shrink_axis_mask"] & bit and stride < 0:
+                self.fail(op, f"axis {axis} is shrunk with a negative stride, which selects "
+                          "nothing in TFLite Micro (it leaves the output unwritten)",
+                          "use stride 1 on shrunk axes")
             if len(index) == 0:
                 self.fail(op, f"axis {axis} of the slice is empty")
             tables.append([i * in_strides[axis] for i in index])

@@ -88,11 +88,11 @@ class Model:
     def _check_data(g, buffers, name):
         # Multipliers, shifts and gather tables are data, so they are checked once their
         # bytes are in RAM.
-        for k, op in enumerate(g.ops):
+        for index, op in enumerate(g.ops):
             if op.code == GATHER:
                 from .shape_checks import check_gather_table
 
-                check_gather_table(buffers[op.inputs[1]], op.params, name, k)
+                check_gather_table(buffers[op.inputs[1]], op.params, name, index)
             if op.code <= 3:
                 mult, shift = buffers[op.inputs[3]], buffers[op.inputs[4]]
                 for k in range(len(shift)):

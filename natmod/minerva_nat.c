@@ -144,6 +144,41 @@ static mp_obj_t add(size_t n, const mp_obj_t *a) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(add_obj, 4, 4, add);
 
+// gather(inp, table, out, args)
+static mp_obj_t gather(size_t n, const mp_obj_t *a) {
+    size_t in_len, table_len, out_len, n_args;
+    const int8_t *in = bytes_of(a[0], &in_len, MP_BUFFER_READ);
+    const int32_t *table = words_of(a[1], &table_len, MP_BUFFER_READ);
+    int8_t *out = bytes_of(a[2], &out_len, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(a[3], &n_args, MP_BUFFER_READ);
+    check(mnv_gather(in, in_len, table, table_len, out, out_len, args, n_args));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(gather_obj, 4, 4, gather);
+
+// concatenation(inputs, out, args): ``inputs`` is a tuple of int8 buffers (built at load).
+// Every input is checked before anything is written; no allocation, whatever the count.
+static mp_obj_t concatenation(mp_obj_t inputs_obj, mp_obj_t out_obj, mp_obj_t args_obj) {
+    size_t count, out_len, n_args;
+    mp_obj_t *inputs;
+    mp_obj_get_array(inputs_obj, &count, &inputs);
+    int8_t *out = bytes_of(out_obj, &out_len, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(args_obj, &n_args, MP_BUFFER_READ);
+    if (count + 1 != n_args) {
+        check(MNV_EARGS);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < count; k++) {
+            size_t in_len;
+            const int8_t *in = bytes_of(inputs[k], &in_len, MP_BUFFER_READ);
+            check(mnv_concatenation_part(in, in_len, pass ? out : NULL, out_len, args, n_args,
+                k));
+        }
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(concatenation_obj, concatenation);
+
 #if MNV_HAS_FLOAT
 static mp_obj_t quantize(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj) {
     size_t in_len, out_len, n_args;
@@ -200,6 +235,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&softmax_obj));
     mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&quantize_obj));
     mp_store_global(MP_QSTR_dequantize, MP_OBJ_FROM_PTR(&dequantize_obj));
+    mp_store_global(MP_QSTR_gather, MP_OBJ_FROM_PTR(&gather_obj));
+    mp_store_global(MP_QSTR_concatenation, MP_OBJ_FROM_PTR(&concatenation_obj));
     mp_store_global(MP_QSTR_HAS_FLOAT, mp_obj_new_bool(MNV_HAS_FLOAT));
 
     MP_DYNRUNTIME_INIT_EXIT

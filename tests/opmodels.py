@@ -171,6 +171,66 @@ class Net:
         self.fixed_quant[out] = ("requantize", (x, scale_factor, zero_point_shift))
         return out
 
+    # -- data-movement ops: the output keeps the input's quantization, as the converter
+    # writes them (TFLite Micro copies bytes whatever the quantization says).
+
+    def _moved(self, kind, x, out_shape, consts=(), same=True, inputs=None, **options):
+        out = self._value(out_shape)
+        self.nodes.append(_Node(kind, inputs or [x], out, consts=list(consts),
+                                options=options))
+        if same:
+            self.fixed_quant[out] = ("same", x)
+        return out
+
+    def transpose(self, x, perm):
+        shape = self.shapes[x]
+        return self._moved("TRANSPOSE", x, [shape[p] for p in perm], [("int32", perm)])
+
+    def strided_slice(self, x, begin, end, strides, begin_mask=0, end_mask=0,
+                      shrink_axis_mask=0):
+        # The output shape by numpy's slicing, which is TensorFlow's semantics.
+        index = []
+        for axis in range(len(begin)):
+            if shrink_axis_mask >> axis & 1:
+                index.append(begin[axis])
+            else:
+                index.append(slice(None if begin_mask >> axis & 1 else begin[axis],
+                                   None if end_mask >> axis & 1 else end[axis], strides[axis]))
+        out_shape = np.zeros(self.shapes[x])[tuple(index)].shape
+        return self._moved("STRIDED_SLICE", x, out_shape,
+                           [("int32", begin), ("int32", end), ("int32", strides)],
+                           begin_mask=begin_mask, end_mask=end_mask,
+                           shrink_axis_mask=shrink_axis_mask)
+
+    def pad(self, x, paddings, value=None):
+        out_shape = [d + a + b for d, (a, b) in zip(self.shapes[x], paddings)]
+        if value is None:
+            return self._moved("PAD", x, out_shape, [("int32", paddings)])
+        return self._moved("PADV2", x, out_shape, [("int32", paddings), ("pad_value", value)])
+
+    def squeeze(self, x, dims=()):
+        shape = self.shapes[x]
+        out_shape = [d for k, d in enumerate(shape)
+                     if not (d == 1 and (not dims or k in dims or k - len(shape) in dims))]
+        return self._moved("SQUEEZE", x, out_shape, squeeze_dims=list(dims))
+
+    def expand_dims(self, x, axis):
+        shape = list(self.shapes[x])
+        shape.insert(axis if axis >= 0 else len(shape) + 1 + axis, 1)
+        return self._moved("EXPAND_DIMS", x, shape, [("int32", [axis])])
+
+    def resize_nearest(self, x, size, align_corners=False, half_pixel_centers=False):
+        n, _, _, c = self.shapes[x]
+        return self._moved("RESIZE_NEAREST_NEIGHBOR", x, (n, size[0], size[1], c),
+                           [("int32", list(size))], align_corners=align_corners,
+                           half_pixel_centers=half_pixel_centers)
+
+    def concatenate(self, xs, axis):
+        """CONCATENATION; the output takes the first input's quantization."""
+        shape = list(self.shapes[xs[0]])
+        shape[axis] = sum(self.shapes[x][axis] for x in xs)
+        return self._moved("CONCATENATION", xs[0], shape, inputs=list(xs), axis=axis)
+
     def _override(self, value, out_range):
         if out_range is not None:
             self.range_override[value] = out_range
@@ -201,6 +261,7 @@ class Net:
                 if bias is None:
                     bias = np.zeros(w.shape[node.params["channel_axis"]], np.float32)
                 ins.append(b.tensor(f"b{k}", bias.shape, "float32", data=bias))
+            ins += _constants(b, k, node, "float32")
             out = b.tensor(f"t{node.output}", self.shapes[node.output], "float32")
             tensors[node.output] = out
             b.op(node.kind, _drop_absent_conv_bias(node.kind, ins), [out],
@@ -277,6 +338,7 @@ class Net:
                 continue
             if "weights" in node.params:
                 ins += self._quantized_weights(b, k, node, quant[node.inputs[0]][0])
+            ins += _constants(b, k, node, "int8", (scale, zero_point))
             if node.kind == "RESHAPE":
                 shape = node.params["options"]["new_shape"]
                 ins.append(b.tensor(f"shape{k}", [len(shape)], "int32", data=shape))
@@ -303,6 +365,23 @@ class Net:
         bias_q, bias_scales = quantize_bias(bias, input_scale, scales)
         return [filt, b.tensor(f"b{k}", [out_c], "int32", data=bias_q, scale=bias_scales,
                                zero_point=0)]
+
+
+def _constants(b, k, node, dtype, quant=None):
+    """The constant inputs of a data-movement op: int32 index tensors, and PADV2's pad value
+    (float32 in the float twin, int8 at the output's quantization in the int8 model)."""
+    tensors = []
+    for j, (kind, data) in enumerate(node.params.get("consts", ())):
+        if kind != "pad_value":
+            tensors.append(b.tensor(f"c{k}_{j}", np.shape(data), kind, data=data))
+        elif dtype == "float32":
+            tensors.append(b.tensor(f"c{k}_{j}", [1], "float32", data=[data]))
+        else:
+            scale, zero_point = quant
+            q = int(np.clip(np.round(data / scale) + zero_point, -128, 127))
+            tensors.append(b.tensor(f"c{k}_{j}", [1], "int8", data=[q], scale=scale,
+                                    zero_point=zero_point))
+    return tensors
 
 
 def _drop_absent_conv_bias(kind, inputs):
@@ -472,6 +551,111 @@ def _chain(seed):
     return finish("chain", net, seed)
 
 
+def _moved(name, shape, make):
+    """One data-movement op, ``make(net, x)``, on an input of ``shape``."""
+    def build(seed):
+        net = Net(seed)
+        make(net, net.input(shape))
+        return finish(name, net, seed)
+    return build
+
+
+def _concat(name, shapes, axis):
+    """TFLite Micro's int8 CONCATENATION requires every input at the output's scale (the
+    converter writes them so), so all inputs share the first one's quantization."""
+    def build(seed):
+        net = Net(seed)
+        xs = [net.input(shape, spread=1.0) for shape in shapes]
+        for x in xs[1:]:
+            net.fixed_quant[x] = ("same", xs[0])
+        net.concatenate(xs, axis)
+        return finish(name, net, seed)
+    return build
+
+
+def _conv_then_transpose(seed):
+    """A conv whose NHWC output is transposed to NCHW and sliced, as exports feeding a
+    PyTorch-style head do."""
+    net = Net(seed)
+    x = net.conv2d(net.input((1, 6, 5, 3)), 4, 3, activation="RELU")
+    x = net.transpose(x, (0, 3, 1, 2))
+    net.strided_slice(x, (0, 1, 0, 1), (1, 4, 6, 5), (1, 1, 2, 2))
+    return finish("conv_transpose_slice", net, seed)
+
+
+SHAPE_MODELS = {
+    # TRANSPOSE (GATHER): ranks 2-4, every kind of permutation.
+    "transpose_nchw_to_nhwc": _moved("transpose_nchw_to_nhwc", (1, 3, 5, 4),
+                                     lambda n, x: n.transpose(x, (0, 2, 3, 1))),
+    "transpose_4d_3120": _moved("transpose_4d_3120", (2, 3, 4, 5),
+                                lambda n, x: n.transpose(x, (3, 1, 2, 0))),
+    "transpose_3d_021": _moved("transpose_3d_021", (2, 5, 3),
+                               lambda n, x: n.transpose(x, (0, 2, 1))),
+    "transpose_2d": _moved("transpose_2d", (7, 5), lambda n, x: n.transpose(x, (1, 0))),
+    # STRIDED_SLICE (GATHER): strides, negative indices and strides, masks, shrink.
+    "strided_slice_strides": _moved(
+        "strided_slice_strides", (1, 7, 9, 5),
+        lambda n, x: n.strided_slice(x, (0, 1, 0, 1), (1, 7, 9, 5), (1, 2, 3, 2))),
+    "strided_slice_negative_masks": _moved(
+        "strided_slice_negative_masks", (1, 8, 6, 4),
+        lambda n, x: n.strided_slice(x, (0, -3, 4, 0), (1, -1, 0, 3), (1, 1, 1, 1),
+                                     begin_mask=0b0100, end_mask=0b0100)),
+    "strided_slice_reverse": _moved(
+        "strided_slice_reverse", (1, 6, 5, 3),
+        lambda n, x: n.strided_slice(x, (0, 5, -1, 2), (1, 0, 0, 0), (1, -2, -1, -1),
+                                     end_mask=0b1100)),
+    "strided_slice_shrink": _moved(
+        "strided_slice_shrink", (1, 5, 6, 3),
+        lambda n, x: n.strided_slice(x, (0, 2, 0, 0), (1, 3, 6, 3), (1, 1, 1, 1),
+                                     shrink_axis_mask=0b0011)),
+    "strided_slice_1d": _moved("strided_slice_1d", (20,),
+                               lambda n, x: n.strided_slice(x, (3,), (17,), (3,))),
+    "strided_slice_3d_clamped": _moved(
+        "strided_slice_3d_clamped", (3, 7, 4),
+        lambda n, x: n.strided_slice(x, (-9, 2, 1), (9, 100, 3), (2, 2, 1))),
+    # PAD and PADV2 (GATHER): ranks 2-4, every axis, the pad value.
+    "pad_4d_hw": _moved("pad_4d_hw", (1, 5, 4, 3),
+                        lambda n, x: n.pad(x, ((0, 0), (1, 2), (2, 1), (0, 0)))),
+    "pad_3d_every_axis": _moved("pad_3d_every_axis", (2, 3, 5),
+                                lambda n, x: n.pad(x, ((1, 0), (0, 2), (3, 1)))),
+    "pad_2d": _moved("pad_2d", (3, 4), lambda n, x: n.pad(x, ((1, 1), (2, 0)))),
+    "padv2_4d_value": _moved("padv2_4d_value", (1, 4, 4, 2),
+                             lambda n, x: n.pad(x, ((0, 0), (1, 1), (1, 1), (0, 3)), 0.5)),
+    "padv2_batch_channels": _moved(
+        "padv2_batch_channels", (1, 3, 3, 5),
+        lambda n, x: n.pad(x, ((0, 1), (0, 0), (2, 0), (1, 1)), -1.0)),
+    # SQUEEZE and EXPAND_DIMS (RESHAPE).
+    "squeeze_all": _moved("squeeze_all", (1, 1, 6, 1), lambda n, x: n.squeeze(x)),
+    "squeeze_dims": _moved("squeeze_dims", (1, 4, 1, 3), lambda n, x: n.squeeze(x, (2,))),
+    "expand_dims_middle": _moved("expand_dims_middle", (3, 5),
+                                 lambda n, x: n.expand_dims(x, 1)),
+    "expand_dims_last": _moved("expand_dims_last", (2, 3, 4),
+                               lambda n, x: n.expand_dims(x, -1)),
+    # RESIZE_NEAREST_NEIGHBOR (GATHER): up and down, align_corners, half_pixel_centers.
+    "resize_nearest_2x": _moved("resize_nearest_2x", (1, 3, 4, 2),
+                                lambda n, x: n.resize_nearest(x, (6, 8))),
+    "resize_nearest_align_corners": _moved(
+        "resize_nearest_align_corners", (1, 5, 4, 3),
+        lambda n, x: n.resize_nearest(x, (9, 7), align_corners=True)),
+    "resize_nearest_half_pixel": _moved(
+        "resize_nearest_half_pixel", (1, 4, 5, 2),
+        lambda n, x: n.resize_nearest(x, (7, 3), half_pixel_centers=True)),
+    "resize_nearest_odd_batch2": _moved("resize_nearest_odd_batch2", (2, 3, 3, 1),
+                                        lambda n, x: n.resize_nearest(x, (5, 10))),
+    "resize_nearest_down_align": _moved(
+        "resize_nearest_down_align", (1, 9, 7, 2),
+        lambda n, x: n.resize_nearest(x, (4, 3), align_corners=True)),
+    # CONCATENATION: 2-4 inputs, every axis, different input scales (copied as bytes).
+    "concat_channels_3_inputs": _concat("concat_channels_3_inputs",
+                                        [(1, 4, 4, 3), (1, 4, 4, 5), (1, 4, 4, 1)], 3),
+    "concat_axis1": _concat("concat_axis1", [(1, 3, 4, 2), (1, 5, 4, 2)], 1),
+    "concat_axis0_2d": _concat("concat_axis0_2d", [(2, 6), (3, 6)], 0),
+    "concat_negative_axis_4_inputs": _concat(
+        "concat_negative_axis_4_inputs", [(2, 3), (2, 4), (2, 1), (2, 2)], -1),
+    "conv_transpose_slice": _conv_then_transpose,
+}
+
+
 OP_MODELS = {
     # CONV_2D: padding, strides, dilation, per-channel/per-tensor, bias, fused activation.
     "conv_same_s1_perchannel": _conv("conv_same_s1_perchannel"),
@@ -537,6 +721,7 @@ OP_MODELS = {
     "dequantize_output": _dequantize_output,
     # Everything together.
     "chain": _chain,
+    **SHAPE_MODELS,
 }
 
 

@@ -22,7 +22,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "natmod" / "kernels"
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 OPS = ["conv_2d", "depthwise_conv_2d", "fully_connected", "average_pool_2d", "max_pool_2d",
-       "add", "reshape", "softmax", "quantize", "dequantize"]
+       "add", "reshape", "softmax", "quantize", "dequantize", "gather", "concatenation"]
 SENTINEL = 0x5A
 ENV = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
 
@@ -222,7 +222,8 @@ def test_garbage_argument_blocks_stay_inside_buffers(driver):
     import numpy as np
 
     rng = np.random.default_rng(3)
-    ops = [op for op in OPS if driver["float"] or op not in ("quantize", "dequantize")]
+    # (GATHER and CONCATENATION have their own garbage test below.)
+    ops = [op for op in N_ARGS if driver["float"] or op not in ("quantize", "dequantize")]
     calls = [_garbage_call(rng, ops[i % len(ops)]) for i in range(3000)]
     answers = run_driver(driver, calls)
     assert len(answers) == len(calls)
@@ -297,3 +298,91 @@ def test_kernel_stack_frames_fit_a_microcontroller(tmp_path):
     assert "mnv_conv_2d" in frames
     too_big = {name: size for name, size in frames.items() if size > budget}
     assert not too_big, f"frames over {budget} bytes: {too_big}"
+
+
+# -- data movement: GATHER and CONCATENATION (natmod/kernels/gather.c) -------------------------
+
+def _shape_call(case):
+    """A tests/geometries_shape.py case as a driver call (CONCATENATION's inputs, one tuple in
+    the case, are the driver's buffers)."""
+    op, bufs, args, (_, out_len) = case
+    if op == "concatenation":
+        buffers = [array(t, v) for t, v in bufs[0][1]]
+    else:
+        buffers = [array(t, v) for t, v in bufs]
+    return op, args, buffers, out_len
+
+
+def test_shape_kernels_match_reference(driver):
+    import numpy as np
+    from geometries_shape import GENERATORS, kernel_call_args
+
+    from minerva import shape_py
+
+    cases = [gen(np.random.default_rng(seed)) for _, gen in sorted(GENERATORS.items())
+             for seed in range(150)]
+    for case, (rc, got) in zip(cases, run_driver(driver, [_shape_call(c) for c in cases])):
+        call = kernel_call_args(case)
+        getattr(shape_py, case[0])(*call)
+        assert rc == 0 and got == bytes(call[-2]), case
+
+
+def _garbage_shape_call(rng):
+    """GATHER tables and dims, CONCATENATION sizes, with extreme values half of the time."""
+    def pick():
+        return int(rng.choice(EXTREMES)) if rng.random() < 0.3 else int(rng.integers(-2, 7))
+
+    if rng.random() < 0.5:
+        dims = [max(1, min(pick(), 5)) if rng.random() < 0.8 else pick() for _ in range(4)]
+        in_n = max(1, min(pick(), 64)) if rng.random() < 0.8 else pick()
+        entries = sum(max(d, 0) for d in dims if d < 64)
+        table = [int(rng.choice([-(1 << 29), pick(), int(rng.integers(0, 16))]))
+                 for _ in range(entries + int(rng.integers(-1, 2)) if rng.random() < 0.2
+                                else entries)]
+        out = 1
+        for d in dims:
+            out *= max(min(d, 64), 0)
+        bufs = [array("b", rng.integers(-128, 128, max(min(in_n, 64), 0)).tolist()),
+                array("i", table)]
+        return "gather", [in_n, *dims, pick()], bufs, max(out + int(rng.integers(-1, 2)), 0)
+    count = int(rng.integers(1, 6))
+    args = [max(1, min(pick(), 6)) if rng.random() < 0.8 else pick() for _ in range(count + 1)]
+    if rng.random() < 0.1:
+        args.append(pick())
+    sizes = [min(max(args[0], 0), 6) * min(max(a, 0), 6) for a in args[1:count + 1]]
+    sizes = [n + int(rng.integers(-1, 2)) if rng.random() < 0.2 else n for n in sizes]
+    bufs = [array("b", rng.integers(-128, 128, max(n, 0)).tolist()) for n in sizes]
+    return "concatenation", args, bufs, max(sum(sizes), 0)
+
+
+def test_garbage_shape_blocks_stay_inside_buffers(driver):
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    calls = [_garbage_shape_call(rng) for _ in range(3000)]
+    answers = run_driver(driver, calls)
+    accepted = sum(rc == 0 for rc, _ in answers)
+    assert 0 < accepted < len(calls)
+    for (op, args, _bufs, out_nbytes), (rc, out) in zip(calls, answers):
+        if rc != 0:
+            assert out == bytes([SENTINEL]) * out_nbytes, (op, args, "wrote before refusing")
+
+
+def test_inconsistent_shape_blocks_are_refused_without_writing(driver):
+    pad = -(1 << 29)
+    x = array("b", range(6))
+    calls = {
+        "entry_past_input": ("gather", [6, 1, 1, 1, 2, 0], [x, array("i", [0, 0, 0, 0, 6])], 2),
+        "negative_entry": ("gather", [6, 1, 1, 1, 2, 0], [x, array("i", [0, 0, 0, 0, -1])], 2),
+        "sum_past_input": ("gather", [6, 1, 1, 2, 1, 0], [x, array("i", [0, 0, 3, 0, 3])], 2),
+        "pad_value": ("gather", [6, 1, 1, 1, 2, 128], [x, array("i", [0, 0, 0, 0, pad])], 2),
+        "short_table": ("gather", [6, 1, 1, 1, 2, 0], [x, array("i", [0, 0, 0, 0])], 2),
+        "short_out": ("gather", [6, 1, 1, 1, 2, 0], [x, array("i", [0, 0, 0, 0, 1])], 1),
+        "input_size": ("gather", [7, 1, 1, 1, 2, 0], [x, array("i", [0, 0, 0, 0, 1])], 2),
+        "concat_second_short": ("concatenation", [2, 3, 2], [x, array("b", [1, 2, 3])], 10),
+        "concat_count": ("concatenation", [2, 3, 2], [x], 10),
+        "concat_zero": ("concatenation", [2, 3, 0], [x, array("b")], 6),
+    }
+    for label, (rc, out) in zip(calls, run_driver(driver, list(calls.values()))):
+        assert rc < 0, f"{label}: accepted"
+        assert out == bytes([SENTINEL]) * calls[label][3], f"{label}: wrote before refusing"

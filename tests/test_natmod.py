@@ -17,7 +17,8 @@ ARCH_CODES = {"x64": 2, "armv6m": 4, "armv7emsp": 7, "xtensawin": 10, "rv32imc":
 COMPILERS = {"x64": "gcc", "armv6m": "arm-none-eabi-gcc", "armv7emsp": "arm-none-eabi-gcc",
              "xtensawin": "xtensa-esp32-elf-gcc"}
 KERNEL_NAMES = ["conv_2d", "depthwise_conv_2d", "fully_connected", "average_pool_2d",
-                "max_pool_2d", "add", "reshape", "softmax", "quantize", "dequantize"]
+                "max_pool_2d", "add", "reshape", "softmax", "quantize", "dequantize", "gather",
+                "concatenation"]
 
 
 def build_natmod(arch, dist=None, build_name=None, extra=()):

@@ -39,6 +39,11 @@ _MAX_ZERO_POINT = const(127)
 _MAX_REQUANTIZE_SHIFT = const(23)
 _TENSOR_SIZE = const(36)
 
+GATHER = const(11)
+CONCATENATION = const(12)
+# A count that varies per op record (CONCATENATION: any number of inputs, one param more).
+VARIABLE = const(-1)
+
 # opcode: (name, inputs, outputs, params)
 OPS = {
     1: ("CONV_2D", 5, 1, 19),
@@ -51,6 +56,8 @@ OPS = {
     8: ("SOFTMAX", 1, 1, 5),
     9: ("QUANTIZE", 1, 1, 6),
     10: ("DEQUANTIZE", 1, 1, 3),
+    11: ("GATHER", 2, 1, 6),
+    12: ("CONCATENATION", VARIABLE, 1, VARIABLE),
 }
 
 
@@ -132,7 +139,9 @@ def parse_graph(buf, name, weights_len):
         if spec is None:
             raise UnsupportedError("%s: op %d has unknown opcode %d; update minerva on the board"
                                    % (name, k, code))
-        if (ni, no, np_) != spec[1:]:
+        if spec[1] == VARIABLE and ni >= 1 and no == spec[2] and np_ == ni + 1:
+            pass
+        elif (ni, no, np_) != spec[1:]:
             _bad(name, "op %d (%s) has %d inputs, %d outputs, %d params; expected %r"
                  % (k, spec[0], ni, no, np_, spec[1:]))
         if pos + 4 + 2 * (ni + no) > len(buf):
@@ -314,6 +323,17 @@ def _check_op(name, k, op, tensors):
         float_scale(p[2])
         tensor(ins[0], INT8, p[0], "input")
         tensor(outs[0], FLOAT32, 4 * p[0], "output")
+    elif op.code in (GATHER, CONCATENATION):
+        # Imported here: a model without these ops does not pay the RAM for their checks.
+        from .shape_checks import check_concatenation, check_gather
+
+        def bad(what):
+            _bad(name, "%s: %s" % (label, what))
+
+        (check_gather if op.code == GATHER else check_concatenation)(p, ins, outs, tensor, bad)
+        if op.code == GATHER and tensors[ins[1]].storage != WEIGHTS:
+            # Its values are checked once at load, so they must not change afterwards.
+            bad("table tensor %d is not a constant" % ins[1])
     for i in ins:
         if i != ABSENT and tensors[i].storage == ARENA:
             for o in outs:

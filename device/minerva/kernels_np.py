@@ -264,3 +264,22 @@ def dequantize(inp, out, args):
     x = _view(inp, np.int8, size).astype(np.int32) - zero_point
     # The spec multiplies in double and stores into a float32 array: same as float64 here.
     _view(out, np.float32, size)[:] = (np.float64(scale) * x).astype(np.float32)
+
+
+# -- data movement -------------------------------------------------------------------------
+
+def gather(inp, table, out, args):
+    in_n, d0, d1, d2, d3, pad = args
+    t = _view(table, np.int32, d0 + d1 + d2 + d3).astype(np.int64)
+    index = (t[:d0, None, None, None] + t[d0:d0 + d1][None, :, None, None]
+             + t[d0 + d1:d0 + d1 + d2][None, None, :, None] + t[d0 + d1 + d2:][None, None, None])
+    x = _view(inp, np.int8, in_n)
+    values = np.where(index >= 0, x[np.maximum(index, 0)], pad)
+    _store(out, values, -128, 127)
+
+
+def concatenation(inputs, out, args):
+    outer = args[0]
+    parts = [_view(src, np.int8, outer * args[k + 1]).reshape(outer, args[k + 1])
+             for k, src in enumerate(inputs)]
+    _store(out, np.concatenate(parts, axis=1), -128, 127)

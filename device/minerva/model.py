@@ -6,7 +6,7 @@ from array import array
 
 from .capsule import SECTION_WEIGHTS, read_capsule_file, verified_sections
 from .errors import CapsuleError, OutOfMemoryError
-from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, INT8, OPS, WEIGHTS
+from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, GATHER, INT8, OPS, VARIABLE, WEIGHTS
 from .memory import collect, new_buffer, preallocate
 from .tiers import bind, native_arch, select_kernels
 
@@ -50,7 +50,7 @@ class Model:
                 buffers[i] = buf
             else:
                 buffers[i] = new_buffer(t.dtype, t.nbytes)
-        self._check_shifts(g, buffers, cap.name)
+        self._check_data(g, buffers, cap.name)
         steps = []
         # Ops whose kernel comes from a slower tier than self.tier: {op name: tier}.
         self.fallbacks = {}
@@ -59,6 +59,10 @@ class Model:
             if tier != self.tier:
                 self.fallbacks[OPS[op.code][0]] = tier
             bufs = [None if i == ABSENT else buffers[i] for i in op.inputs]
+            if OPS[op.code][1] == VARIABLE:
+                # Any number of inputs: the kernel takes them as one tuple, built here once so
+                # that run() stays on its two-buffer path and allocates nothing.
+                bufs = [tuple(bufs)]
             bufs += [buffers[o] for o in op.outputs]
             # A paged filter is read into the shared page buffer just before its op runs.
             page = op.inputs[1] if op.code <= 3 and op.inputs[1] in paged else -1
@@ -81,12 +85,16 @@ class Model:
             self._file = None
 
     @staticmethod
-    def _check_shifts(g, buffers, name):
-        # Multipliers, shifts and biases are data, so they are checked once their bytes are
-        # in RAM. The largest accumulator an op can form (every input and weight at its
-        # extreme), shifted left by a positive shift, must fit int32 as TFLite's C assumes;
-        # past it tiers would wrap differently, so such a capsule is refused here.
-        for op in g.ops:
+    def _check_data(g, buffers, name):
+        # Multipliers, shifts, biases and gather tables are data, so they are checked once
+        # their bytes are in RAM. The largest accumulator a weighted op can form (every input
+        # and weight at its extreme), shifted left by a positive shift, must fit int32 as
+        # TFLite's C assumes; past it tiers would wrap differently, so it is refused here.
+        for index, op in enumerate(g.ops):
+            if op.code == GATHER:
+                from .shape_checks import check_gather_table
+
+                check_gather_table(buffers[op.inputs[1]], op.params, name, index)
             if op.code > 3:
                 continue
             p = op.params

@@ -42,16 +42,35 @@ def _import(tier):
     return kernels_py
 
 
+def _kernel(kernels, tier, op_name):
+    # The data-movement kernels (GATHER, CONCATENATION) of the python and viper tiers live in
+    # their own modules, imported only when a model uses them: a board's heap pays only for
+    # the kernels it runs (viper code takes RAM), and the tier modules stay as small.
+    fn = getattr(kernels, op_name, None)
+    if fn is None and op_name in ("gather", "concatenation"):
+        if tier == "viper":
+            from . import viper_shape as module
+        elif tier == "python":
+            from . import shape_py as module
+        else:
+            return None
+        fn = getattr(module, op_name, None)
+    return fn
+
+
 def bind(kernels, tier, op_name, name):
     # The kernel for ``op_name`` from the chosen tier, or from the next slower tier that has
     # one (an op without a fast form yet). Returns (function, tier it came from).
-    fn = getattr(kernels, op_name, None)
+    try:
+        fn = _kernel(kernels, tier, op_name)
+    except (ImportError, SyntaxError, ValueError, MemoryError):
+        fn = None  # its module does not load here: a slower tier's kernel serves
     if fn is not None:
         return fn, tier
     order = ("natmod", "viper", "python") if tier != "numpy" else ("numpy", "python")
     for slower in order[order.index(tier) + 1:] if tier in order else ("python",):
         try:
-            fn = getattr(_import(slower), op_name, None)
+            fn = _kernel(_import(slower), slower, op_name)
         except (ImportError, SyntaxError, ValueError, MemoryError):
             fn = None
         if fn is not None:

@@ -44,6 +44,16 @@ int mnv_reshape(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,
     const int32_t *args, size_t n_args);
 int mnv_softmax(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,
     const int32_t *args, size_t n_args);
+// GATHER: out[i0,i1,i2,i3] = in[t0[i0] + t1[i1] + t2[i2] + t3[i3]], or the pad value where
+// an entry is the pad mark; the tables are concatenated in `table` (int32 entries).
+int mnv_gather(const int8_t *in, size_t in_len, const int32_t *table, size_t table_len,
+    int8_t *out, size_t out_len, const int32_t *args, size_t n_args);
+// CONCATENATION, one input at a time: copies input `k` into its columns of the output (with
+// out NULL only checks). mnv_concatenation checks all `count` inputs, then copies them.
+int mnv_concatenation_part(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,
+    const int32_t *args, size_t n_args, size_t k);
+int mnv_concatenation(const int8_t *const *inputs, const size_t *in_lens, size_t count,
+    int8_t *out, size_t out_len, const int32_t *args, size_t n_args);
 // The two float kernels (quantize.c) are the only ones using floating point; natmod/Makefile
 // leaves them out of builds for cores that cannot divide floats in hardware.
 // QUANTIZE mode 0 reads float32 input (in_len counts floats), mode 1 int8 input.

@@ -28,7 +28,7 @@ REQUIRED_FLAG = 1
 DTYPES = {"int8": (0, 1), "uint8": (1, 1), "int16": (2, 2), "int32": (3, 4), "float32": (4, 4)}
 STORAGE = {"arena": 0, "weights": 1, "own": 2}
 
-# name: (opcode, inputs, outputs, params)
+# name: (opcode, inputs, outputs, params); None: variable (the op record says how many).
 OPS = {
     "CONV_2D": (1, 5, 1, 19),
     "DEPTHWISE_CONV_2D": (2, 5, 1, 20),
@@ -40,6 +40,8 @@ OPS = {
     "SOFTMAX": (8, 1, 1, 5),
     "QUANTIZE": (9, 1, 1, 6),
     "DEQUANTIZE": (10, 1, 1, 3),
+    "GATHER": (11, 2, 1, 6),
+    "CONCATENATION": (12, None, 1, None),
 }
 
 

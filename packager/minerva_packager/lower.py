@@ -9,10 +9,16 @@ import numpy as np
 from . import quant
 from .capsule import OPS, CapsuleOp, CapsuleTensor
 from .errors import PackagerError
+from .lower_shape import ShapeLowering, fuse_gathers
 
-SUPPORTED_OPS = tuple(OPS)
+# TFLite ops the packager reads (capsule ops are in capsule.OPS; GATHER is not a TFLite op).
+SUPPORTED_OPS = tuple(name for name in OPS if name != "GATHER") + (
+    "TRANSPOSE", "STRIDED_SLICE", "PAD", "PADV2", "SQUEEZE", "EXPAND_DIMS",
+    "RESIZE_NEAREST_NEIGHBOR")
 # Inputs an op cannot do without (the rest are optional); ops not listed need one.
-_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2}
+_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2,
+               "STRIDED_SLICE": 4, "TRANSPOSE": 2, "PAD": 2, "PADV2": 3,
+               "RESIZE_NEAREST_NEIGHBOR": 2, "RESHAPE": 1}
 
 
 class _Graph:
@@ -46,7 +52,7 @@ class _Graph:
         return len(self.tensors) - 1
 
 
-class _Lowering:
+class _Lowering(ShapeLowering):
     def __init__(self, model):
         self.model = model
         self.graph = _Graph(model)
@@ -72,10 +78,13 @@ class _Lowering:
                       f"{len(t.scales)})")
         return t
 
-    def emit(self, op, inputs, outputs, params):
-        code, n_in, n_out, n_params = OPS[op.name]
-        assert len(inputs) == n_in and len(outputs) == n_out and len(params) == n_params
-        self.graph.ops.append(CapsuleOp(op.name, inputs, outputs, [int(p) for p in params]))
+    def emit(self, op, inputs, outputs, params, name=None):
+        """Append capsule op ``name`` (default: the TFLite op's own name)."""
+        name = name or op.name
+        code, n_in, n_out, n_params = OPS[name]
+        assert n_in is None or len(inputs) == n_in
+        assert len(outputs) == n_out and (n_params is None or len(params) == n_params)
+        self.graph.ops.append(CapsuleOp(name, inputs, outputs, [int(p) for p in params]))
 
     def run(self):
         for op in self.model.ops:
@@ -237,16 +246,6 @@ class _Lowering:
                    p["input1_mult"], p["input1_shift"], p["input2_mult"], p["input2_shift"],
                    p["output_mult"], p["output_shift"], act_min, act_max])
 
-    def _lower_reshape(self, op):
-        inp, out = self.t(op.inputs[0]), self.t(op.outputs[0])
-        if inp.dtype != out.dtype or inp.size != out.size:
-            self.fail(op, f"reshape {inp.shape} -> {out.shape} changes the size or type")
-        if inp.data is not None:
-            self.fail(op, "RESHAPE of a constant tensor is not supported")
-        g = self.graph
-        nbytes = inp.size * np.dtype(_NP_DTYPE[inp.dtype]).itemsize
-        self.emit(op, [g.tensor(op.inputs[0])], [g.tensor(op.outputs[0])], [nbytes])
-
     def _lower_softmax(self, op):
         inp = self.need_dtype(op, op.inputs[0], ("int8",), "input")
         out = self.need_dtype(op, op.outputs[0], ("int8",), "output")
@@ -279,10 +278,6 @@ class _Lowering:
                   [inp.size, inp.zero_point, quant.float32_bits(inp.scale)])
 
 
-_NP_DTYPE = {"float32": "<f4", "int32": "<i4", "uint8": "u1", "int16": "<i2", "int8": "i1",
-             "int64": "<i8"}
-
-
 def lower(model):
     """Lower a :class:`~minerva_packager.tflite_import.TfliteModel`.
 
@@ -291,9 +286,21 @@ def lower(model):
     graph = _Lowering(model).run()
     for index in model.inputs + model.outputs:
         t = model.tensors[index]
+        if t.data is not None:
+            raise PackagerError(f"{model.path}: model input/output {t.name!r} is a constant "
+                                "(its ops were folded at pack time)",
+                                "export a model whose output depends on its input")
         if t.dtype not in ("int8", "float32"):
             raise PackagerError(f"{model.path}: model input/output {t.name!r} is {t.dtype}",
                                 "export with int8 (or float32) inputs and outputs")
     inputs = [graph.tensor(i) for i in model.inputs]
     outputs = [graph.tensor(i) for i in model.outputs]
-    return graph.tensors, graph.ops, inputs, outputs
+    unused = set(fuse_gathers(graph.tensors, graph.ops, inputs + outputs))
+    # Drop the tensors fusion left unused and renumber the rest.
+    keep = [i for i in range(len(graph.tensors)) if i not in unused]
+    new_index = {old: new for new, old in enumerate(keep)}
+    for op in graph.ops:
+        op.inputs = [None if i is None else new_index[i] for i in op.inputs]
+        op.outputs = [new_index[i] for i in op.outputs]
+    tensors = [graph.tensors[i] for i in keep]
+    return tensors, graph.ops, [new_index[i] for i in inputs], [new_index[i] for i in outputs]

@@ -15,6 +15,7 @@ _PARAM_NAMES = {
     "SOFTMAX": "rows depth input_beta_multiplier input_beta_left_shift diff_min",
     "QUANTIZE": "mode size p2 p3 p4 p5",
     "DEQUANTIZE": "size zero_point scale_bits",
+    "GATHER": "in_bytes d0 d1 d2 d3 pad_value",
 }
 _PARAM_NAMES["DEPTHWISE_CONV_2D"] = _PARAM_NAMES["CONV_2D"] + " depth_multiplier"
 _PARAM_NAMES["MAX_POOL_2D"] = _PARAM_NAMES["AVERAGE_POOL_2D"]
@@ -34,7 +35,10 @@ def summarize(path):
         status = f"FAILED: {exc.what}"
     ops = []
     for op in cap.ops:
-        names = _PARAM_NAMES[op.name].split()
+        if op.name == "CONCATENATION":  # variable arity: one inner size per input
+            names = ["outer"] + [f"inner{k}" for k in range(len(op.inputs))]
+        else:
+            names = _PARAM_NAMES[op.name].split()
         ops.append({"index": op.index, "op": op.name, "inputs": op.inputs,
                     "outputs": op.outputs, "params": dict(zip(names, op.params))})
     tensors = [{"index": t.index, "dtype": t.dtype, "shape": list(t.shape),
@@ -72,7 +76,9 @@ def format_summary(s):
         p = op["params"]
         keys = [k for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
                             "stride_h", "stride_w", "dil_h", "dil_w", "filter_h", "filter_w",
-                            "depth", "size", "rows", "depth_multiplier", "act_min", "act_max")
+                            "depth", "size", "rows", "depth_multiplier", "act_min", "act_max",
+                            "d0", "d1", "d2", "d3", "pad_value", "outer", "inner0", "inner1",
+                            "inner2")
                 if k in p]
         detail = " ".join(f"{k}={p[k]}" for k in keys)
         lines.append(f"    {op['index']:>3} {op['op']:<18} {detail}")

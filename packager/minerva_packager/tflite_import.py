@@ -110,6 +110,28 @@ def _options(op, name):
         o = tflite.AddOptions()
         o.Init(table.Bytes, table.Pos)
         return {"activation": _ACTIVATIONS[o.FusedActivationFunction()]}
+    if name == "STRIDED_SLICE":
+        o = tflite.StridedSliceOptions()
+        if table is None:
+            return {"begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                    "shrink_axis_mask": 0, "offset": False}
+        o.Init(table.Bytes, table.Pos)
+        return {"begin_mask": o.BeginMask(), "end_mask": o.EndMask(),
+                "ellipsis_mask": o.EllipsisMask(), "new_axis_mask": o.NewAxisMask(),
+                "shrink_axis_mask": o.ShrinkAxisMask(), "offset": bool(o.Offset())}
+    if name == "RESIZE_NEAREST_NEIGHBOR":
+        if table is None:
+            return {"align_corners": False, "half_pixel_centers": False}
+        o = tflite.ResizeNearestNeighborOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"align_corners": bool(o.AlignCorners()),
+                "half_pixel_centers": bool(o.HalfPixelCenters())}
+    if name == "CONCATENATION":
+        if table is None:
+            return {"axis": 0, "activation": "NONE"}
+        o = tflite.ConcatenationOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"axis": o.Axis(), "activation": _ACTIVATIONS[o.FusedActivationFunction()]}
     if name == "SOFTMAX":
         o = tflite.SoftmaxOptions()
         o.Init(table.Bytes, table.Pos)

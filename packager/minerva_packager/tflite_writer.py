@@ -64,6 +64,14 @@ _OP_VERSIONS = {
     "SOFTMAX": 2,
     "QUANTIZE": 2,
     "DEQUANTIZE": 2,
+    "TRANSPOSE": 2,
+    "STRIDED_SLICE": 2,
+    "PAD": 2,
+    "PADV2": 2,
+    "SQUEEZE": 1,
+    "EXPAND_DIMS": 1,
+    "RESIZE_NEAREST_NEIGHBOR": 2,
+    "CONCATENATION": 2,
 }
 
 _PADDINGS = {"SAME": tflite.Padding.SAME, "VALID": tflite.Padding.VALID}
@@ -84,6 +92,15 @@ _ALLOWED_OPTIONS = {
     "SOFTMAX": {"beta"},
     "QUANTIZE": set(),
     "DEQUANTIZE": set(),
+    "TRANSPOSE": set(),
+    "STRIDED_SLICE": {"begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask",
+                      "shrink_axis_mask", "offset"},
+    "PAD": set(),
+    "PADV2": set(),
+    "SQUEEZE": {"squeeze_dims"},
+    "EXPAND_DIMS": set(),
+    "RESIZE_NEAREST_NEIGHBOR": {"align_corners", "half_pixel_centers"},
+    "CONCATENATION": {"axis", "activation"},
 }
 _BUFFER_ALIGNMENT = 16
 
@@ -358,8 +375,62 @@ class TfliteBuilder:
         if op.name == "QUANTIZE":
             tflite.QuantizeOptionsStart(b)
             return kinds.QuantizeOptions, tflite.QuantizeOptionsEnd(b)
+        if op.name in _SHAPE_OPTION_WRITERS:
+            return _SHAPE_OPTION_WRITERS[op.name](b, o, activation)
         tflite.DequantizeOptionsStart(b)
         return kinds.DequantizeOptions, tflite.DequantizeOptionsEnd(b)
+
+
+def _write_strided_slice(b, o, _activation):
+    tflite.StridedSliceOptionsStart(b)
+    tflite.StridedSliceOptionsAddBeginMask(b, o.get("begin_mask", 0))
+    tflite.StridedSliceOptionsAddEndMask(b, o.get("end_mask", 0))
+    tflite.StridedSliceOptionsAddEllipsisMask(b, o.get("ellipsis_mask", 0))
+    tflite.StridedSliceOptionsAddNewAxisMask(b, o.get("new_axis_mask", 0))
+    tflite.StridedSliceOptionsAddShrinkAxisMask(b, o.get("shrink_axis_mask", 0))
+    tflite.StridedSliceOptionsAddOffset(b, bool(o.get("offset", False)))
+    return tflite.BuiltinOptions.StridedSliceOptions, tflite.StridedSliceOptionsEnd(b)
+
+
+def _write_squeeze(b, o, _activation):
+    dims = b.CreateNumpyVector(np.asarray(o.get("squeeze_dims", ()), np.int32))
+    tflite.SqueezeOptionsStart(b)
+    tflite.SqueezeOptionsAddSqueezeDims(b, dims)
+    return tflite.BuiltinOptions.SqueezeOptions, tflite.SqueezeOptionsEnd(b)
+
+
+def _write_resize_nearest(b, o, _activation):
+    tflite.ResizeNearestNeighborOptionsStart(b)
+    tflite.ResizeNearestNeighborOptionsAddAlignCorners(b, bool(o.get("align_corners")))
+    tflite.ResizeNearestNeighborOptionsAddHalfPixelCenters(b, bool(o.get("half_pixel_centers")))
+    return (tflite.BuiltinOptions.ResizeNearestNeighborOptions,
+            tflite.ResizeNearestNeighborOptionsEnd(b))
+
+
+def _write_concatenation(b, o, activation):
+    tflite.ConcatenationOptionsStart(b)
+    tflite.ConcatenationOptionsAddAxis(b, o.get("axis", 0))
+    tflite.ConcatenationOptionsAddFusedActivationFunction(b, activation)
+    return tflite.BuiltinOptions.ConcatenationOptions, tflite.ConcatenationOptionsEnd(b)
+
+
+def _empty_options(kind):
+    def write(b, _o, _activation):
+        getattr(tflite, kind + "Start")(b)
+        return getattr(tflite.BuiltinOptions, kind), getattr(tflite, kind + "End")(b)
+    return write
+
+
+_SHAPE_OPTION_WRITERS = {
+    "TRANSPOSE": _empty_options("TransposeOptions"),
+    "STRIDED_SLICE": _write_strided_slice,
+    "PAD": _empty_options("PadOptions"),
+    "PADV2": _empty_options("PadV2Options"),
+    "SQUEEZE": _write_squeeze,
+    "EXPAND_DIMS": _empty_options("ExpandDimsOptions"),
+    "RESIZE_NEAREST_NEIGHBOR": _write_resize_nearest,
+    "CONCATENATION": _write_concatenation,
+}
 
 
 # -- post-training quantization helpers (the TFLite converter's conventions) ------------------

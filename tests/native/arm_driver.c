@@ -79,7 +79,7 @@ static void *take(size_t n) {
 }
 
 static int run(uint32_t op, const int32_t *args, size_t n_args, void **buf, int32_t *len,
-    void *out, size_t out_len) {
+    uint32_t n_bufs, void *out, size_t out_len) {
     if (op <= 2) {
         mnv_channels ch = {buf[2], buf[3], buf[4], (size_t)len[3] / 4};
         if ((size_t)len[4] / 4 < ch.count) {
@@ -116,6 +116,17 @@ static int run(uint32_t op, const int32_t *args, size_t n_args, void **buf, int3
         case 9:
             return mnv_dequantize(buf[0], len[0], out, out_len / 4, args, n_args);
 #endif
+        case 10:
+            return mnv_gather(buf[0], len[0], buf[1], (size_t)len[1] / 4, out, out_len, args,
+                n_args);
+        case 11: {  // every buffer is an input
+            size_t lens[5];
+            for (int i = 0; i < 5; i++) {
+                lens[i] = (size_t)(len[i] < 0 ? 0 : len[i]);
+            }
+            return mnv_concatenation((const int8_t *const *)buf, lens, n_bufs, out, out_len,
+                args, n_args);
+        }
         default:
             return -100;  // not in this build (armv6m has no float kernels)
     }
@@ -151,7 +162,7 @@ static void serve(void) {
         }
         uint8_t *out = take(out_len);
         memset(out, 0x5A, out_len);
-        int32_t rc = run(op, args, n_args, buf, len, out, out_len);
+        int32_t rc = run(op, args, n_args, buf, len, n_bufs, out, out_len);
         write_all(&rc, 4);
         write_all(out, out_len);
     }

@@ -11,7 +11,8 @@
 
 #include "mnv_kernels.h"
 
-enum { CONV, DEPTHWISE, FC, AVG_POOL, MAX_POOL, ADD, RESHAPE, SOFTMAX, QUANTIZE, DEQUANTIZE };
+enum { CONV, DEPTHWISE, FC, AVG_POOL, MAX_POOL, ADD, RESHAPE, SOFTMAX, QUANTIZE, DEQUANTIZE,
+    GATHER, CONCATENATION };
 
 static int read_exact(void *p, size_t n) {
     return fread(p, 1, n, stdin) == n;
@@ -32,7 +33,7 @@ static void *read_buffer(int32_t *nbytes) {
 }
 
 static int run(uint32_t op, const int32_t *args, size_t n_args, void **buf, int32_t *len,
-    void *out, size_t out_len) {
+    uint32_t n_bufs, void *out, size_t out_len) {
     if (op <= FC) {
         mnv_channels ch = {buf[2], buf[3], buf[4], (size_t)len[3] / 4};
         if ((size_t)len[4] / 4 < ch.count) {
@@ -63,6 +64,17 @@ static int run(uint32_t op, const int32_t *args, size_t n_args, void **buf, int3
                 : (size_t)len[0], out, out_len, args, n_args);
         case DEQUANTIZE:
             return mnv_dequantize(buf[0], len[0], out, out_len / 4, args, n_args);
+        case GATHER:
+            return mnv_gather(buf[0], len[0], buf[1], (size_t)len[1] / 4, out, out_len, args,
+                n_args);
+        case CONCATENATION: {  // every buffer is an input
+            size_t lens[5];
+            for (int i = 0; i < 5; i++) {
+                lens[i] = (size_t)(len[i] < 0 ? 0 : len[i]);
+            }
+            return mnv_concatenation((const int8_t *const *)buf, lens, n_bufs, out, out_len,
+                args, n_args);
+        }
         default:
             return -100;
     }
@@ -89,7 +101,7 @@ int main(void) {
         }
         void *out = malloc(out_len ? out_len : 1);
         memset(out, 0x5A, out_len);
-        int32_t rc = run(op, args, n_args, buf, len, out, out_len);
+        int32_t rc = run(op, args, n_args, buf, len, n_bufs, out, out_len);
         fwrite(&rc, 4, 1, stdout);
         fwrite(out, 1, out_len, stdout);
         fflush(stdout);

@@ -269,11 +269,13 @@ def _load(path, kernels, paged):
     try:
         try:
             sections = verified_sections(f, path, size)
+            # The kernel tier's code first: importing it needs contiguous heap, which the
+            # model's large buffers would otherwise have cut up.
+            kernels = select_kernels(kernels, path)
             try:
                 arena, ready = preallocate(f, sections, paged)
             except MemoryError:
                 arena = ready = None
-            kernels = select_kernels(kernels, path)
             cap = read_capsule_file(f, path, size, sections)
             model = Model(cap, f, kernels, paged, arena, ready)
         except MemoryError:

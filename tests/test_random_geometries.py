@@ -18,13 +18,18 @@ import sys
 from array import array
 from pathlib import Path
 
+import geometries
+import geometries_shape
 import pytest
 from conftest import MicroPython
-from geometries import GENERATORS, case_rng
+from geometries import case_rng
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "device"))
 from minerva import kernels_np, kernels_py  # noqa: E402
+from minerva.tiers import bind  # noqa: E402
 
+# Every device kernel's generator: the original ten, then the shape ops'.
+GENERATORS = {**geometries.GENERATORS, **geometries_shape.GENERATORS}
 ROOT = Path(__file__).resolve().parents[1]
 NATMOD_DIST = ROOT / "dist" / "x64_6.3"
 GUARD = 0x5A
@@ -37,15 +42,23 @@ _MP_SCRIPT = """
 import sys, json, binascii
 from array import array
 from minerva import kernels_py, kernels_viper
+from minerva.tiers import bind
 tiers = [("viper", kernels_viper)]
 try:
     import minerva_nat
     tiers.append(("natmod", minerva_nat))
 except ImportError:
     pass
+def kernel(module, tier, op):
+    fn, got = bind(module, tier, op, "case")
+    if got != tier:  # a fallback would test another tier than the one named
+        raise ValueError("%s has no %s" % (tier, op))
+    return fn
 def place(t, raw, pad):
     if raw is None:
         return None, None
+    if t == "tuple":  # a variable-arity op takes its inputs as one tuple
+        return tuple(place(tt, rr, pad)[0] for tt, rr in raw), None
     values = array(t, binascii.unhexlify(raw))
     if t != "b":
         return values, None
@@ -64,7 +77,7 @@ with open({path!r}) as f:
                 out, whole = place("b", "00" * out_spec[1], 5)
             else:
                 out, whole = array(out_spec[0], [0] * out_spec[1]), None
-            fn = getattr(tier, op)
+            fn = kernel(tier, name, op)
             fn(*(ins + [out, array("i", args)]))
             ok = whole is None or (all(whole[i] == {guard} for i in range(5)) and all(
                 whole[len(whole) - 1 - i] == {guard} for i in range(5)))
@@ -85,11 +98,19 @@ def _selection(config, kernel):
 
 
 def _spec(kernels, case):
-    op, bufs, args, (out_type, out_len) = case
-    out = array(out_type, bytes(4 * out_len if out_type in "if" else out_len))
-    getattr(kernels, op)(*[None if v is None else array(t, v) for t, v in bufs], out,
-                         array("i", args))
-    return out.tobytes()
+    tier = "numpy" if kernels is kernels_np else "python"
+    fn, got = bind(kernels, tier, case[0], "case")
+    assert got == tier, f"{tier} has no {case[0]}"
+    call = geometries_shape.kernel_call_args(case)
+    fn(*call)
+    return call[-2].tobytes()
+
+
+def _raw(t, v):
+    """A buffer entry as hex (a tuple entry as a list of them) for MicroPython."""
+    if t == "tuple":
+        return t, [_raw(tt, vv) for tt, vv in v]
+    return t, None if v is None else array(t, v).tobytes().hex()
 
 
 def _micropythons(micropython):
@@ -134,7 +155,7 @@ def test_random_geometries_every_tier_matches_spec(kernel, request, micropython,
         else:
             spread += 1
         expected[index] = binascii.crc32(spec)
-        raw = [(t, None if v is None else array(t, v).tobytes().hex()) for t, v in case[1]]
+        raw = [_raw(t, v) for t, v in case[1]]
         spec_too = index % SPEC_EVERY == 0 or len(indices) == 1
         lines.append(_json_line([index, case[0], raw, case[2], spec_too, case[3]]))
     # Equal bytes prove little if the outputs all clamp: most cases must spread them.

@@ -8,13 +8,26 @@ A failure prints a one-line reproduction; ``--tflm-model conv_2d:17`` runs just 
 import os
 import zlib
 
+import geometries_shape
 import numpy as np
 import pytest
+import random_models
 from device_runner import run_on_cpython
-from random_models import MODELS
 from reference import TFLM
 
 from minerva_packager.pack import pack_file
+
+
+def _shape_model(generate):
+    def make(rng):
+        model, shapes = generate(rng)
+        return model, [rng.integers(-128, 128, shape).astype(np.int8) for shape in shapes]
+    return make
+
+
+# The original ten ops, then the shape ops (as TFLite ops, and random chains of them).
+MODELS = {**random_models.MODELS,
+          **{op.lower(): _shape_model(fn) for op, fn in geometries_shape.MODEL_GENERATORS.items()}}
 
 
 def _indices(config, op):

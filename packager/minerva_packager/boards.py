@@ -30,7 +30,11 @@ from pathlib import Path
 
 from .errors import PackagerError
 
-BOARDS_DIR = Path(__file__).resolve().parents[2] / "boards"
+# Inside the installed package (pyproject maps boards/ to minerva_packager/board_data), or the
+# source tree's boards/ for an editable install.
+BOARDS_DIR = next((d for d in (Path(__file__).resolve().parent / "board_data",
+                               Path(__file__).resolve().parents[2] / "boards") if d.is_dir()),
+                  Path(__file__).resolve().parents[2] / "boards")
 
 
 def board_names():

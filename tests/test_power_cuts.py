@@ -1,0 +1,126 @@
+"""Power cuts at every flash write of an update: after each, the board reboots into a working
+installation -- the runtime files all of one release, `import minerva` works, the capsule
+loads, and runtime and capsule switched together.
+
+The virtual board's flash stops at write k of the deploy (MINERVA_VBOARD_POWER,
+vboard_agent.FileFlash; every other cut tears that write in half), as a board whose power went
+there; it is then restarted on the same image. The update is a new runtime release (three
+modules changed, as when an API changes) with a new capsule version, deployed with the real
+deploy code."""
+
+import ast
+import os
+import shutil
+
+import pytest
+from board_helpers import DIGITS_CAPSULE, ROOT, vboard
+
+from minerva_packager import runtime
+from minerva_packager.deploy import deploy
+from minerva_packager.errors import PackagerError
+from minerva_packager.pack import pack_file
+from minerva_packager.transport import connect
+
+_STATE = """
+import minerva, os
+m = minerva.load("/capsules/digits.cap")
+# Parts of an update that never committed may remain (the next deploy removes them); they are
+# not part of any release.
+print(repr((m.info()["version"], sorted(n for n in os.listdir("/lib/minerva")
+                                          if not n.endswith(".part")),
+            [n for n in os.listdir("/") if "journal" in n])))
+"""
+
+
+def _release_b(tmp):
+    """device/minerva with three modules changed the way a new release changes them."""
+    pkg = tmp / "minerva"
+    shutil.copytree(ROOT / "device" / "minerva", pkg)
+    for name in ("__init__.py", "model.py", "graph.py"):
+        path = pkg / name
+        path.write_text(path.read_text() + '\n_RELEASE = "B"\n')
+    return pkg
+
+
+def _state(port):
+    with connect(port) as t:
+        version, names, journals = ast.literal_eval(t.exec(_STATE).decode().strip())
+        hashes = {n: t.eval("__import__('hashlib').sha256(open('/lib/minerva/%s','rb')"
+                            ".read()).digest().hex()" % n) for n in names}
+    return version, hashes, journals
+
+
+def _release_hashes(port):
+    return _state(port)[1]
+
+
+@pytest.fixture(scope="module")
+def update(tmp_path_factory):
+    """(base image with release A + capsule 1.0.0, release B dir, capsule 2.0.0, hashes of
+    A and B as installed, number of flash writes the update takes)."""
+    tmp = tmp_path_factory.mktemp("power")
+    b_pkg = _release_b(tmp)
+    v2 = tmp / "v2" / "digits.cap"
+    v2.parent.mkdir()
+    pack_file(ROOT / "capsules" / "digits.tflite", v2, name="digits", version="2.0.0")
+    image = tmp / "base.img"
+    with vboard(tmp / "state-a", image=str(image)) as port:
+        deploy(port, [DIGITS_CAPSULE], board="rp2040", say=lambda s: None)
+        a_hashes = _release_hashes(port)
+    base = tmp / "base-copy.img"
+    shutil.copy(image, base)
+    power = tmp / "power"
+    power.write_text("0 0 0")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MINERVA_VBOARD_POWER", str(power))
+        with vboard(tmp / "state-b", image=str(image)) as port:
+            # Counts the writes of the deploy alone (across the soft resets it makes).
+            power.write_text("0 0 0")
+            _deploy_b(port, b_pkg, v2)
+            writes = int(power.read_text().split()[0])
+    with vboard(tmp / "state-b2", image=str(image)) as port:
+        b_hashes = _release_hashes(port)
+    assert a_hashes != b_hashes
+    return base, b_pkg, v2, a_hashes, b_hashes, writes
+
+
+def _deploy_b(port, b_pkg, v2):
+    saved = runtime.DEVICE_PACKAGE
+    runtime.DEVICE_PACKAGE = b_pkg
+    try:
+        deploy(port, [v2], board="rp2040", say=lambda s: None)
+    finally:
+        runtime.DEVICE_PACKAGE = saved
+
+
+def test_power_cut_at_every_write_leaves_one_whole_release(update, tmp_path, monkeypatch):
+    base, b_pkg, v2, a_hashes, b_hashes, writes = update
+    assert writes > 5, writes
+    outcomes = {"old": 0, "new": 0}
+    # MINERVA_POWER_CUT_STRIDE=n cuts at every n-th write only (a quicker look).
+    stride = int(os.environ.get("MINERVA_POWER_CUT_STRIDE", "1"))
+    for k in range(1, writes + 1, stride):
+        image = tmp_path / f"cut{k}.img"
+        shutil.copy(base, image)
+        power = tmp_path / f"power{k}"
+        power.write_text("0 0 0")
+        monkeypatch.setenv("MINERVA_VBOARD_POWER", str(power))
+        with vboard(tmp_path / f"cut{k}", image=str(image)) as port:
+            # Armed once the board is up: the cut falls among the deploy's own writes.
+            power.write_text("0 %d %d" % (k, k % 2))
+            try:
+                _deploy_b(port, b_pkg, v2)
+            except PackagerError:
+                pass  # the board died mid-update, as expected
+        monkeypatch.delenv("MINERVA_VBOARD_POWER")
+        with vboard(tmp_path / f"reboot{k}", image=str(image)) as port:
+            version, hashes, journals = _state(port)
+        where = f"cut at write {k} of {writes}"
+        assert hashes in (a_hashes, b_hashes), f"{where}: a mix of releases: {hashes}"
+        release = "old" if hashes == a_hashes else "new"
+        assert version == {"old": "1.0.0", "new": "2.0.0"}[release], \
+            f"{where}: {release} runtime with capsule {version}"
+        assert not journals, f"{where}: journal left after import: {journals}"
+        outcomes[release] += 1
+    # The cuts fall on both sides of the commit.
+    assert outcomes["old"] and outcomes["new"], outcomes

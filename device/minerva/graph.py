@@ -9,6 +9,8 @@ except ImportError:  # CPython
         return x
 
 from .errors import CapsuleError, UnsupportedError
+from .graph_math import MATH_OPS
+from .graph_math import check as check_math_op
 
 INT8 = const(0)
 UINT8 = const(1)
@@ -41,6 +43,7 @@ OPS = {
     9: ("QUANTIZE", 1, 1, 6),
     10: ("DEQUANTIZE", 1, 1, 3),
 }
+OPS.update(MATH_OPS)
 
 
 class Tensor:
@@ -258,6 +261,8 @@ def _check_op(name, k, op, tensors):
         positive(p[0:1])
         tensor(ins[0], INT8, p[0], "input")
         tensor(outs[0], FLOAT32, 4 * p[0], "output")
+    elif op.code in MATH_OPS:
+        check_math_op(name, op, tensors, label)
     for i in ins:
         if i != ABSENT and tensors[i].storage == ARENA:
             for o in outs:

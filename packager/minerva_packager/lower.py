@@ -9,8 +9,12 @@ import numpy as np
 from . import quant
 from .capsule import OPS, CapsuleOp, CapsuleTensor
 from .errors import PackagerError
+from .lower_math import MATH_TFLITE_OPS, MathLowering
 
-SUPPORTED_OPS = tuple(OPS)
+# Capsule ops that no TFLite op of the same name lowers to.
+_DEVICE_ONLY_OPS = ("LOOKUP", "BINARY", "QUANTIZE_INT16")
+SUPPORTED_OPS = tuple(dict.fromkeys([n for n in OPS if n not in _DEVICE_ONLY_OPS]
+                                    + list(MATH_TFLITE_OPS)))
 
 
 class _Graph:
@@ -44,7 +48,7 @@ class _Graph:
         return len(self.tensors) - 1
 
 
-class _Lowering:
+class _Lowering(MathLowering):
     def __init__(self, model):
         self.model = model
         self.graph = _Graph(model)
@@ -74,6 +78,12 @@ class _Lowering:
         code, n_in, n_out, n_params = OPS[op.name]
         assert len(inputs) == n_in and len(outputs) == n_out and len(params) == n_params
         self.graph.ops.append(CapsuleOp(op.name, inputs, outputs, [int(p) for p in params]))
+
+    def emit_as(self, capsule_op, op, inputs, outputs, params):
+        """Emit TFLite op ``op`` as capsule op ``capsule_op`` (e.g. LOGISTIC as LOOKUP)."""
+        code, n_in, n_out, n_params = OPS[capsule_op]
+        assert len(inputs) == n_in and len(outputs) == n_out and len(params) == n_params
+        self.graph.ops.append(CapsuleOp(capsule_op, inputs, outputs, [int(p) for p in params]))
 
     def run(self):
         for op in self.model.ops:
@@ -216,11 +226,11 @@ class _Lowering:
         a = self.need_dtype(op, op.inputs[0], ("int8",), "first input")
         b = self.need_dtype(op, op.inputs[1], ("int8",), "second input")
         out = self.need_dtype(op, op.outputs[0], ("int8",), "output")
-        if a.shape != b.shape or a.size != out.size:
-            self.fail(op, f"broadcasting ADD ({a.shape} + {b.shape}) is not supported",
-                      "give both inputs the same shape")
-        if a.data is not None or b.data is not None:
-            self.fail(op, "ADD of a constant tensor is not supported")
+        if a.shape != b.shape or a.size != out.size or a.data is not None \
+                or b.data is not None:
+            # Broadcasting or a constant operand: the general element-wise op.
+            self._lower_binary(op)
+            return
         p = quant.add_params(a.scale, b.scale, out.scale)
         act_min, act_max = quant.activation_range(op.options["activation"], out.scale,
                                                   out.zero_point)
@@ -253,7 +263,10 @@ class _Lowering:
                   [inp.size // depth, depth, mult, left_shift, diff_min])
 
     def _lower_quantize(self, op):
-        inp = self.need_dtype(op, op.inputs[0], ("float32", "int8"), "input")
+        inp = self.need_dtype(op, op.inputs[0], ("float32", "int8", "int16"), "input")
+        if inp.dtype == "int16":
+            self._lower_quantize_int16(op)
+            return
         out = self.need_dtype(op, op.outputs[0], ("int8",), "output")
         self.need_per_tensor(op, op.outputs[0], "output")
         if inp.dtype == "float32":
@@ -285,9 +298,11 @@ def lower(model):
     graph = _Lowering(model).run()
     for index in model.inputs + model.outputs:
         t = model.tensors[index]
-        if t.dtype not in ("int8", "float32"):
+        if t.dtype not in ("int8", "float32") and not (t.dtype == "int16"
+                                                       and index in model.inputs):
             raise PackagerError(f"{model.path}: model input/output {t.name!r} is {t.dtype}",
-                                "export with int8 (or float32) inputs and outputs")
+                                "export with int8 (or float32, or int16 for an input) inputs "
+                                "and outputs")
     inputs = [graph.tensor(i) for i in model.inputs]
     outputs = [graph.tensor(i) for i in model.outputs]
     return graph.tensors, graph.ops, inputs, outputs

@@ -22,18 +22,10 @@ def _f32(x):
 
 
 def sub_params(scale1, scale2, output_scale):
-    """SUB's int8 rescaling. Unlike ADD (double), TFLite Micro's SUB Prepare divides the
-    scales in float32 before widening."""
-    left_shift = 20
-    twice_max = _f32(2) * max(_f32(scale1), _f32(scale2))
-    real1 = float(_f32(scale1) / twice_max)
-    real2 = float(_f32(scale2) / twice_max)
-    real_out = float(twice_max / (_f32(1 << left_shift) * _f32(output_scale)))
-    m1, s1 = quant.quantize_multiplier(real1)
-    m2, s2 = quant.quantize_multiplier(real2)
-    mo, so = quant.quantize_multiplier(real_out)
-    return {"left_shift": left_shift, "input1_mult": m1, "input1_shift": s1,
-            "input2_mult": m2, "input2_shift": s2, "output_mult": mo, "output_shift": so}
+    """SUB's int8 rescaling. TFLite Micro's SUB Prepare is written in float32 (ADD's in
+    double), but the reference build gives ADD's double-precision multipliers wherever the
+    two differ (test_math_ops.py::test_sub_multipliers_are_adds), so SUB uses ADD's."""
+    return quant.add_params(scale1, scale2, output_scale)
 
 
 def broadcast_strides(shape, out_shape):

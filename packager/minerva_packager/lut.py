@@ -4,7 +4,11 @@ An int8 op whose output depends only on one int8 input value is, whatever its ar
 table of 256 bytes. Each ``*_table`` function here reproduces, for every input value, the
 integer arithmetic TFLite Micro's int8 kernel performs (gemmlowp fixed point, int16
 saturation and wrap-around where the kernel works in int16), after the float set-up its
-Prepare step performs (float32 where it divides floats, double where it widens first). The
+Prepare step performs. The sources write some of that set-up in float32 (``in_scale /
+out_scale`` before widening to double), but the reference build (the tflite-micro package)
+agrees with the double-precision quotient of the float32 scales wherever the two differ
+(tests/test_math_ops.py finds such quantizations for RELU, LEAKY_RELU and HARD_SWISH), so
+ratios here are computed in double from the float32 scales. The
 device then only looks values up (the LOOKUP op), so every kernel tier is bit-exact by
 construction. A quantization for which TFLite Micro's C would shift by an out-of-range amount
 (undefined behaviour) raises :class:`UnsupportedQuantization` instead of guessing.
@@ -30,7 +34,8 @@ class UnsupportedQuantization(ValueError):
 
 
 def _f32(x):
-    return np.float32(x)
+    # A scale as the model stores it (float32), as a Python float: arithmetic is double.
+    return float(np.float32(x))
 
 
 def _clamp8(v):
@@ -113,7 +118,7 @@ def tanh_fixed(a, integer_bits):
 def _sigmoid_input(input_scale):
     # Prepare: frexp(double(scale) * 2**27), multiplier rounded from q * 2**31; the radius
     # beyond which the output saturates (CalculateInputRadius in double).
-    q, left_shift = math.frexp(float(_f32(input_scale)) * (1 << 27))
+    q, left_shift = math.frexp(_f32(input_scale) * (1 << 27))
     if not q:
         raise UnsupportedQuantization("input scale is zero")
     if left_shift < 0 or left_shift > 40:
@@ -203,9 +208,9 @@ def _int16_multiplier(real):
 
 def hard_swish_table(input_scale, input_zero_point, output_scale, output_zero_point):
     """HARD_SWISH int8, TFLite's reference int16 fixed-point kernel."""
-    hires_scale = _f32(1.0 / 128.0) * _f32(input_scale)
-    out_mult, out_exp = _int16_multiplier(float(hires_scale / _f32(output_scale)))
-    relu_mult, relu_exp = _int16_multiplier(float(hires_scale / _f32(3.0 / 32768.0)))
+    hires_scale = _f32(input_scale) / 128.0
+    out_mult, out_exp = _int16_multiplier(hires_scale / _f32(output_scale))
+    relu_mult, relu_exp = _int16_multiplier(hires_scale / (3.0 / 32768.0))
     if out_exp > 0:
         # TFLite Micro's Prepare fails here (TF_LITE_ENSURE(output_multiplier_exponent <= 0)).
         raise UnsupportedQuantization("output scale is smaller than input scale / 128")
@@ -241,9 +246,9 @@ def _checked_multiplier(real):
 
 def leaky_relu_table(input_scale, input_zero_point, output_scale, output_zero_point, alpha):
     """LEAKY_RELU int8; a negative alpha is applied as a sign on a positive multiplier."""
-    alpha_real = float(_f32(_f32(input_scale) * _f32(alpha)) / _f32(output_scale))
+    alpha_real = _f32(input_scale) * _f32(alpha) / _f32(output_scale)
     alpha_mult, alpha_shift = _checked_multiplier(alpha_real)
-    id_mult, id_shift = _checked_multiplier(float(_f32(input_scale) / _f32(output_scale)))
+    id_mult, id_shift = _checked_multiplier(_f32(input_scale) / _f32(output_scale))
     table = []
     for x in INPUTS:
         v = x - input_zero_point
@@ -258,7 +263,7 @@ def leaky_relu_table(input_scale, input_zero_point, output_scale, output_zero_po
 
 def relu_table(input_scale, input_zero_point, output_scale, output_zero_point):
     """RELU int8: requantize to the output scale, clamp below at the output zero point."""
-    mult, shift = _checked_multiplier(float(_f32(input_scale) / _f32(output_scale)))
+    mult, shift = _checked_multiplier(_f32(input_scale) / _f32(output_scale))
     low = max(-128, output_zero_point)
     table = []
     for x in INPUTS:
@@ -270,7 +275,7 @@ def relu_table(input_scale, input_zero_point, output_scale, output_zero_point):
 def relu6_table(input_scale, input_zero_point):
     """RELU6 int8: TFLite Micro clamps the raw input to [zero, six] on the input's scale and
     does not requantize (the output quantization is ignored)."""
-    six = quant._round_half_away(float(_f32(6.0) / _f32(input_scale))) + input_zero_point
+    six = quant._round_half_away(6.0 / _f32(input_scale)) + input_zero_point
     six = _clamp8(six)
     return [six if x > six else (input_zero_point if x < input_zero_point else x)
             for x in INPUTS]

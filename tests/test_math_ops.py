@@ -11,6 +11,7 @@ or computed identically by every tier.
 
 import binascii
 import hashlib
+import json
 import struct
 from pathlib import Path
 
@@ -289,13 +290,21 @@ def test_random_math_models_match_tflite_micro(kind, tmp_path):
 
 
 _BATCH_SCRIPT = """
-import minerva, binascii
-for capsule, sizes, inputs, tier in {jobs!r}:
+import minerva, binascii, json
+for capsule, sizes, inputs, tier in json.load(open({jobs!r})):
     m = minerva.load(capsule, kernels=tier)
     for case in inputs:
         xs = [binascii.unhexlify(x) for x in case]
         print("OUT", binascii.hexlify(bytes(m.run(xs[0] if len(xs) == 1 else xs))).decode())
 """
+
+
+def _run_batch(micropython, jobs, tmp_path, extra):
+    # [(capsule, _, [[input hex ...] ...], tier)] in one MicroPython process; its stdout.
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps(jobs))
+    return micropython.run(_BATCH_SCRIPT.format(jobs=str(path)), heapsize="8M",
+                           extra_path=extra).stdout
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -307,8 +316,7 @@ def test_random_math_models_on_micropython_tiers(kind, micropython, tmp_path):
         for tier in ("viper", "natmod"):
             jobs.append((str(cap), None, [[x.hex() for x in case] for case in raw], tier))
             expected += [(w, f"{tier} seed {seed}: {desc}") for w in want]
-    out = micropython.run(_BATCH_SCRIPT.format(jobs=jobs), heapsize="8M",
-                          extra_path=extra).stdout
+    out = _run_batch(micropython, jobs, tmp_path, extra)
     got = [bytes.fromhex(line[4:]) for line in out.splitlines() if line.startswith("OUT ")]
     assert len(got) == len(expected), out[-2000:]
     for g, (w, what) in zip(got, expected):
@@ -432,8 +440,7 @@ def test_hostile_math_params_same_on_micropython_tiers(chain_capsule, micropytho
         for tier in ("viper", "natmod"):
             jobs.append((str(path), None, [[x.hex() for x in case] for case in inputs], tier))
             expected.append((spec[0], f"{tier} {label}"))
-    out = micropython.run(_BATCH_SCRIPT.format(jobs=jobs), heapsize="8M",
-                          extra_path=extra).stdout
+    out = _run_batch(micropython, jobs, tmp_path, extra)
     got = [bytes.fromhex(line[4:]) for line in out.splitlines() if line.startswith("OUT ")]
     assert len(got) == len(expected) > 20, out[-2000:]
     for g, (w, what) in zip(got, expected):

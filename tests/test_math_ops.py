@@ -480,3 +480,13 @@ def test_supported_ops_hint_lists_tflite_names():
     for name in ("MUL", "SUB", "LOGISTIC", "MEAN", "HARD_SWISH"):
         assert name in SUPPORTED_OPS
     assert "LOOKUP" not in SUPPORTED_OPS and "BINARY" not in SUPPORTED_OPS
+
+
+def test_inspect_names_the_math_ops(tmp_path):
+    from minerva_packager.summary import format_summary, summarize
+
+    model, _, _ = _chain_model()
+    text = format_summary(summarize(_pack(model, tmp_path, "chain")))
+    for line in ("QUANTIZE_INT16     size=240", "BINARY             MUL d0=1 d1=5 d2=6 d3=8",
+                 "BINARY             SUB", "MEAN               k0=1 r0=30 k1=8 r1=1 k2=1"):
+        assert line in text, text

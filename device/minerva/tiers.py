@@ -6,7 +6,7 @@ from .errors import UnsupportedError
 
 TIERS = ("natmod", "viper", "python", "numpy")
 # Modules that only run on CPython; deploy leaves them off boards.
-HOST_ONLY_MODULES = ("kernels_np",)
+HOST_ONLY_MODULES = ("kernels_np", "math_np")
 # MicroPython's native architecture numbers, as sys.implementation._mpy >> 10 gives them.
 ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
          "xtensa", "xtensawin", "rv32imc", "rv64imc")

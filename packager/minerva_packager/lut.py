@@ -123,7 +123,7 @@ def _sigmoid_input(input_scale):
         raise UnsupportedQuantization("input scale is zero")
     if left_shift < 0 or left_shift > 40:
         # CalculateInputRadius shifts 1LL by a negative amount (undefined) below 2**-27.
-        raise UnsupportedQuantization(f"input scale {input_scale} is outside [2**-27, 2**13]")
+        raise UnsupportedQuantization(f"input scale {input_scale} is outside [2**-28, 2**13]")
     multiplier = quant._round_half_away(q * (1 << 31))
     radius = math.floor(1.0 * 15 * (1 << 27) / (1 << left_shift))
     return multiplier, left_shift, radius

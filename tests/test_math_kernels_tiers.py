@@ -1,8 +1,9 @@
 """The math kernels (LOOKUP, BINARY, MEAN, QUANTIZE_INT16) give the same bytes in every tier.
 
 Named cases (realistic geometries and the extremes the loader accepts) and seeded random
-cases from tests/geometries_math.py: numpy against kernels_py (the spec) on CPython; viper
-and the C native module against kernels_py on the MicroPython unix port, with int8 buffers
+cases from tests/geometries_math.py: numpy (math_np) against math_py (the spec) on CPython;
+viper (viper_math) and the C native module against math_py on the MicroPython unix port
+(each tier's module as tiers.py binds it), with int8 buffers
 as memoryview slices at odd offsets inside guarded arrays (as the arena hands them out) and
 the guard bytes checked afterwards. Also on a 32-bit MicroPython when MINERVA_MICROPYTHON32
 names one (see tests/test_kernels_tiers.py).
@@ -19,7 +20,8 @@ import pytest
 from conftest import MicroPython
 from geometries_math import GENERATORS
 
-from minerva import kernels_np, kernels_py
+from minerva import math_np as kernels_np
+from minerva import math_py as kernels_py
 from minerva_packager import lut, quant
 from minerva_packager.lower_math import mean_multiplier, sub_params
 
@@ -135,8 +137,8 @@ def _run_cpython(kernels, case):
 _MP_SCRIPT = """
 import json, binascii, sys
 from array import array
-from minerva import kernels_py, kernels_viper
-tiers = [("python", kernels_py), ("viper", kernels_viper)]
+from minerva import math_py, viper_math
+tiers = [("python", math_py), ("viper", viper_math)]
 try:
     import minerva_nat
     tiers.append(("natmod", minerva_nat))
@@ -186,7 +188,7 @@ def _check_on_micropython(named_cases, micropython, tmp_path):
                 seen.setdefault(tier, 0)
                 seen[tier] += 1
                 assert bytes.fromhex(out_hex) == specs[name], \
-                    f"{name}: {tier} on {mp.binary} differs from kernels_py"
+                    f"{name}: {tier} on {mp.binary} differs from math_py"
                 assert guards == "True", f"{name}: {tier} wrote outside its output"
         expected_tiers = {"python", "viper"} | ({"natmod"} if extra else set())
         assert set(seen) == expected_tiers and all(n == len(named_cases)

@@ -11,7 +11,7 @@ import pytest
 from geometries_math import GENERATORS
 from test_native_kernels import ENV, KERNELS, ROOT, SANITIZE, _build
 
-from minerva import kernels_py
+from minerva import math_py as kernels_py
 
 OPS = ["lookup", "binary", "mean", "quantize_int16"]
 N_ARGS = {"lookup": 1, "binary": 25, "mean": 9, "quantize_int16": 5}

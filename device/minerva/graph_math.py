@@ -14,14 +14,6 @@ BINARY = const(21)
 MEAN = const(22)
 QUANTIZE_INT16 = const(23)
 
-# opcode: (name, inputs, outputs, params); graph.OPS takes these in.
-MATH_OPS = {
-    20: ("LOOKUP", 2, 1, 1),
-    21: ("BINARY", 2, 1, 25),
-    22: ("MEAN", 1, 1, 9),
-    23: ("QUANTIZE_INT16", 1, 1, 5),
-}
-
 # BINARY kinds
 ADD = const(0)
 SUB = const(1)

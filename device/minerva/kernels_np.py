@@ -217,7 +217,3 @@ def dequantize(inp, out, args):
     x = _view(inp, np.int8, size).astype(np.int32) - zero_point
     # The spec multiplies in double and stores into a float32 array: same as float64 here.
     _view(out, np.float32, size)[:] = (np.float64(scale) * x).astype(np.float32)
-
-
-# The math ops live in their own module; imported last because it uses the helpers above.
-from .math_np import binary, lookup, mean, quantize_int16  # noqa: E402, F401

@@ -282,7 +282,3 @@ def dequantize(inp, out, args):
     scale = _f32(bits)
     for i in range(size):
         out[i] = scale * (inp[i] - zero_point)
-
-
-# The math ops live in their own module; imported last because it uses mbqm above.
-from .math_py import binary, lookup, mean, quantize_int16  # noqa: E402, F401

@@ -28,7 +28,6 @@ import micropython
 from .kernels_py import dequantize  # noqa: F401 (float output: MicroPython floats are boxed)
 from .viper_depthwise import depthwise_conv_2d  # noqa: F401
 from .viper_elementwise import add, average_pool_2d, max_pool_2d, quantize, reshape  # noqa: F401
-from .viper_math import binary, lookup, mean, quantize_int16  # noqa: F401
 from .viper_softmax import softmax  # noqa: F401
 
 

@@ -1,6 +1,8 @@
 # numpy forms of the math ops (opcodes 20-23): the same bytes as math_py (the spec), for
-# host-side simulation on CPython. Imported by kernels_np, whose fixed-point helpers they use.
+# host-side simulation on CPython; the numpy tier's kernels for them.
 import numpy as np
+
+from .kernels_np import _mbqm, _store, _view
 
 
 
@@ -51,8 +53,3 @@ def quantize_int16(inp, out, args):
     size, in_zp, out_zp, mult, shift = args
     x = _view(inp, np.int16, size).astype(np.int64)
     _store(out, _mbqm(x - in_zp, mult, shift) + out_zp, -128, 127)
-
-
-# Imported last: the kernels module this one extends imports it at its own end, so either
-# may be imported first without a circular-import failure.
-from .kernels_np import _mbqm, _store, _view  # noqa: E402

@@ -1,6 +1,8 @@
 # Pure-Python spec of the math ops (opcodes 20-23, docs/capsule-format.md): LOOKUP, BINARY,
-# MEAN and QUANTIZE_INT16. Re-exported by kernels_py, whose mbqm they use. No allocation, no
-# checks: graph_math.py bounded every argument at load.
+# MEAN and QUANTIZE_INT16, the python tier's kernels for them (tiers.py imports this module
+# only for a model that uses one). No allocation, no checks: graph_math.py bounded every
+# argument at load.
+from .kernels_py import mbqm
 
 
 def lookup(inp, table, out, args):
@@ -69,8 +71,3 @@ def quantize_int16(inp, out, args):
     for i in range(size):
         v = mbqm(inp[i] - in_zp, mult, shift) + out_zp
         out[i] = -128 if v < -128 else (127 if v > 127 else v)
-
-
-# Imported last: the kernels module this one extends imports it at its own end, so either
-# may be imported first without a circular-import failure.
-from .kernels_py import mbqm  # noqa: E402

@@ -39,16 +39,46 @@ def _import(tier):
     return kernels_py
 
 
+# Each tier's module of kernels for the math ops (opcodes 20-23; natmod has them built in).
+# It is imported only when a model uses one of them, so a model without them loads in no more
+# RAM than before they existed.
+_MATH_MODULES = ("viper", "python", "numpy")
+
+
+def _import_math(tier):
+    if tier == "viper":
+        from . import viper_math
+
+        return viper_math
+    if tier == "numpy":
+        from . import math_np
+
+        return math_np
+    from . import math_py
+
+    return math_py
+
+
+def _kernel(kernels, tier, op_name):
+    fn = getattr(kernels, op_name, None)
+    if fn is None and tier in _MATH_MODULES:
+        try:
+            fn = getattr(_import_math(tier), op_name, None)
+        except (ImportError, SyntaxError, ValueError, MemoryError):
+            fn = None
+    return fn
+
+
 def bind(kernels, tier, op_name, name):
     # The kernel for ``op_name`` from the chosen tier, or from the next slower tier that has
     # one (an op without a fast form yet). Returns (function, tier it came from).
-    fn = getattr(kernels, op_name, None)
+    fn = _kernel(kernels, tier, op_name)
     if fn is not None:
         return fn, tier
     order = ("natmod", "viper", "python") if tier != "numpy" else ("numpy", "python")
     for slower in order[order.index(tier) + 1:] if tier in order else ("python",):
         try:
-            fn = getattr(_import(slower), op_name, None)
+            fn = _kernel(_import(slower), slower, op_name)
         except (ImportError, SyntaxError, ValueError, MemoryError):
             fn = None
         if fn is not None:

@@ -1,7 +1,8 @@
 # Viper LOOKUP, MEAN and QUANTIZE_INT16 (BINARY is in viper_binary.py): the same bytes as
-# math_py (the spec). The portability rules and the 15-bit-limb
-# SaturatingRoundingDoublingHighMul are explained in kernels_viper.py; graph_math.py bounds
-# every argument so no value here leaves int32.
+# math_py (the spec); the viper tier's kernels for the math ops, imported by tiers.py only
+# for a model that uses one (viper code costs RAM when it compiles). The portability rules
+# and the 15-bit-limb SaturatingRoundingDoublingHighMul are explained in kernels_viper.py;
+# graph_math.py bounds every argument so no value here leaves int32.
 import micropython
 
 from .viper_binary import binary  # noqa: F401

@@ -50,7 +50,7 @@ def _channels(rng):
 # -- LOOKUP -------------------------------------------------------------------------------
 
 def _real_table(rng):
-    op = rng.integers(0, 6)
+    op = rng.integers(0, 7)
     s_in, zp_in, s_out, zp_out = _scale(rng), _zero_point(rng), _scale(rng), _zero_point(rng)
     try:
         if op == 0:
@@ -63,6 +63,8 @@ def _real_table(rng):
             return lut.leaky_relu_table(s_in, zp_in, s_out, zp_out, float(rng.uniform(-2, 2)))
         if op == 4:
             return lut.relu_table(s_in, zp_in, s_out, zp_out)
+        if op == 6:
+            return lut.abs_table(s_in, zp_in, s_out, zp_out)
         return lut.relu6_table(s_in, zp_in)
     except lut.UnsupportedQuantization:
         return _int8(rng, 256)

@@ -12,7 +12,7 @@ import numpy as np
 
 from minerva_packager.tflite_writer import TfliteBuilder
 
-UNARY_OPS = ("LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6")
+UNARY_OPS = ("LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "ABS")
 BINARY_OPS = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM")
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -142,6 +142,8 @@ def random_math_model(kind, seed):
         elif kind == "HARD_SWISH":
             # TFLite Micro's Prepare needs output scale >= input scale / 128.
             out_q = (_f32(in_q[0] * 10 ** rng.uniform(-1.9, 1.0)), out_q[1])
+        if kind == "ABS" and rng.random() < 0.3:
+            out_q = (in_q[0], out_q[1])  # equal scales: TFLite Micro skips the rescaling
         alpha = float(rng.choice([0.2, 0.01, rng.uniform(-2, 2)]))
         desc = f"unary_model({kind!r}, {shape}, {in_q}, {out_q}, alpha={alpha})"
         return (desc, *unary_model(kind, shape, in_q, out_q, alpha))

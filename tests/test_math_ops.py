@@ -1,5 +1,5 @@
 """The math ops (MUL, SUB, MAXIMUM, MINIMUM, ADD with broadcasting, LOGISTIC, TANH,
-HARD_SWISH, LEAKY_RELU, RELU, RELU6, MEAN, int16 QUANTIZE) bit-exact with TFLite Micro.
+HARD_SWISH, LEAKY_RELU, RELU, RELU6, ABS, MEAN, int16 QUANTIZE) bit-exact with TFLite Micro.
 
 Generated one-op models (tests/mathmodels.py) are packed and run on every kernel tier:
 python and numpy on CPython, python, viper and the native module on the MicroPython unix
@@ -88,6 +88,8 @@ def _table(op, in_q, out_q, alpha):
         return lut.leaky_relu_table(*in_q, *out_q, alpha)
     if op == "RELU":
         return lut.relu_table(*in_q, *out_q)
+    if op == "ABS":
+        return lut.abs_table(*in_q, *out_q)
     return lut.relu6_table(*in_q)
 
 
@@ -129,12 +131,26 @@ RATIO_CASES = [((0.01900322735309601, -94), (0.045269910246133804, -30)),
 def test_relu_multiplier_is_the_double_precision_ratio(in_q, out_q):
     # Surprising: kernels/activations_common.cc divides the float32 scales in float32, but
     # the reference build agrees with the double-precision quotient (so do LEAKY_RELU,
-    # HARD_SWISH and SUB: lut.py, lower_math.sub_params).
+    # HARD_SWISH, ABS and SUB: lut.py, lower_math.sub_params).
     every_value = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
     model, _, _ = unary_model("RELU", [1, 256], in_q, out_q)
     want = run_tflm(model, [every_value])[0].ravel().tolist()
     assert want == lut.relu_table(*in_q, *out_q)
     assert want != _relu_table_float32_ratio(in_q, out_q)
+
+
+def test_abs_multiplier_is_the_double_precision_ratio():
+    from minerva.kernels_py import mbqm
+    from minerva_packager import quant
+
+    in_q, out_q = (0.1419394612312317, -100), (0.18663319945335388, -94)
+    m, s = quant.quantize_multiplier(float(np.float32(in_q[0]) / np.float32(out_q[0])))
+    float32_table = [max(-128, min(127, mbqm(abs(x - in_q[1]), m, s) + out_q[1]))
+                     for x in range(-128, 128)]
+    model, _, _ = unary_model("ABS", [1, 256], in_q, out_q)
+    every_value = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    want = run_tflm(model, [every_value])[0].ravel().tolist()
+    assert want == lut.abs_table(*in_q, *out_q) and want != float32_table
 
 
 def test_sub_multipliers_are_adds(tmp_path):
@@ -190,6 +206,8 @@ MODELS = {
                                                      (0.05, 0), alpha=-0.7),
     "relu_requantizes": lambda: unary_model("RELU", [1, 4, 4, 3], (0.05, 7), (0.02, -128)),
     "relu6": lambda: unary_model("RELU6", [1, 3, 3, 64], (0.03, -30), (0.03, -30)),
+    "abs_same_scale": lambda: unary_model("ABS", [1, 4, 4, 8], (0.03, -30), (0.03, -128)),
+    "abs_rescaled": lambda: unary_model("ABS", [2, 50], (0.03, 17), (0.02, -128)),
     "add_per_channel_broadcast": lambda: binary_model(
         "ADD", [1, 4, 4, 8], [1, 1, 1, 8], (0.05, 2), (0.02, -3), (0.06, 1)),
     "add_constant_second": lambda: binary_model(

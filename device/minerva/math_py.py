@@ -28,8 +28,9 @@ def _binary_value(kind, x, y, args):
 def binary(a, b, out, args):
     # Element-wise ADD / SUB / MUL / MAXIMUM / MINIMUM over 4 output dims; each input is
     # read at sum(index_k * stride_k), stride 0 along a broadcast dim.
-    kind, d0, d1, d2, d3 = args[0:5]
-    a0, a1, a2, a3, b0, b1, b2, b3 = args[5:13]
+    kind, d0, d1, d2, d3 = args[0], args[1], args[2], args[3], args[4]
+    a0, a1, a2, a3 = args[5], args[6], args[7], args[8]
+    b0, b1, b2, b3 = args[9], args[10], args[11], args[12]
     lo, hi = args[23], args[24]
     o = 0
     for i0 in range(d0):

@@ -9,7 +9,7 @@ from . import lut, quant
 
 # The TFLite ops lowered here (the capsule op they become is in parentheses in the docs).
 MATH_TFLITE_OPS = ("MUL", "SUB", "MAXIMUM", "MINIMUM", "LOGISTIC", "TANH", "HARD_SWISH",
-                   "LEAKY_RELU", "RELU", "RELU6", "MEAN")
+                   "LEAKY_RELU", "RELU", "RELU6", "ABS", "MEAN")
 BINARY_KINDS = {"ADD": 0, "SUB": 1, "MUL": 2, "MAXIMUM": 3, "MINIMUM": 4}
 # MUL's product of two offset int8 values is at most 65025 in magnitude; shifted left by
 # more than 15 it would leave int32 (undefined behaviour in TFLite's C).
@@ -118,6 +118,10 @@ class MathLowering:
 
     def _lower_relu6(self, op):
         self._emit_lookup(op, lambda i, o: lut.relu6_table(i.scale, i.zero_point))
+
+    def _lower_abs(self, op):
+        self._emit_lookup(op, lambda i, o: lut.abs_table(i.scale, i.zero_point, o.scale,
+                                                         o.zero_point))
 
     # -- binary element-wise ops with broadcasting ---------------------------------------
 

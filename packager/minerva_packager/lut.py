@@ -234,7 +234,7 @@ def hard_swish_table(input_scale, input_zero_point, output_scale, output_zero_po
     return table
 
 
-# -- LEAKY_RELU, RELU, RELU6 ---------------------------------------------------------------
+# -- LEAKY_RELU, RELU, RELU6, ABS ---------------------------------------------------------------
 
 def _checked_multiplier(real):
     m, shift = quant.quantize_multiplier(real)
@@ -270,6 +270,15 @@ def relu_table(input_scale, input_zero_point, output_scale, output_zero_point):
         out = output_zero_point + mbqm(x - input_zero_point, mult, shift)
         table.append(min(127, max(low, out)))
     return table
+
+
+def abs_table(input_scale, input_zero_point, output_scale, output_zero_point):
+    """ABS int8: |x - zero_point|, requantized only when the two scales differ."""
+    if _f32(input_scale) == _f32(output_scale):
+        return [_clamp8(abs(x - input_zero_point) + output_zero_point) for x in INPUTS]
+    mult, shift = _checked_multiplier(_f32(input_scale) / _f32(output_scale))
+    return [_clamp8(mbqm(abs(x - input_zero_point), mult, shift) + output_zero_point)
+            for x in INPUTS]
 
 
 def relu6_table(input_scale, input_zero_point):

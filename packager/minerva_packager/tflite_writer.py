@@ -33,7 +33,7 @@ QUANTIZE, DEQUANTIZE   none
 MUL, SUB               activation ("NONE")
 MAXIMUM, MINIMUM       none
 LOGISTIC, TANH         none
-RELU, RELU6            none
+RELU, RELU6, ABS       none
 HARD_SWISH             none
 LEAKY_RELU             alpha (0.2)
 MEAN                   keep_dims (False); the axes are the second input (an int32 constant)
@@ -83,6 +83,7 @@ _OP_VERSIONS = {
     "HARD_SWISH": 1,
     "LEAKY_RELU": 2,
     "MEAN": 2,
+    "ABS": 2,
 }
 
 _PADDINGS = {"SAME": tflite.Padding.SAME, "VALID": tflite.Padding.VALID}
@@ -115,6 +116,7 @@ _ALLOWED_OPTIONS = {
     "HARD_SWISH": set(),
     "LEAKY_RELU": {"alpha"},
     "MEAN": {"keep_dims"},
+    "ABS": set(),
 }
 _BUFFER_ALIGNMENT = 16
 
@@ -422,7 +424,7 @@ class TfliteBuilder:
             tflite.ReducerOptionsStart(b)
             tflite.ReducerOptionsAddKeepDims(b, bool(op.options.get("keep_dims", False)))
             return kinds.ReducerOptions, tflite.ReducerOptionsEnd(b)
-        if op.name in ("LOGISTIC", "TANH", "RELU", "RELU6"):
+        if op.name in ("LOGISTIC", "TANH", "RELU", "RELU6", "ABS"):
             return None, None
         return None
 

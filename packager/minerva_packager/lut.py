@@ -7,8 +7,8 @@ saturation and wrap-around where the kernel works in int16), after the float set
 Prepare step performs. The sources write some of that set-up in float32 (``in_scale /
 out_scale`` before widening to double), but the reference build (the tflite-micro package)
 agrees with the double-precision quotient of the float32 scales wherever the two differ
-(tests/test_math_ops.py finds such quantizations for RELU, LEAKY_RELU and HARD_SWISH), so
-ratios here are computed in double from the float32 scales. The
+(tests/test_math_ops.py pins such quantizations for RELU and ABS; LEAKY_RELU and HARD_SWISH
+agree too), so ratios here are computed in double from the float32 scales. The
 device then only looks values up (the LOOKUP op), so every kernel tier is bit-exact by
 construction. A quantization for which TFLite Micro's C would shift by an out-of-range amount
 (undefined behaviour) raises :class:`UnsupportedQuantization` instead of guessing.

@@ -8,6 +8,7 @@
 #include "py/dynruntime.h"
 
 #include "kernels/mnv_kernels.h"
+#include "kernels/mnv_math.h"
 
 // natmod/Makefile sets MNV_FLOAT_KERNELS to 1 where the float kernels are built, else 0.
 #ifndef MNV_FLOAT_KERNELS
@@ -222,6 +223,50 @@ static mp_obj_t dequantize(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
 static MP_DEFINE_CONST_FUN_OBJ_3(quantize_obj, quantize);
 static MP_DEFINE_CONST_FUN_OBJ_3(dequantize_obj, dequantize);
 
+// -- math ops (opcodes 20-23) -----------------------------------------------------------------
+
+// lookup(inp, table, out, args) / binary(a, b, out, args): two int8 inputs.
+typedef int (*two_input_kernel)(const int8_t *, size_t, const int8_t *, size_t, int8_t *,
+    size_t, const int32_t *, size_t);
+
+static mp_obj_t call_two_inputs(const mp_obj_t *a, two_input_kernel kernel) {
+    size_t a_len, b_len, out_len, n_args;
+    const int8_t *x = bytes_of(a[0], &a_len, MP_BUFFER_READ);
+    const int8_t *y = bytes_of(a[1], &b_len, MP_BUFFER_READ);
+    int8_t *out = bytes_of(a[2], &out_len, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(a[3], &n_args, MP_BUFFER_READ);
+    check(kernel(x, a_len, y, b_len, out, out_len, args, n_args));
+    return mp_const_none;
+}
+
+static mp_obj_t lookup(size_t n, const mp_obj_t *a) {
+    return call_two_inputs(a, mnv_lookup);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(lookup_obj, 4, 4, lookup);
+
+static mp_obj_t binary(size_t n, const mp_obj_t *a) {
+    return call_two_inputs(a, mnv_binary);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(binary_obj, 4, 4, binary);
+
+static mp_obj_t mean(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
+    return call_unary(in, out, args, mnv_mean);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(mean_obj, mean);
+
+static mp_obj_t quantize_int16(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj) {
+    size_t in_len, out_len, n_args;
+    const int16_t *in = bytes_of(in_obj, &in_len, MP_BUFFER_READ);
+    if (((uintptr_t)in & 1) || (in_len & 1)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("minerva_nat: int16 buffer not 2-aligned"));
+    }
+    int8_t *out = bytes_of(out_obj, &out_len, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(args_obj, &n_args, MP_BUFFER_READ);
+    check(mnv_quantize_int16(in, in_len / 2, out, out_len, args, n_args));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(quantize_int16_obj, quantize_int16);
+
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
 
@@ -237,6 +282,10 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_dequantize, MP_OBJ_FROM_PTR(&dequantize_obj));
     mp_store_global(MP_QSTR_gather, MP_OBJ_FROM_PTR(&gather_obj));
     mp_store_global(MP_QSTR_concatenation, MP_OBJ_FROM_PTR(&concatenation_obj));
+    mp_store_global(MP_QSTR_lookup, MP_OBJ_FROM_PTR(&lookup_obj));
+    mp_store_global(MP_QSTR_binary, MP_OBJ_FROM_PTR(&binary_obj));
+    mp_store_global(MP_QSTR_mean, MP_OBJ_FROM_PTR(&mean_obj));
+    mp_store_global(MP_QSTR_quantize_int16, MP_OBJ_FROM_PTR(&quantize_int16_obj));
     mp_store_global(MP_QSTR_HAS_FLOAT, mp_obj_new_bool(MNV_HAS_FLOAT));
 
     MP_DYNRUNTIME_INIT_EXIT

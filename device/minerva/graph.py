@@ -59,6 +59,12 @@ OPS = {
     10: ("DEQUANTIZE", 1, 1, 3),
     11: ("GATHER", 2, 1, 6),
     12: ("CONCATENATION", VARIABLE, 1, VARIABLE),
+    # The math ops; their checks live in graph_math.py, imported only for a capsule that
+    # has one (RAM on a small board).
+    20: ("LOOKUP", 2, 1, 1),
+    21: ("BINARY", 2, 1, 25),
+    22: ("MEAN", 1, 1, 9),
+    23: ("QUANTIZE_INT16", 1, 1, 5),
 }
 
 
@@ -323,6 +329,10 @@ def _check_op(name, k, op, tensors):
         if op.code == GATHER and tensors[ins[1]].storage != WEIGHTS:
             # Its values are checked once at load, so they must not change afterwards.
             bad("table tensor %d is not a constant" % ins[1])
+    elif op.code >= 20:
+        from .graph_math import check
+
+        check(name, op, tensors, label)
     for i in ins:
         if i != ABSENT and tensors[i].storage == ARENA:
             for o in outs:

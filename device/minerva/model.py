@@ -6,7 +6,8 @@ from array import array
 
 from .capsule import SECTION_WEIGHTS, read_capsule_file, verified_sections
 from .errors import CapsuleError, OutOfMemoryError
-from .graph import ABSENT, ARENA, DTYPE_NAMES, FLOAT32, GATHER, INT8, OPS, VARIABLE, WEIGHTS
+from .graph import (ABSENT, ARENA, DTYPE_NAMES, FLOAT32, GATHER, INT8, INT16, OPS, VARIABLE,
+                    WEIGHTS)
 from .memory import collect, new_buffer, preallocate
 from .tiers import bind, native_arch, select_kernels
 
@@ -75,8 +76,12 @@ class Model:
         self.outputs = [buffers[i] for i in g.outputs]
         self._info = self._describe(g)
         self._input_is_float = [g.tensors[i].dtype == FLOAT32 for i in g.inputs]
+        self._input_is_int16 = [g.tensors[i].dtype == INT16 for i in g.inputs]
         self._input_sizes = [g.tensors[i].nbytes // (4 if g.tensors[i].dtype == FLOAT32
                                                      else 1) for i in g.inputs]
+        for k, i in enumerate(g.inputs):
+            if g.tensors[i].dtype == INT16:
+                self._input_sizes[k] = g.tensors[i].nbytes // 2
 
     def close(self):
         # Only a model with paged weights holds its capsule file open.
@@ -123,6 +128,9 @@ class Model:
         # model input ``index``.
         dst = self.inputs[index]
         n = self._input_sizes[index]
+        if self._input_is_int16[index]:
+            _set_int16(dst, values, n, index)
+            return
         if len(values) != n:
             raise ValueError("input %d has %d values, the model takes %d"
                              % (index, len(values), n))
@@ -190,6 +198,21 @@ class Model:
             "fallbacks": self.fallbacks,
             "arch": native_arch()[0],
         }
+
+
+def _set_int16(dst, values, n, index):
+    # An int16 input takes n int values, or 2 * n bytes (little-endian, as a .bin file holds
+    # them).
+    if isinstance(values, (bytes, bytearray, memoryview)) and len(values) == 2 * n:
+        for i in range(n):
+            v = (values[2 * i] & 255) | ((values[2 * i + 1] & 255) << 8)
+            dst[i] = v - 65536 if v > 32767 else v
+        return
+    if len(values) != n:
+        raise ValueError("input %d has %d values, the model takes %d int16 values"
+                         % (index, len(values), n))
+    for i in range(n):
+        dst[i] = values[i]
 
 
 def _free_heap():

@@ -7,7 +7,7 @@ from .memory import collect
 
 TIERS = ("natmod", "viper", "python", "numpy")
 # Modules that only run on CPython; deploy leaves them off boards.
-HOST_ONLY_MODULES = ("kernels_np",)
+HOST_ONLY_MODULES = ("kernels_np", "math_np")
 # MicroPython's native architecture numbers, as sys.implementation._mpy >> 10 gives them.
 ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
          "xtensa", "xtensawin", "rv32imc", "rv64imc")
@@ -42,10 +42,30 @@ def _import(tier):
     return kernels_py
 
 
+# Each tier's module of kernels for the math ops (opcodes 20-23; natmod has them built in).
+# It is imported only when a model uses one of them, so a model without them loads in no more
+# RAM than before they existed.
+_MATH_MODULES = ("viper", "python", "numpy")
+
+
+def _import_math(tier):
+    if tier == "viper":
+        from . import viper_math
+
+        return viper_math
+    if tier == "numpy":
+        from . import math_np
+
+        return math_np
+    from . import math_py
+
+    return math_py
+
+
 def _kernel(kernels, tier, op_name):
-    # The data-movement kernels (GATHER, CONCATENATION) of the python and viper tiers live in
-    # their own modules, imported only when a model uses them: a board's heap pays only for
-    # the kernels it runs (viper code takes RAM), and the tier modules stay as small.
+    # The data-movement kernels (GATHER, CONCATENATION) and the math kernels of the python and
+    # viper tiers live in their own modules, imported only when a model uses them: a board's
+    # heap pays only for the kernels it runs (viper code takes RAM).
     fn = getattr(kernels, op_name, None)
     if fn is None and op_name in ("gather", "concatenation"):
         if tier == "viper":
@@ -55,6 +75,8 @@ def _kernel(kernels, tier, op_name):
         else:
             return None
         fn = getattr(module, op_name, None)
+    if fn is None and tier in _MATH_MODULES:
+        fn = getattr(_import_math(tier), op_name, None)
     return fn
 
 

@@ -42,6 +42,12 @@ OPS = {
     "DEQUANTIZE": (10, 1, 1, 3),
     "GATHER": (11, 2, 1, 6),
     "CONCATENATION": (12, None, 1, None),
+    # math ops (device/minerva/graph_math.py): int8 unary ops as a 256-byte table, binary
+    # element-wise ops with broadcasting, MEAN, and int16 -> int8 QUANTIZE.
+    "LOOKUP": (20, 2, 1, 1),
+    "BINARY": (21, 2, 1, 25),
+    "MEAN": (22, 1, 1, 9),
+    "QUANTIZE_INT16": (23, 1, 1, 5),
 }
 
 

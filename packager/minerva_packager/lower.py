@@ -9,16 +9,21 @@ import numpy as np
 from . import quant
 from .capsule import OPS, CapsuleOp, CapsuleTensor
 from .errors import PackagerError
+from .lower_math import MATH_TFLITE_OPS, MathLowering
 from .lower_shape import ShapeLowering, fuse_gathers
 
-# TFLite ops the packager reads (capsule ops are in capsule.OPS; GATHER is not a TFLite op).
-SUPPORTED_OPS = tuple(name for name in OPS if name != "GATHER") + (
-    "TRANSPOSE", "STRIDED_SLICE", "PAD", "PADV2", "SQUEEZE", "EXPAND_DIMS",
-    "RESIZE_NEAREST_NEIGHBOR")
+# Capsule ops that no TFLite op of the same name lowers to.
+_DEVICE_ONLY_OPS = ("GATHER", "LOOKUP", "BINARY", "QUANTIZE_INT16")
+# TFLite ops the packager reads.
+SUPPORTED_OPS = tuple(dict.fromkeys(
+    [n for n in OPS if n not in _DEVICE_ONLY_OPS]
+    + ["TRANSPOSE", "STRIDED_SLICE", "PAD", "PADV2", "SQUEEZE", "EXPAND_DIMS",
+       "RESIZE_NEAREST_NEIGHBOR"] + list(MATH_TFLITE_OPS)))
 # Inputs an op cannot do without (the rest are optional); ops not listed need one.
 _MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2,
                "STRIDED_SLICE": 4, "TRANSPOSE": 2, "PAD": 2, "PADV2": 3,
-               "RESIZE_NEAREST_NEIGHBOR": 2, "RESHAPE": 1}
+               "RESIZE_NEAREST_NEIGHBOR": 2, "RESHAPE": 1, "SUB": 2, "MUL": 2, "MAXIMUM": 2,
+               "MINIMUM": 2, "MEAN": 2}
 
 
 class _Graph:
@@ -52,7 +57,7 @@ class _Graph:
         return len(self.tensors) - 1
 
 
-class _Lowering(ShapeLowering):
+class _Lowering(ShapeLowering, MathLowering):
     def __init__(self, model):
         self.model = model
         self.graph = _Graph(model)
@@ -85,6 +90,12 @@ class _Lowering(ShapeLowering):
         assert n_in is None or len(inputs) == n_in
         assert len(outputs) == n_out and (n_params is None or len(params) == n_params)
         self.graph.ops.append(CapsuleOp(name, inputs, outputs, [int(p) for p in params]))
+
+    def emit_as(self, capsule_op, op, inputs, outputs, params):
+        """Emit TFLite op ``op`` as capsule op ``capsule_op`` (e.g. LOGISTIC as LOOKUP)."""
+        code, n_in, n_out, n_params = OPS[capsule_op]
+        assert len(inputs) == n_in and len(outputs) == n_out and len(params) == n_params
+        self.graph.ops.append(CapsuleOp(capsule_op, inputs, outputs, [int(p) for p in params]))
 
     def run(self):
         for op in self.model.ops:
@@ -231,11 +242,11 @@ class _Lowering(ShapeLowering):
         a = self.need_dtype(op, op.inputs[0], ("int8",), "first input")
         b = self.need_dtype(op, op.inputs[1], ("int8",), "second input")
         out = self.need_dtype(op, op.outputs[0], ("int8",), "output")
-        if a.shape != b.shape or a.size != out.size:
-            self.fail(op, f"broadcasting ADD ({a.shape} + {b.shape}) is not supported",
-                      "give both inputs the same shape")
-        if a.data is not None or b.data is not None:
-            self.fail(op, "ADD of a constant tensor is not supported")
+        if a.shape != b.shape or a.size != out.size or a.data is not None \
+                or b.data is not None:
+            # Broadcasting or a constant operand: the general element-wise op.
+            self._lower_binary(op)
+            return
         p = quant.add_params(a.scale, b.scale, out.scale)
         act_min, act_max = quant.activation_range(op.options["activation"], out.scale,
                                                   out.zero_point)
@@ -258,7 +269,10 @@ class _Lowering(ShapeLowering):
                   [inp.size // depth, depth, mult, left_shift, diff_min])
 
     def _lower_quantize(self, op):
-        inp = self.need_dtype(op, op.inputs[0], ("float32", "int8"), "input")
+        inp = self.need_dtype(op, op.inputs[0], ("float32", "int8", "int16"), "input")
+        if inp.dtype == "int16":
+            self._lower_quantize_int16(op)
+            return
         out = self.need_dtype(op, op.outputs[0], ("int8",), "output")
         self.need_per_tensor(op, op.outputs[0], "output")
         if inp.dtype == "float32":
@@ -290,9 +304,11 @@ def lower(model):
             raise PackagerError(f"{model.path}: model input/output {t.name!r} is a constant "
                                 "(its ops were folded at pack time)",
                                 "export a model whose output depends on its input")
-        if t.dtype not in ("int8", "float32"):
+        if t.dtype not in ("int8", "float32") and not (t.dtype == "int16"
+                                                       and index in model.inputs):
             raise PackagerError(f"{model.path}: model input/output {t.name!r} is {t.dtype}",
-                                "export with int8 (or float32) inputs and outputs")
+                                "export with int8 (or float32, or int16 for an input) inputs "
+                                "and outputs")
     inputs = [graph.tensor(i) for i in model.inputs]
     outputs = [graph.tensor(i) for i in model.outputs]
     unused = set(fuse_gathers(graph.tensors, graph.ops, inputs + outputs))

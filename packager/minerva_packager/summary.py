@@ -19,6 +19,16 @@ _PARAM_NAMES = {
 }
 _PARAM_NAMES["DEPTHWISE_CONV_2D"] = _PARAM_NAMES["CONV_2D"] + " depth_multiplier"
 _PARAM_NAMES["MAX_POOL_2D"] = _PARAM_NAMES["AVERAGE_POOL_2D"]
+# math ops (opcodes 20-23)
+_PARAM_NAMES.update({
+    "LOOKUP": "size",
+    "BINARY": ("kind d0 d1 d2 d3 a_stride0 a_stride1 a_stride2 a_stride3 b_stride0 b_stride1 "
+               "b_stride2 b_stride3 a_offset b_offset output_offset left_shift a_mult a_shift "
+               "b_mult b_shift output_mult output_shift act_min act_max"),
+    "MEAN": "k0 r0 k1 r1 k2 input_zero_point output_zero_point mult shift",
+    "QUANTIZE_INT16": "size input_zero_point output_zero_point mult shift",
+})
+_BINARY_KINDS = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM")
 
 
 def summarize(path):
@@ -80,7 +90,13 @@ def format_summary(s):
                             "d0", "d1", "d2", "d3", "pad_value", "outer", "inner0", "inner1",
                             "inner2")
                 if k in p]
+        if op["op"] == "BINARY":
+            keys = ["d0", "d1", "d2", "d3", "act_min", "act_max"]
+        elif op["op"] == "MEAN":
+            keys = ["k0", "r0", "k1", "r1", "k2"]
         detail = " ".join(f"{k}={p[k]}" for k in keys)
+        if op["op"] == "BINARY" and 0 <= p["kind"] < len(_BINARY_KINDS):
+            detail = f"{_BINARY_KINDS[p['kind']]} {detail}"
         lines.append(f"    {op['index']:>3} {op['op']:<18} {detail}")
     lines.append("  tensors")
     for t in s["tensors"]:

@@ -132,11 +132,46 @@ def _options(op, name):
         o = tflite.ConcatenationOptions()
         o.Init(table.Bytes, table.Pos)
         return {"axis": o.Axis(), "activation": _ACTIVATIONS[o.FusedActivationFunction()]}
+    if name in _MATH_OPTIONS:
+        return _MATH_OPTIONS[name](table)
     if name == "SOFTMAX":
         o = tflite.SoftmaxOptions()
         o.Init(table.Bytes, table.Pos)
         return {"beta": o.Beta()}
     return {}
+
+
+def _activation_of(cls):
+    def read(table):
+        if table is None:
+            return {"activation": "NONE"}
+        o = cls()
+        o.Init(table.Bytes, table.Pos)
+        return {"activation": _ACTIVATIONS[o.FusedActivationFunction()]}
+    return read
+
+
+def _leaky_relu_options(table):
+    if table is None:
+        return {"alpha": 0.0}
+    o = tflite.LeakyReluOptions()
+    o.Init(table.Bytes, table.Pos)
+    return {"alpha": o.Alpha()}
+
+
+def _reducer_options(table):
+    if table is None:
+        return {"keep_dims": False}
+    o = tflite.ReducerOptions()
+    o.Init(table.Bytes, table.Pos)
+    return {"keep_dims": bool(o.KeepDims())}
+
+
+# Options of the math ops (ops-math), by op name.
+_MATH_OPTIONS = {"MUL": _activation_of(tflite.MulOptions),
+                 "SUB": _activation_of(tflite.SubOptions),
+                 "LEAKY_RELU": _leaky_relu_options,
+                 "MEAN": _reducer_options}
 
 
 def _tensor(model, subgraph, index):

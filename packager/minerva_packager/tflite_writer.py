@@ -30,6 +30,13 @@ ADD                    activation ("NONE")
 RESHAPE                new_shape (the output tensor's shape)
 SOFTMAX                beta (1.0)
 QUANTIZE, DEQUANTIZE   none
+MUL, SUB               activation ("NONE")
+MAXIMUM, MINIMUM       none
+LOGISTIC, TANH         none
+RELU, RELU6, ABS       none
+HARD_SWISH             none
+LEAKY_RELU             alpha (0.2)
+MEAN                   keep_dims (False); the axes are the second input (an int32 constant)
 =====================  ===============================================================
 
 ``stride``, ``dilation`` and ``filter_size`` take an int (both axes) or an ``(h, w)`` pair;
@@ -72,6 +79,19 @@ _OP_VERSIONS = {
     "EXPAND_DIMS": 1,
     "RESIZE_NEAREST_NEIGHBOR": 2,
     "CONCATENATION": 2,
+    # math ops (ops-math)
+    "MUL": 2,
+    "SUB": 2,
+    "MAXIMUM": 2,
+    "MINIMUM": 2,
+    "LOGISTIC": 2,
+    "TANH": 2,
+    "RELU": 2,
+    "RELU6": 2,
+    "HARD_SWISH": 1,
+    "LEAKY_RELU": 2,
+    "MEAN": 2,
+    "ABS": 2,
 }
 
 _PADDINGS = {"SAME": tflite.Padding.SAME, "VALID": tflite.Padding.VALID}
@@ -101,6 +121,19 @@ _ALLOWED_OPTIONS = {
     "EXPAND_DIMS": set(),
     "RESIZE_NEAREST_NEIGHBOR": {"align_corners", "half_pixel_centers"},
     "CONCATENATION": {"axis", "activation"},
+    # math ops (ops-math)
+    "MUL": {"activation"},
+    "SUB": {"activation"},
+    "MAXIMUM": set(),
+    "MINIMUM": set(),
+    "LOGISTIC": set(),
+    "TANH": set(),
+    "RELU": set(),
+    "RELU6": set(),
+    "HARD_SWISH": set(),
+    "LEAKY_RELU": {"alpha"},
+    "MEAN": {"keep_dims"},
+    "ABS": set(),
 }
 _BUFFER_ALIGNMENT = 16
 
@@ -372,6 +405,9 @@ class TfliteBuilder:
             tflite.SoftmaxOptionsStart(b)
             tflite.SoftmaxOptionsAddBeta(b, float(o.get("beta", 1.0)))
             return kinds.SoftmaxOptions, tflite.SoftmaxOptionsEnd(b)
+        math_options = self._write_math_options(b, op, activation)
+        if math_options is not None:
+            return math_options
         if op.name == "QUANTIZE":
             tflite.QuantizeOptionsStart(b)
             return kinds.QuantizeOptions, tflite.QuantizeOptionsEnd(b)
@@ -379,6 +415,37 @@ class TfliteBuilder:
             return _SHAPE_OPTION_WRITERS[op.name](b, o, activation)
         tflite.DequantizeOptionsStart(b)
         return kinds.DequantizeOptions, tflite.DequantizeOptionsEnd(b)
+
+    @staticmethod
+    def _write_math_options(b, op, activation):
+        """Options of the math ops; ``(None, None)`` for an op without options, None for
+        an op that is not a math op."""
+        kinds = tflite.BuiltinOptions
+        if op.name == "MUL":
+            tflite.MulOptionsStart(b)
+            tflite.MulOptionsAddFusedActivationFunction(b, activation)
+            return kinds.MulOptions, tflite.MulOptionsEnd(b)
+        if op.name == "SUB":
+            tflite.SubOptionsStart(b)
+            tflite.SubOptionsAddFusedActivationFunction(b, activation)
+            return kinds.SubOptions, tflite.SubOptionsEnd(b)
+        if op.name in ("MAXIMUM", "MINIMUM"):
+            tflite.MaximumMinimumOptionsStart(b)
+            return kinds.MaximumMinimumOptions, tflite.MaximumMinimumOptionsEnd(b)
+        if op.name == "HARD_SWISH":
+            tflite.HardSwishOptionsStart(b)
+            return kinds.HardSwishOptions, tflite.HardSwishOptionsEnd(b)
+        if op.name == "LEAKY_RELU":
+            tflite.LeakyReluOptionsStart(b)
+            tflite.LeakyReluOptionsAddAlpha(b, float(op.options.get("alpha", 0.2)))
+            return kinds.LeakyReluOptions, tflite.LeakyReluOptionsEnd(b)
+        if op.name == "MEAN":
+            tflite.ReducerOptionsStart(b)
+            tflite.ReducerOptionsAddKeepDims(b, bool(op.options.get("keep_dims", False)))
+            return kinds.ReducerOptions, tflite.ReducerOptionsEnd(b)
+        if op.name in ("LOGISTIC", "TANH", "RELU", "RELU6", "ABS"):
+            return None, None
+        return None
 
 
 def _write_strided_slice(b, o, _activation):

@@ -37,9 +37,13 @@ def _act_range(rng):
     choice = rng.integers(0, 4)
     if choice == 0:
         return -128, 127
-    lo = int(rng.integers(-128, 128))
-    hi = int(rng.integers(lo, 128))
-    return (lo, 127) if choice == 1 else (lo, hi)
+    # As fused activations make them: a floor at or below the zero point, a ceiling above it
+    # (an occasional narrow or high window too).
+    if rng.random() < 0.2:
+        lo = int(rng.integers(-128, 128))
+        return lo, int(rng.integers(lo, 128))
+    lo = int(rng.integers(-128, 1))
+    return (lo, 127) if choice == 1 else (lo, int(rng.integers(0, 128)))
 
 
 def _channels(rng):
@@ -110,7 +114,11 @@ def _add_sub_arith(rng, kind):
     make = quant.add_params if kind == 0 else sub_params
     for _ in range(20):
         s1, s2 = _scale(rng), _scale(rng)
-        so = float(np.float32(max(s1, s2) * 10 ** rng.uniform(-0.5, 2.5)))
+        if rng.random() < 0.7:  # as in real models: the two inputs' scales within 10x
+            s2 = float(np.float32(s1 * 10 ** rng.uniform(-1, 1)))
+        # Mostly an output scale that spreads the sum over int8, sometimes one that squeezes it.
+        wide = rng.random() < 0.25
+        so = float(np.float32(max(s1, s2) * 10 ** rng.uniform(-0.5, 2.5 if wide else 0.5)))
         p = make(s1, s2, so)
         if max(p["input1_shift"], p["input2_shift"], p["output_shift"]) <= 0:
             break
@@ -129,7 +137,11 @@ def _mul_arith(rng):
     if rng.random() < 0.15:
         mult, shift = int(rng.choice([0, 1, 1 << 30, INT32_MAX])), int(rng.choice([-31, 0, 15]))
     else:
-        mult, shift = quant.quantize_multiplier(10 ** rng.uniform(-6, 4.4))
+        # Products of two int8 values reach 2**16: mostly a multiplier that maps them onto
+        # int8, sometimes any in the range the loader accepts.
+        wide = rng.random() < 0.25
+        mult, shift = quant.quantize_multiplier(10 ** (rng.uniform(-6, 4.4) if wide
+                                                        else rng.uniform(-3.8, -1.5)))
     return [-_zero_point(rng), -_zero_point(rng), _zero_point(rng), 0, 0, 0, 0, 0, mult, shift]
 
 

@@ -19,6 +19,7 @@ from array import array
 from pathlib import Path
 
 import geometries
+import geometries_math
 import geometries_shape
 import pytest
 from conftest import MicroPython
@@ -28,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "device"))
 from minerva import kernels_np, kernels_py  # noqa: E402
 from minerva.tiers import bind  # noqa: E402
 
-# Every device kernel's generator: the original ten, then the shape ops'.
-GENERATORS = {**geometries.GENERATORS, **geometries_shape.GENERATORS}
+# Every device kernel's generator: the original ten, then the shape and math ops'.
+GENERATORS = {**geometries.GENERATORS, **geometries_shape.GENERATORS,
+              **geometries_math.GENERATORS}
 ROOT = Path(__file__).resolve().parents[1]
 NATMOD_DIST = ROOT / "dist" / "x64_6.3"
 GUARD = 0x5A

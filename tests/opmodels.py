@@ -231,6 +231,35 @@ class Net:
         shape[axis] = sum(self.shapes[x][axis] for x in xs)
         return self._moved("CONCATENATION", xs[0], shape, inputs=list(xs), axis=axis)
 
+    # -- math ops: calibrated like any activation, but LOGISTIC, whose int8 output TFLite
+    # fixes at scale 1/256 and zero point -128.
+
+    def _math(self, kind, inputs, out_shape, consts=(), **options):
+        out = self._value(out_shape)
+        self.nodes.append(_Node(kind, list(inputs), out, consts=list(consts), options=options))
+        return out
+
+    def mul(self, a, b):
+        shape = np.broadcast_shapes(self.shapes[a], self.shapes[b])
+        return self._math("MUL", [a, b], shape)
+
+    def hard_swish(self, x):
+        return self._math("HARD_SWISH", [x], self.shapes[x])
+
+    def relu6(self, x):
+        return self._math("RELU6", [x], self.shapes[x])
+
+    def logistic(self, x):
+        out = self._math("LOGISTIC", [x], self.shapes[x])
+        self.fixed_quant[out] = ("fixed", (1.0 / 256.0, -128))
+        return out
+
+    def mean(self, x, axes, keep_dims=True):
+        shape = [1 if k in axes else d for k, d in enumerate(self.shapes[x])]
+        if not keep_dims:
+            shape = [d for k, d in enumerate(shape) if k not in axes]
+        return self._math("MEAN", [x], shape, [("int32", list(axes))], keep_dims=keep_dims)
+
     def _override(self, value, out_range):
         if out_range is not None:
             self.range_override[value] = out_range

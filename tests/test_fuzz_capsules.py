@@ -27,7 +27,9 @@ NATMOD = ROOT / "dist" / "x64_6.3"
 BASE_MODELS = ["chain", "fc_pertensor", "add_relu", "softmax_beta0_5_rows2",
                "quantize_float_input", "dequantize_output", "avgpool_same_3x3_s2",
                "maxpool_same_2x2_s2", "depthwise_dm2_valid_s2_pertensor",
-               "conv_valid_dilation2", "requantize_narrower", "reshape_4d_to_2d"]
+               "conv_valid_dilation2", "requantize_narrower", "reshape_4d_to_2d",
+               "conv_transpose_slice", "concat_channels_3_inputs", "padv2_4d_value",
+               "resize_nearest_2x"]
 INTERESTING = [0, 1, -1, 2, 3, 7, 8, 16, 31, 32, 127, 128, -128, -129, 255, 256, 4095, 4096,
                0x7FFF, 0x8000, 0xFFFF, 0x10000, (1 << 23), (1 << 30) - 1, 1 << 30,
                (1 << 31) - 1, -(1 << 31), -(1 << 30)]
@@ -98,6 +100,13 @@ def bases(tmp_path_factory):
         src.write_bytes(build_op_model(name, 0).tflite)
         pack_file(src, cap)
         out.append(cap.read_bytes())
+    # Every math op (an int16 input, LOOKUP, BINARY, MEAN) in one capsule.
+    from test_math_ops import _chain_model
+
+    src, cap = tmp / "math.tflite", tmp / "math.cap"
+    src.write_bytes(_chain_model()[0])
+    pack_file(src, cap)
+    out.append(cap.read_bytes())
     # A paged capsule, so RESIDENCY is fuzzed too.
     src, cap = tmp / "paged.tflite", tmp / "paged.cap"
     src.write_bytes(build_op_model("fc_perchannel_relu", 0).tflite)

@@ -17,7 +17,9 @@ from minerva_packager.pack import pack_file
 
 SOURCES = ["hello_world_int8", "ad01_fc_autoencoder_int8", "kws01_dscnn_int8"]
 GENERATED = ["chain", "add_branches", "fc_keep_num_dims", "softmax_beta1",
-             "depthwise_dm2_dilation2_relu6_nobias", "quantize_float_input"]
+             "depthwise_dm2_dilation2_relu6_nobias", "quantize_float_input",
+             "conv_transpose_slice", "concat_negative_axis_4_inputs", "padv2_batch_channels",
+             "resize_nearest_align_corners", "strided_slice_3d_clamped"]
 INTERESTING = [0, 1, -1, 2, 4, 8, 127, 128, 255, 0x7FFF, 0xFFFF, 1 << 24, 0x7FFFFFFF,
                -(1 << 31), 0x7F800000, 0x7FC00000, 0xFF800000 - (1 << 32)]
 
@@ -28,6 +30,9 @@ def sources(shared_models):
 
     models = [(shared_models / f"{name}.tflite").read_bytes() for name in SOURCES]
     models += [build_op_model(name, 0).tflite for name in GENERATED]
+    from test_math_ops import _chain_model
+
+    models.append(_chain_model()[0])
     return models
 
 
@@ -58,7 +63,8 @@ def test_pack_never_crashes_nor_verifies_what_the_board_refuses(sources, request
         rng = np.random.default_rng([seed, zlib.crc32(b"tflite"), index])
         src.write_bytes(mutate(sources[index % len(sources)], rng))
         out.unlink(missing_ok=True)
-        repro = f"case {index} (seed {seed}) of {SOURCES + GENERATED}[{index % len(sources)}]"
+        names = SOURCES + GENERATED + ["math chain"]
+        repro = f"case {index} (seed {seed}) of {names[index % len(sources)]}"
         try:
             pack_file(src, out)
         except PackagerError as exc:

@@ -124,3 +124,54 @@ def test_power_cut_at_every_write_leaves_one_whole_release(update, tmp_path, mon
         outcomes[release] += 1
     # The cuts fall on both sides of the commit.
     assert outcomes["old"] and outcomes["new"], outcomes
+
+
+@pytest.mark.parametrize("via", ["mpremote", "ampy"])
+@pytest.mark.parametrize("when", ["uploading", "verifying"])
+def test_losing_the_port_mid_deploy_is_one_error_and_keeps_the_release(update, tmp_path, when,
+                                                                       via):
+    # The board goes away (unplugged, or the virtual board stopped) while a file is uploading,
+    # or just after, while the parts are verified: deploy ends in one PackagerError, not a
+    # traceback, and the board still has its release.
+    from board_helpers import tool
+
+    base, b_pkg, v2, a_hashes, _, _ = update
+    image = tmp_path / "unplug.img"
+    shutil.copy(base, image)
+    state = tmp_path / "unplug"
+
+    class Unplug:
+        """A progress bar during which the cable is pulled once the first chunk is sent."""
+
+        def __init__(self, total):
+            self.done = False
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            if when == "verifying":
+                tool("minerva", "vboard", "stop", "--state-dir", state)
+            return False
+
+        def update(self, n):
+            if n and not self.done and when == "uploading":
+                self.done = True
+                tool("minerva", "vboard", "stop", "--state-dir", state)
+
+    try:
+        with vboard(state, image=str(image)) as port:
+            saved = runtime.DEVICE_PACKAGE
+            runtime.DEVICE_PACKAGE = b_pkg
+            try:
+                with pytest.raises(PackagerError, match="lost the board|write failed"):
+                    deploy(port, [v2], board="rp2040", via=via, say=lambda s: None,
+                           progress=Unplug)
+            finally:
+                runtime.DEVICE_PACKAGE = saved
+    except AssertionError as exc:
+        # vboard()'s own stop finds the board already stopped.
+        assert "vboard stop" in str(exc), exc
+    with vboard(tmp_path / "replug", image=str(image)) as port:
+        version, hashes, _ = _state(port)
+    assert (version, hashes) == ("1.0.0", a_hashes)

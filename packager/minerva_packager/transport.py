@@ -9,6 +9,7 @@ as mpremote does. ``connect(port, via="mpremote" | "ampy")`` opens one::
 """
 
 import ast
+import contextlib
 import os
 
 from .errors import PackagerError
@@ -47,7 +48,8 @@ class Transport:
         """
         try:
             out, err = self._raw.exec_raw(code, timeout=timeout)
-        except self._error as exc:
+        except (self._error, OSError) as exc:
+            # OSError: the port went away (unplugged, board reset, virtual board stopped).
             raise PackagerError(f"lost the board: {exc}", "check the cable and retry")
         if err:
             raise DeviceError(err.decode(errors="replace"))
@@ -108,9 +110,10 @@ class MpremoteTransport(Transport):
                                 "check free space with `mpremote df`")
 
     def close(self):
-        try:
+        # A port that is gone cannot leave the raw REPL; what went wrong is already reported.
+        with contextlib.suppress(self._error, OSError):
             self.serial.exit_raw_repl()
-        finally:
+        with contextlib.suppress(OSError):
             self.serial.close()
 
 
@@ -141,6 +144,9 @@ class AmpyTransport(Transport):
         # ampy's put re-enters the raw REPL (a soft reset) around each file, as its CLI does.
         try:
             self.files.put(path, bytes(data))
+        except OSError as exc:
+            raise PackagerError(f"{path}: write failed, lost the board ({exc})",
+                                "check the cable and retry")
         except self._error as exc:
             if len(exc.args) == 3:
                 raise DeviceError(exc.args[2].decode(errors="replace"))
@@ -150,9 +156,9 @@ class AmpyTransport(Transport):
             progress(len(data), len(data))
 
     def close(self):
-        try:
+        with contextlib.suppress(self._error, OSError):
             self.board.exit_raw_repl()
-        finally:
+        with contextlib.suppress(OSError):
             self.board.close()
 
 

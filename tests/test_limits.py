@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ROOT / "natmod" / "kernels" / "mnv_limits.h"
-GRAPH = ROOT / "device" / "minerva" / "graph.py"
+LOADER = [ROOT / "device" / "minerva" / name for name in ("graph.py", "graph_math.py")]
 
 
 def _c_limits():
@@ -17,9 +17,13 @@ def _c_limits():
 
 
 def _loader_limits():
-    text = GRAPH.read_text()
-    return {m[1]: int(m[2], 0) for m in re.finditer(r"^_(\w+) = const\((-?(?:0x)?[0-9A-Fa-f]+)\)",
-                                                    text, re.M)}
+    limits = {}
+    for path in LOADER:
+        for m in re.finditer(r"^_(\w+) = const\((-?(?:0x)?[0-9A-Fa-f]+)\)", path.read_text(),
+                             re.M):
+            assert limits.get(m[1], int(m[2], 0)) == int(m[2], 0), f"_{m[1]} differs"
+            limits[m[1]] = int(m[2], 0)
+    return limits
 
 
 def test_loader_and_c_share_every_limit():

@@ -111,7 +111,7 @@ def test_writer_rejects_unknown_options_and_bad_quantization():
     with pytest.raises(PackagerError, match="unknown options"):
         b.op("ADD", [x, x], [x], activaton="RELU")
     with pytest.raises(PackagerError, match="not supported by the writer"):
-        b.op("TANH", [x], [x])
+        b.op("SVDF", [x], [x])
     with pytest.raises(PackagerError, match="3 scales for dimension 0"):
         b.tensor("w", [4, 2], "int8", data=np.zeros(8), scale=[0.1, 0.2, 0.3])
     with pytest.raises(PackagerError, match="5 values for shape"):

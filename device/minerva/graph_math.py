@@ -28,6 +28,11 @@ _INT32_MAX = const(0x7FFFFFFF)
 _MAX_DIM = const(0x3FFFFFFF)
 # MEAN sums at most 2**23 int8 values, so the sum minus zero_point * count stays in int32.
 _MAX_MEAN_COUNT = const(0x800000)
+# Shared with the C (natmod/kernels/mnv_limits.h; tests/test_limits.py checks they agree).
+_MIN_SHIFT = const(-31)
+_MAX_SHIFT = const(30)
+_MAX_MUL_SHIFT = const(15)
+_MAX_QUANTIZE_INT16_SHIFT = const(15)
 
 
 def _bad(name, what):
@@ -82,7 +87,7 @@ def check(name, op, tensors, label):
         _within(name, label, "input zero point", p[5], -128, 127)
         _within(name, label, "output zero point", p[6], -128, 127)
         _within(name, label, "multiplier", p[7], 0, _INT32_MAX)
-        _within(name, label, "shift", p[8], -31, 30)
+        _within(name, label, "shift", p[8], _MIN_SHIFT, _MAX_SHIFT)
         if p[8] > 0 and (255 * count) << p[8] > _INT32_MAX:
             _bad(name, "%s: shift %d overflows int32 for %d values" % (label, p[8], count))
     elif op.code == QUANTIZE_INT16:
@@ -94,7 +99,7 @@ def check(name, op, tensors, label):
         _within(name, label, "output zero point", p[2], -128, 127)
         _within(name, label, "multiplier", p[3], 0, _INT32_MAX)
         # 65535 << 15 is the largest left-shifted difference that stays in int32.
-        _within(name, label, "shift", p[4], -31, 15)
+        _within(name, label, "shift", p[4], _MIN_SHIFT, _MAX_QUANTIZE_INT16_SHIFT)
 
 
 def _check_binary(name, label, p, tensors, ins, outs):
@@ -125,9 +130,9 @@ def _check_binary(name, label, p, tensors, ins, outs):
     if kind == ADD or kind == SUB:
         _within(name, label, "left shift", p[16], 0, 20)
         for s in (p[18], p[20], p[22]):
-            _within(name, label, "shift", s, -31, 0)
+            _within(name, label, "shift", s, _MIN_SHIFT, 0)
     elif kind == MUL:
         # |(a + off) * (b + off)| <= 65025, and 65025 << 15 < 2**31.
-        _within(name, label, "shift", p[22], -31, 15)
+        _within(name, label, "shift", p[22], _MIN_SHIFT, _MAX_MUL_SHIFT)
     if not -128 <= p[23] <= p[24] <= 127:
         _bad(name, "%s: activation range [%d, %d] is not within int8" % (label, p[23], p[24]))

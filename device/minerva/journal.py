@@ -19,6 +19,11 @@ def recover():
         with open(JOURNAL) as f:
             paths = f.read().split("\n")
     except OSError:
+        # No commit: a journal cut off while it was being written is dropped with the update.
+        try:
+            os.remove(JOURNAL + PART)
+        except OSError:
+            pass
         return False
     for path in paths:
         if not path:

@@ -37,11 +37,12 @@ static int args_ok(const int32_t *args) {
         return 0;
     }
     if (kind == K_ADD || kind == K_SUB) {
-        return shift_in(args[LEFT], 0, 20) && shift_in(args[SA], -31, 0) &&
-            shift_in(args[SB], -31, 0) && shift_in(args[SO], -31, 0);
+        return shift_in(args[LEFT], 0, MNV_MAX_ADD_LEFT_SHIFT) &&
+            shift_in(args[SA], MNV_MIN_SHIFT, 0) && shift_in(args[SB], MNV_MIN_SHIFT, 0) &&
+            shift_in(args[SO], MNV_MIN_SHIFT, 0);
     }
     // MUL: |product| <= 65025 and 65025 << 15 < 2**31.
-    return kind != K_MUL || shift_in(args[SO], -31, 15);
+    return kind != K_MUL || shift_in(args[SO], MNV_MIN_SHIFT, MNV_MAX_MUL_SHIFT);
 }
 
 // The value of one output element before clamping.

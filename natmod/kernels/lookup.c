@@ -32,7 +32,7 @@ int mnv_quantize_int16(const int16_t *in, size_t in_len, int8_t *out, size_t out
     const int32_t in_zp = args[Q_IN_ZP], out_zp = args[Q_OUT_ZP], s = args[Q_SHIFT];
     // |x - in_zp| <= 65535, and 65535 << 15 stays in int32.
     if (in_zp < -32768 || in_zp > 32767 || out_zp < -128 || out_zp > 127 ||
-        args[Q_MULT] < 0 || s < -31 || s > 15) {
+        args[Q_MULT] < 0 || s < MNV_MIN_SHIFT || s > MNV_MAX_QUANTIZE_INT16_SHIFT) {
         return MNV_ERANGE;
     }
     const int left = s > 0 ? s : 0, right = s > 0 ? 0 : -s;

@@ -20,7 +20,7 @@ int mnv_mean(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,
     const int64_t count = (int64_t)args[R0] * args[R1];
     const int32_t s = args[SHIFT];
     if (count > MNV_MAX_MEAN_COUNT || args[IN_ZP] < -128 || args[IN_ZP] > 127 ||
-        args[OUT_ZP] < -128 || args[OUT_ZP] > 127 || args[MULT] < 0 || s < -31 || s > 30 ||
+        args[OUT_ZP] < -128 || args[OUT_ZP] > 127 || args[MULT] < 0 || s < MNV_MIN_SHIFT || s > MNV_MAX_SHIFT ||
         (s > 0 && ((255 * count) << s) > INT32_MAX)) {
         return MNV_ERANGE;
     }

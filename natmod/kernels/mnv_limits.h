@@ -17,5 +17,9 @@
 #define MNV_MAX_SHIFT 30
 // ADD's left shift of its inputs (TFLite uses 20).
 #define MNV_MAX_ADD_LEFT_SHIFT 20
+// MUL's output shift: |product| <= 2**16, so a left shift past 15 would leave int32.
+#define MNV_MAX_MUL_SHIFT 15
+// QUANTIZE_INT16's shift: |x - zp| <= 2**16 likewise.
+#define MNV_MAX_QUANTIZE_INT16_SHIFT 15
 
 #endif

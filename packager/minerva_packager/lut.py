@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from minerva.kernels_py import mbqm, rdbp, srdhm
+from minerva.kernels_py import _exp_on_interval, _saturating_shl, mbqm, rdbp, srdhm
 
 from . import quant
 
@@ -44,24 +44,8 @@ def _clamp8(v):
 
 # -- gemmlowp fixed point on int32 raw values --------------------------------------------
 
-def _saturating_shl(x, exponent):
-    # SaturatingRoundingMultiplyByPOT with a positive exponent.
-    limit = (1 << (31 - exponent)) - 1
-    if x > limit:
-        return INT32_MAX
-    if x < -limit:
-        return INT32_MIN
-    return x << exponent
-
-
-def _exp_on_interval(a):
-    # exp(a) for a in [-1/4, 0), Q0.31: Taylor expansion around -1/8.
-    x = a + (1 << 28)
-    x2 = srdhm(x, x)
-    x3 = srdhm(x2, x)
-    x4 = srdhm(x2, x2)
-    poly = rdbp(srdhm(rdbp(x4, 2) + x3, 715827883) + x2, 1)
-    return 1895147668 + srdhm(1895147668, x + poly)
+# SaturatingRoundingMultiplyByPOT and exp on [-1/4, 0) are the device spec's own (softmax
+# uses them); the barrel of exponents below differs (it takes any integer bit count).
 
 
 _EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),

@@ -12,13 +12,16 @@ import ast
 import os
 import shutil
 
+import numpy as np
 import pytest
 from board_helpers import DIGITS_CAPSULE, ROOT, vboard
 
 from minerva_packager import runtime
+from minerva_packager.boards import load_board
 from minerva_packager.deploy import deploy
 from minerva_packager.errors import PackagerError
 from minerva_packager.pack import pack_file
+from minerva_packager.residency import board_budget
 from minerva_packager.transport import connect
 
 _STATE = """
@@ -48,6 +51,14 @@ def _state(port):
         hashes = {n: t.eval("__import__('hashlib').sha256(open('/lib/minerva/%s','rb')"
                             ".read()).digest().hex()" % n) for n in names}
     return version, hashes, journals
+
+
+def _loads(port, path):
+    """'OK' if the capsule at ``path`` loads on the board, else why not."""
+    with connect(port) as t:
+        return t.exec("import minerva\ntry:\n    minerva.load(%r)\n    print('OK')\n"
+                      "except (OSError, minerva.CapsuleError) as e:\n    print(e)\n"
+                      % path).decode().strip()
 
 
 def _release_hashes(port):
@@ -84,11 +95,12 @@ def update(tmp_path_factory):
     return base, b_pkg, v2, a_hashes, b_hashes, writes
 
 
-def _deploy_b(port, b_pkg, v2):
+def _deploy_b(port, b_pkg, capsules):
     saved = runtime.DEVICE_PACKAGE
     runtime.DEVICE_PACKAGE = b_pkg
     try:
-        deploy(port, [v2], board="rp2040", say=lambda s: None)
+        deploy(port, capsules if isinstance(capsules, list) else [capsules], board="rp2040",
+               say=lambda s: None)
     finally:
         runtime.DEVICE_PACKAGE = saved
 
@@ -96,10 +108,39 @@ def _deploy_b(port, b_pkg, v2):
 def test_power_cut_at_every_write_leaves_one_whole_release(update, tmp_path, monkeypatch):
     base, b_pkg, v2, a_hashes, b_hashes, writes = update
     assert writes > 5, writes
-    outcomes = {"old": 0, "new": 0}
     # MINERVA_POWER_CUT_STRIDE=n cuts at every n-th write only (a quicker look).
     stride = int(os.environ.get("MINERVA_POWER_CUT_STRIDE", "1"))
-    for k in range(1, writes + 1, stride):
+    _cut_and_reboot(update, range(1, writes + 1, stride), tmp_path, monkeypatch)
+
+
+def test_power_cut_at_random_writes_of_a_large_update(update, shared_models, tmp_path,
+                                                      monkeypatch):
+    # The new release with an 85 KB capsule besides the new digits: hundreds more writes.
+    base, b_pkg, v2, a_hashes, b_hashes, _ = update
+    ic = v2.parent / "ic.cap"
+    pack_file(shared_models / "ic01_resnet8_int8.tflite", ic,
+              ram_budget=board_budget(load_board("rp2040")))
+    large = (base, b_pkg, [v2, ic], a_hashes, b_hashes, None)
+    image = tmp_path / "count.img"
+    shutil.copy(base, image)
+    power = tmp_path / "count"
+    power.write_text("0 0 0")
+    monkeypatch.setenv("MINERVA_VBOARD_POWER", str(power))
+    with vboard(tmp_path / "count-state", image=str(image)) as port:
+        power.write_text("0 0 0")
+        _deploy_b(port, b_pkg, [v2, ic])
+        writes = int(power.read_text().split()[0])
+    monkeypatch.delenv("MINERVA_VBOARD_POWER")
+    rng = np.random.default_rng(11)
+    cuts = sorted({int(k) for k in rng.integers(1, writes + 1, 10)} | {writes - 1})
+    _cut_and_reboot(large, cuts, tmp_path, monkeypatch, extra="ic.cap")
+
+
+def _cut_and_reboot(update, cuts, tmp_path, monkeypatch, extra=None):
+    base, b_pkg, v2, a_hashes, b_hashes, _ = update
+    writes = max(cuts)
+    outcomes = {"old": 0, "new": 0}
+    for k in cuts:
         image = tmp_path / f"cut{k}.img"
         shutil.copy(base, image)
         power = tmp_path / f"power{k}"
@@ -115,12 +156,16 @@ def test_power_cut_at_every_write_leaves_one_whole_release(update, tmp_path, mon
         monkeypatch.delenv("MINERVA_VBOARD_POWER")
         with vboard(tmp_path / f"reboot{k}", image=str(image)) as port:
             version, hashes, journals = _state(port)
-        where = f"cut at write {k} of {writes}"
+            extra_loads = extra and _loads(port, "/capsules/" + extra)
+        where = f"cut at write {k} (of at least {writes})"
         assert hashes in (a_hashes, b_hashes), f"{where}: a mix of releases: {hashes}"
         release = "old" if hashes == a_hashes else "new"
         assert version == {"old": "1.0.0", "new": "2.0.0"}[release], \
             f"{where}: {release} runtime with capsule {version}"
         assert not journals, f"{where}: journal left after import: {journals}"
+        if extra:
+            assert (extra_loads == "OK") == (release == "new"), \
+                f"{where}: {extra} with the {release} runtime: {extra_loads}"
         outcomes[release] += 1
     # The cuts fall on both sides of the commit.
     assert outcomes["old"] and outcomes["new"], outcomes

@@ -12,7 +12,7 @@ import minerva
 from minerva_packager.pack import pack_tflite
 from minerva_packager.tflite_writer import TfliteBuilder
 
-CONV, FC, ADD, QUANTIZE, DEQUANTIZE = 1, 3, 6, 9, 10
+CONV, FC, ADD, SOFTMAX, QUANTIZE, DEQUANTIZE = 1, 3, 6, 8, 9, 10
 
 
 def _pack(tmp_path, build):
@@ -58,6 +58,13 @@ def _amplifying_fc(b):
     return [x], [y]
 
 
+def _softmax(b):
+    x = b.tensor("x", (1, 10), scale=0.1, zero_point=0)
+    y = b.tensor("y", (1, 10), scale=1 / 256, zero_point=-128)
+    b.op("SOFTMAX", [x], [y], beta=1.0)
+    return [x], [y]
+
+
 def _zero_outputs(graph):
     struct.pack_into("<H", graph, 6, 0)
 
@@ -66,6 +73,7 @@ def cases(tmp_path):
     """(case, capsule bytes, words the CapsuleError must contain)."""
     conv, add = _pack(tmp_path, _conv_row), _pack(tmp_path, _add)
     float_io = _pack(tmp_path, _float_io)
+    softmax = _pack(tmp_path, _softmax)
     return [
         ("zero-outputs", with_graph(conv, _zero_outputs), "0 outputs"),
         ("stride-2**30-on-length-1-axis", with_param(conv, CONV, 9, 1 << 30), "2**30"),
@@ -82,6 +90,8 @@ def cases(tmp_path):
         ("dequantize-scale-negative", with_param(float_io, DEQUANTIZE, 2, -0x40800000),
          "scale"),
         ("accumulator-past-int32", _pack(tmp_path, _amplifying_fc), "past int32"),
+        ("softmax-beta-shift-overflows", with_param(with_param(softmax, SOFTMAX, 3, 31),
+                                                    SOFTMAX, 4, -255), "overflows int32"),
     ]
 
 

@@ -294,6 +294,11 @@ def _check_op(name, k, op, tensors):
         tensor(outs[0], INT8, p[0] * p[1], "output")
         if not 0 <= p[3] <= 31 or p[2] < 0 or p[4] > 0:
             _bad(name, "%s: softmax scaling out of range" % label)
+        # Differences down to diff_min (at most 255 below the row's top) are shifted left by
+        # beta_shift in int32, as TFLite's C does: they must fit.
+        if (-p[4] if -p[4] < 255 else 255) << p[3] > 0x7FFFFFFF:
+            _bad(name, "%s: softmax beta shift %d overflows int32 for differences down to %d"
+                 % (label, p[3], p[4]))
         if p[1] > _MAX_SOFTMAX_DEPTH:
             # TFLite's Q12.19 sum of exponentials would overflow past 4095 classes.
             _bad(name, "%s: softmax over %d classes (at most %d)"

@@ -77,7 +77,14 @@ int mnv_softmax(const int8_t *in, size_t in_len, int8_t *out, size_t out_len,
     if (!mnv_product_is(in_len, dims, 2) || !mnv_product_is(out_len, dims, 2)) {
         return MNV_ESHAPE;
     }
-    if (args[DEPTH] > MNV_MAX_SOFTMAX_DEPTH || args[BETA_SHIFT] < 0 || args[BETA_SHIFT] > 31) {
+    if (args[DEPTH] > MNV_MAX_SOFTMAX_DEPTH || args[BETA_SHIFT] < 0 || args[BETA_SHIFT] > 31 ||
+        args[BETA_MULT] < 0 || args[DIFF_MIN] > 0) {
+        return MNV_ERANGE;
+    }
+    // The differences that are exponentiated (>= diff_min, and never below -255) are shifted
+    // left by beta_shift in int32: as the loader, refuse a shift that would overflow.
+    const int64_t widest = -(int64_t)args[DIFF_MIN] < 255 ? -(int64_t)args[DIFF_MIN] : 255;
+    if ((widest << args[BETA_SHIFT]) > INT32_MAX) {
         return MNV_ERANGE;
     }
     const size_t depth = (size_t)args[DEPTH];

@@ -102,11 +102,17 @@ class ShapeLowering:
         self.model.tensors[op.outputs[0]].data = np.ascontiguousarray(
             np.asarray(values).reshape(out.shape or (1,)))
 
-    def _gather(self, op, out_dims, tables, pad_value):
-        inp, out, shape = self._moved(op)
+    def _expect_shape(self, op, out_dims):
+        # Checked before any table is built: a damaged file's paddings or sizes (up to 2**31)
+        # must not make the packager build tables of that length.
+        out = self.t(op.outputs[0])
         if tuple(out.shape) != tuple(d for d in out_dims if d is not None):
             self.fail(op, f"output shape {out.shape} does not match the computed "
                       f"{[d for d in out_dims if d is not None]}")
+
+    def _gather(self, op, out_dims, tables, pad_value):
+        inp, out, shape = self._moved(op)
+        self._expect_shape(op, out_dims)
         if inp.data is not None:
             self._fold(op, apply_gather(inp.data, tables, pad_value))
             return
@@ -180,6 +186,8 @@ class ShapeLowering:
             self.fail(op, f"{len(paddings)} padding values for a rank-{len(shape)} input")
         if min(paddings) < 0:
             self.fail(op, f"negative paddings {paddings} are not supported")
+        self._expect_shape(op, [size + paddings[2 * axis] + paddings[2 * axis + 1]
+                                for axis, size in enumerate(shape)])
         strides = _strides(shape)
         tables = []
         for axis, size in enumerate(shape):
@@ -213,6 +221,7 @@ class ShapeLowering:
         if len(size) != 2 or min(size) < 1:
             self.fail(op, f"size must be two positive values, is {size}")
         n, h, w, c = shape
+        self._expect_shape(op, [n, size[0], size[1], c])
         align, half = op.options["align_corners"], op.options["half_pixel_centers"]
         ys = [nearest_neighbor(y, h, size[0], align, half) for y in range(size[0])]
         xs = [nearest_neighbor(x, w, size[1], align, half) for x in range(size[1])]

@@ -248,6 +248,8 @@ def read_tflite(path):
     return TfliteModel(path, sha, tensors, ops, inputs, outputs)
 
 
+# No tensor of a model for a microcontroller comes near this (64 M values).
+_MAX_ELEMENTS = 1 << 26
 _ZERO_POINT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
@@ -274,6 +276,9 @@ def _check_structure(path, tensors, ops, inputs, outputs):
     for t in tensors:
         if any(d < 1 for d in t.shape):
             fail(f"tensor {t.name!r} has shape {list(t.shape)} (every dimension must be >= 1)")
+        if t.size > _MAX_ELEMENTS:
+            fail(f"tensor {t.name!r} has shape {list(t.shape)}: {t.size} values is far more "
+                 "than a microcontroller holds")
         if t.dtype in _ZERO_POINT_RANGES and not len(t.scales):
             fail(f"tensor {t.name!r} is {t.dtype} without quantization parameters")
         if len(t.scales):

@@ -1,37 +1,52 @@
-# Activation journal: `minerva deploy` uploads every new file as <path>.part, verifies it, then
-# writes the list of paths to /minerva.journal.part and renames it to /minerva.journal. That
-# rename is the commit point: before it the old installation is whole, after it recover()
-# (run by the deploy itself, and at every `import minerva` after a reset) renames each part
-# into place and removes the journal. Renames of a part already moved are skipped, so a power
-# cut during recovery is finished by the next recovery. LittleFS renames are atomic.
+# Activation journal: `minerva deploy` first writes /minerva.pending, naming the files it is
+# about to upload, then uploads every new file as <path>.part and verifies it, then writes the
+# list of paths to /minerva.journal.part and renames it to /minerva.journal. That rename is the
+# commit point: before it the old installation is whole, after it recover() (run by the deploy
+# itself, and at every `import minerva` after a reset) renames each part into place. Renames
+# of a part already moved are skipped, so a power cut during recovery is finished by the next
+# recovery; without a commit, recovery removes the parts the pending list names. LittleFS
+# renames are atomic.
 import os
 import sys
 
 JOURNAL = "/minerva.journal"
+PENDING = "/minerva.pending"
 PART = ".part"
 
 
+def _lines(path):
+    try:
+        with open(path) as f:
+            return [p for p in f.read().split("\n") if p]
+    except OSError:
+        return None
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 def recover():
-    # Finish a committed activation; True if there was one.
+    # Finish a committed activation (True), or drop the parts of one that never committed.
     if sys.implementation.name != "micropython":
         return False
-    try:
-        with open(JOURNAL) as f:
-            paths = f.read().split("\n")
-    except OSError:
-        # No commit: a journal cut off while it was being written is dropped with the update.
-        try:
-            os.remove(JOURNAL + PART)
-        except OSError:
-            pass
+    paths = _lines(JOURNAL)
+    if paths is None:
+        # No commit: the update is dropped, with a journal cut off while it was written.
+        _remove(JOURNAL + PART)
+        for path in _lines(PENDING) or ():
+            _remove(path + PART)
+        _remove(PENDING)
         return False
     for path in paths:
-        if not path:
-            continue
         try:
             os.stat(path + PART)
         except OSError:
             continue
         os.rename(path + PART, path)
     os.remove(JOURNAL)
+    _remove(PENDING)
     return True

@@ -5,8 +5,9 @@ compiles the runtime for that arch, compares SHA-256 hashes with what the board 
 uploads only what changed. Each file is written as ``<path>.part`` and hashed on the board;
 when every part is verified, one atomic rename of a journal listing them commits the whole
 update, and the parts are renamed into place (device/minerva/journal.py). A power cut before
-the commit leaves the previous installation whole (its parts are removed by the next deploy);
-after it, the next `import minerva` (or deploy) finishes the renames. Runtime and capsules
+the commit leaves the previous installation whole (the next `import minerva` or deploy removes
+the parts /minerva.pending names); after it, the next `import minerva` (or deploy) finishes the
+renames. Runtime and capsules
 switch together, never a mix.
 """
 
@@ -21,6 +22,7 @@ from .transport import connect
 
 PART = ".part"
 JOURNAL = "/minerva.journal"
+PENDING = "/minerva.pending"
 
 _PROBE = """
 import os, sys
@@ -73,6 +75,11 @@ for d in %r:
     for n in names:
         if n.endswith(%r):
             os.remove(d + "/" + n)
+"""
+
+_PENDING = """
+with open(%(pending)r, "w") as f:
+    f.write(%(paths)r)
 """
 
 # Commit: the journal names every verified part; its rename is the atomic switch. Then the
@@ -241,6 +248,9 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
         report.bytes_uploaded = sum(len(files[p]) for p in changed)
         if changed:
             transport.exec(_MAKEDIRS % (folders,))
+            # Names the parts about to be written, so a reset before the commit removes them.
+            transport.exec(_PENDING % {"pending": PENDING,
+                                       "paths": "".join(p + "\n" for p in changed)})
             _upload(transport, files, changed, say, progress)
         report.verified = _verify(transport, files, wanted, changed, port)
     say(f"Verified {len(files)} files on {profile['name']} at {port}: "

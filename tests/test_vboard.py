@@ -192,3 +192,41 @@ def test_heap_override(tmp_path):
         assert 0.9 * 64 * 1024 < int(total) <= 64 * 1024
         failed = mpremote(small, "exec", "b = bytearray(80 * 1024)", check=False)
         assert failed.returncode == 1 and "MemoryError" in failed.stdout + failed.stderr
+
+
+def test_micropython_killed_while_booting_resets_the_board(tmp_path):
+    # Killing the board's MicroPython while boot.py runs is a reset, not the end of the
+    # virtual board: it boots again and the port answers.
+    from pathlib import Path
+
+    boot = tmp_path / "boot.py"
+    boot.write_text("import time\ntime.sleep(3)\n")
+    state = tmp_path / "state"
+    with vboard(state) as port:
+        tool("mpremote", "connect", port, "fs", "cp", str(boot), ":boot.py")
+        bridge = int((state / "vboard.pid").read_text())
+
+        def agent():
+            children = Path(f"/proc/{bridge}/task/{bridge}/children").read_text().split()
+            return int(children[0]) if children else None
+
+        before = agent()
+        # Ctrl-D at the friendly REPL: a soft reset runs boot.py again in a new MicroPython,
+        # which is killed while boot.py sleeps.
+        with serial.Serial(port, 115200, timeout=1) as s:
+            s.write(b"\r\x04")
+        booting = None
+        for _ in range(100):
+            booting = agent()
+            if booting not in (None, before):
+                break
+            time.sleep(0.02)
+        assert booting not in (None, before), "no new MicroPython after the soft reset"
+        time.sleep(0.5)  # inside boot.py's sleep
+        os.kill(booting, signal.SIGKILL)
+        time.sleep(0.5)
+        out = tool("mpremote", "connect", port, "exec", "print('alive')", timeout=60).stdout
+        assert "alive" in out
+        assert Path(f"/proc/{bridge}").exists(), "the virtual board exited"
+        log = (state / "vboard.log").read_text()
+        assert "failed to boot" not in log

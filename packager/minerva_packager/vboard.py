@@ -31,6 +31,8 @@ from .errors import PackagerError
 from .image import new_filesystem
 
 AGENT = Path(__file__).resolve().with_name("vboard_agent.py")
+# Boots in a row that may die before the virtual board gives up (a broken image).
+MAX_BOOT_FAILURES = 3
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 # The raw-paste flow-control window: half of MICROPY_REPL_STDIN_BUFFER_MAX (256) as on boards.
 PASTE_WINDOW = 128
@@ -107,6 +109,7 @@ class VirtualBoard:
         self.paste = None  # raw-paste state: [bytearray, window remaining]
         self.pending = bytearray()  # input that arrives while code runs
         self.executing = None  # what to print when the running chunk ends
+        self.boot_failures = 0  # boots in a row whose MicroPython died before finishing
         self.agent = None
         self.agent_out = bytearray()
         self.out = bytearray()
@@ -239,8 +242,16 @@ class VirtualBoard:
         message = f"vboard: MicroPython exited (status {code}); board reset\n".encode()
         was = self.executing
         if was == "boot":
-            raise PackagerError(f"the virtual board's MicroPython failed to boot: {message}",
-                                f"check the flash image {self.image}")
+            # Killed or crashed while booting: as a board does, reset and boot again -- but a
+            # board that never gets through its boot (a broken image) is reported, not looped.
+            self.boot_failures += 1
+            if self.boot_failures >= MAX_BOOT_FAILURES:
+                raise PackagerError(f"the virtual board's MicroPython failed to boot "
+                                    f"{self.boot_failures} times in a row: {message}",
+                                    f"check the flash image {self.image}")
+            self.write(message.replace(b"\n", b"\r\n"))
+            self.start_agent(run_main=self.mode == "friendly")
+            return
         self.start_agent(run_main=False)
         if was in ("raw", "paste"):
             self.write(b"\x04" + message + b"\x04")
@@ -257,6 +268,7 @@ class VirtualBoard:
     def _finished(self, status, error):
         was, self.executing = self.executing, None
         if was == "boot":
+            self.boot_failures = 0
             self.write(RAW_BANNER + b">" if self.mode == "raw" else self._prompt_banner())
         elif was in ("raw", "paste"):
             self.write(b"\x04" + error + b"\x04")

@@ -226,3 +226,29 @@ def test_losing_the_port_mid_deploy_is_one_error_and_keeps_the_release(update, t
     with vboard(tmp_path / "replug", image=str(image)) as port:
         version, hashes, _ = _state(port)
     assert (version, hashes) == ("1.0.0", a_hashes)
+
+
+def test_capsule_the_boards_runtime_cannot_read_is_not_activated(update, tmp_path):
+    # A capsule deployed without the runtime must suit the runtime already on the board: one
+    # with an op that runtime does not know is refused before the commit, and the board keeps
+    # what it had.
+    from opmodels import build_op_model
+
+    base, _, _, a_hashes, _, _ = update
+    old = tmp_path / "old"
+    shutil.copytree(ROOT / "device" / "minerva", old / "minerva")
+    graph = old / "minerva" / "graph.py"
+    # A runtime from before GATHER existed: opcode 11 is unknown to it.
+    graph.write_text(graph.read_text().replace('    11: ("GATHER"', '    99: ("GATHER"'))
+    src, cap = tmp_path / "transpose.tflite", tmp_path / "transpose.cap"
+    src.write_bytes(build_op_model("conv_transpose_slice", 0).tflite)
+    pack_file(src, cap)
+    image = tmp_path / "old.img"
+    shutil.copy(base, image)
+    with vboard(tmp_path / "old-state", image=str(image)) as port:
+        _deploy_b(port, old / "minerva", [DIGITS_CAPSULE])
+        with pytest.raises(PackagerError, match="runtime cannot load.*opcode 11"):
+            deploy(port, [cap], board="rp2040", runtime=False, say=lambda s: None)
+        with connect(port) as t:
+            names = t.eval("__import__('os').listdir('/capsules')")
+        assert names == ["digits.cap"], names

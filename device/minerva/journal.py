@@ -12,6 +12,8 @@ import sys
 JOURNAL = "/minerva.journal"
 PENDING = "/minerva.pending"
 PART = ".part"
+# Set in sys.modules by a deploy that imports minerva on the board while its parts wait.
+DEPLOYING = "minerva_deploying"
 
 
 def _lines(path):
@@ -35,6 +37,9 @@ def recover():
         return False
     paths = _lines(JOURNAL)
     if paths is None:
+        if DEPLOYING in sys.modules:
+            # A deploy checking its parts imports minerva: its upload is not abandoned.
+            return False
         # No commit: the update is dropped, with a journal cut off while it was written.
         _remove(JOURNAL + PART)
         for path in _lines(PENDING) or ():

@@ -178,12 +178,51 @@ def _match(machine, profiles):
 
 
 def capsule_files(board, capsules):
-    """``{device path: bytes}`` for capsules, each verified on the host first."""
+    """``{device path: bytes}`` for capsules, each verified on the host first: checksums, and
+    every check of the runtime being deployed (the host runs the same device code)."""
+    from .pack import verify_with_loader
+
     files = {}
     for capsule in capsules:
         data = read_capsule(capsule).raw
+        verify_with_loader(capsule, capsule)
         files[f"{board.get('capsule_dir', '/capsules')}/{Path(capsule).name}"] = data
     return files
+
+
+# Whether the board's installed runtime reads a capsule part ("OK", "RAM" when it reads it but
+# has no heap for it now, else the refusal): capsules deployed without the runtime must suit
+# the runtime already there.
+_READS = """
+import sys
+sys.modules["minerva_deploying"] = sys  # keeps recovery from dropping the parts checked here
+try:
+    import minerva
+except ImportError:  # no runtime yet: nothing the capsules must suit
+    minerva = None
+for p in %r if minerva else ():
+    try:
+        minerva.load(p).close()
+        print(repr((p, "OK")))
+    except minerva.OutOfMemoryError:
+        print(repr((p, "RAM")))
+    except minerva.CapsuleError as e:
+        print(repr((p, str(e))))
+"""
+
+
+def _check_board_reads(transport, capsule_paths, port):
+    import ast
+
+    out = transport.exec(_READS % ([p + PART for p in capsule_paths],), timeout=60)
+    for line in out.decode().splitlines():
+        path, verdict = ast.literal_eval(line)
+        if verdict not in ("OK", "RAM"):
+            transport.exec(_REMOVE_PARTS % (_folders(capsule_paths), PART))
+            raise PackagerError(f"{port}: the board's runtime cannot load "
+                                f"{path[:-len(PART)]}: {verdict.split(': ', 1)[-1]}; "
+                                "nothing was activated",
+                                "deploy the runtime with it (leave out --no-runtime)")
 
 
 def remote_hashes(transport, paths):
@@ -252,7 +291,10 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
             transport.exec(_PENDING % {"pending": PENDING,
                                        "paths": "".join(p + "\n" for p in changed)})
             _upload(transport, files, changed, say, progress)
-        report.verified = _verify(transport, files, wanted, changed, port)
+        new_capsules = [] if runtime else [p for p in changed if p.endswith(".cap")]
+        report.verified = _verify(
+            transport, files, wanted, changed, port,
+            lambda: new_capsules and _check_board_reads(transport, new_capsules, port))
     say(f"Verified {len(files)} files on {profile['name']} at {port}: "
         f"{len(changed)} uploaded ({report.bytes_uploaded} bytes), "
         f"{len(report.unchanged)} up to date; SHA-256 of every file matches.")
@@ -284,13 +326,15 @@ def _upload(transport, files, changed, say, progress):
                             "run the same deploy again")
 
 
-def _verify(transport, files, wanted, changed, port):
+def _verify(transport, files, wanted, changed, port, before_commit=None):
     parts = remote_hashes(transport, [p + PART for p in changed])
     bad = [p for p in changed if parts.get(p + PART) != wanted[p]]
     if bad:
         transport.exec(_REMOVE_PARTS % (_folders(bad), PART))
         raise PackagerError(f"{port}: {bad[0]} arrived damaged (hash mismatch); "
                             "nothing was activated", "check the cable and deploy again")
+    if before_commit:
+        before_commit()
     if changed:
         order = _activation_order(changed)
         transport.exec(_COMMIT % {"journal": JOURNAL, "part": PART,

@@ -39,11 +39,12 @@ def test_plan_pages_the_largest_filters_until_it_fits(ic):
         b.tensors[i].nbytes for i in b.meta["paged_tensors"])
 
 
-def test_paged_model_runs_where_the_whole_one_cannot(ic, micropython, tmp_path):
+def test_paged_model_runs_where_the_whole_one_cannot(ic, micropython, tmp_path,
+                                                    deployed_runtime):
     whole, paged, x = ic
     expected = run_on_cpython(whole, [x])
     assert run_on_micropython(micropython, paged, [x], tmp_path, heapsize=HEAP,
-                              kernels="python") == expected
+                              kernels="python", extra_path=[deployed_runtime]) == expected
     proc = micropython.run(f"""
 import minerva
 try:
@@ -51,7 +52,7 @@ try:
     print("LOADED")
 except minerva.CapsuleError as e:
     print("REFUSED", e)
-""", heapsize=HEAP)
+""", heapsize=HEAP, extra_path=[deployed_runtime])
     assert proc.stdout.startswith("REFUSED") and "not enough RAM" in proc.stdout
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 
-def minerva(*args):
+def minerva(*args, cwd=None):
     return subprocess.run([str(Path(sys.executable).parent / "minerva"), *map(str, args)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +61,31 @@ def test_errors_are_one_line_with_a_hint(tmp_path):
     junk.write_bytes(b"hello")
     proc = minerva("inspect", junk)
     assert proc.returncode == 1 and "too small to be a capsule" in proc.stderr
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("./hello", "hello.cap"),                  # no extension: not a hidden ".cap"
+    ("d.v2/sub/hello", "d.v2/sub/hello.cap"),  # a dot in a folder name is not the extension
+    ("model.tflite", "model.cap"),
+    ("./model.v2.tflite", "model.v2.cap"),
+])
+def test_pack_default_output_name(shared_models, tmp_path, name, expected):
+    src = tmp_path / name
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_bytes((shared_models / "hello_world_int8.tflite").read_bytes())
+    proc = minerva("pack", name, cwd=tmp_path)  # the path as typed, relative
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / expected).is_file(), sorted(p.name for p in tmp_path.rglob("*"))
+    assert not (tmp_path / ".cap").exists()
+
+
+def test_deploy_refuses_two_capsules_with_one_name(shared_models, tmp_path):
+    from minerva_packager.deploy import capsule_files
+    from minerva_packager.errors import PackagerError
+    from minerva_packager.pack import pack_file
+
+    for folder in ("a", "v2"):
+        (tmp_path / folder).mkdir()
+        pack_file(shared_models / "hello_world_int8.tflite", tmp_path / folder / "x.cap")
+    with pytest.raises(PackagerError, match="would both be /capsules/x.cap"):
+        capsule_files({"name": "rp2040"}, [tmp_path / "a" / "x.cap", tmp_path / "v2" / "x.cap"])

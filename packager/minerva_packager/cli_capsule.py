@@ -1,6 +1,7 @@
 """``minerva pack`` and ``minerva inspect``."""
 
 import json
+from pathlib import Path
 
 import click
 
@@ -10,6 +11,13 @@ from .pack import pack_file
 from .planner import PLANNERS
 from .residency import board_budget
 from .summary import format_summary, summarize
+
+
+def default_output(model):
+    """MODEL's path with ``.tflite`` (if it has it) replaced by ``.cap``, in MODEL's folder."""
+    path = Path(model)
+    stem = path.name[:-len(".tflite")] if path.name.endswith(".tflite") else path.name
+    return path.with_name(stem + ".cap")
 
 
 @click.command()
@@ -26,7 +34,7 @@ from .summary import format_summary, summarize
 @click.option("--ram-budget", type=int, help="Fit this many bytes of heap instead.")
 def pack(model, output, name, version, planner, board, ram_budget):
     """Convert an int8 .tflite MODEL into a capsule."""
-    output = output or str(model).rsplit(".", 1)[0] + ".cap"
+    output = output or str(default_output(model))
     if board and ram_budget is None:
         ram_budget = board_budget(load_board(board))
     data = pack_file(model, output, name=name, version=version, planner=planner,

@@ -182,11 +182,16 @@ def capsule_files(board, capsules):
     every check of the runtime being deployed (the host runs the same device code)."""
     from .pack import verify_with_loader
 
-    files = {}
+    files, sources = {}, {}
     for capsule in capsules:
+        path = f"{board.get('capsule_dir', '/capsules')}/{Path(capsule).name}"
+        if path in sources:
+            raise PackagerError(f"{sources[path]} and {capsule} would both be {path} on the "
+                                "board", "rename one of them, or deploy them one at a time")
+        sources[path] = capsule
         data = read_capsule(capsule).raw
         verify_with_loader(capsule, capsule)
-        files[f"{board.get('capsule_dir', '/capsules')}/{Path(capsule).name}"] = data
+        files[path] = data
     return files
 
 

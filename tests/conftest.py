@@ -47,6 +47,14 @@ class MicroPython:
 
 
 @pytest.fixture(scope="session")
+def digits_versions(tmp_path_factory):
+    """Capsules of three versions of the digits model (tests/digits_versions.py)."""
+    from digits_versions import build
+
+    return build(tmp_path_factory.mktemp("digits_versions"))
+
+
+@pytest.fixture(scope="session")
 def micropython():
     binary = micropython_binary()
     if binary is None:

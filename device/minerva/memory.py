@@ -46,10 +46,11 @@ def planned_pages(f, sections):
         return {}
 
 
-def preallocate(f, sections, forced):
+def preallocate(f, sections, forced, shared=None):
     # Returns (arena, {tensor index: (dtype, nbytes, weights offset, filled buffer)}); the
     # loader uses an entry only if the parsed tensor agrees. Any inconsistency is left for the
-    # parse to report; a MemoryError propagates to load(), which explains it.
+    # parse to report; a MemoryError propagates to load(), which explains it. ``shared`` is
+    # an arena another model already holds: used when large enough, instead of a new one.
     g_off, g_len, _ = sections[SECTION_GRAPH]
     w_off, w_len, _ = sections[SECTION_WEIGHTS]
     f.seek(g_off)
@@ -83,7 +84,8 @@ def preallocate(f, sections, forced):
         return None, None
     wanted.sort(reverse=True)
     collect()
-    arena = new_buffer(0, arena_bytes)
+    arena = shared if shared is not None and len(shared) >= arena_bytes else \
+        new_buffer(0, arena_bytes)
     buffers = {}
     for nbytes, i, dtype, storage, offset in wanted:
         buf = new_buffer(dtype, nbytes)

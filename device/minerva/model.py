@@ -24,7 +24,8 @@ class Model:
         # Planned slots live inside the arena; a forced paged=True without a plan shares one
         # page buffer appended to the arena, so there is still a single large allocation.
         page_bytes = max([g.tensors[i].nbytes for i, s in paged.items() if s < 0] + [0])
-        if arena is None or len(arena) != g.arena_bytes + page_bytes:
+        # A larger arena is one shared with another model that runs at other times.
+        if arena is None or len(arena) < g.arena_bytes + page_bytes:
             arena = None
             collect()
             arena = new_buffer(INT8, g.arena_bytes + page_bytes)
@@ -270,19 +271,21 @@ _NO_HEAP = OutOfMemoryError("minerva: not enough RAM to load a capsule, or even 
                             "much more it needs (the heap is all but full); free memory first")
 
 
-def load(path, kernels=None, paged=None):
+def load(path, kernels=None, paged=None, arena=None):
     # Verify and prepare the capsule at ``path``. Raises CapsuleError (naming the file) and
     # changes nothing if anything is wrong; OutOfMemoryError (a CapsuleError) when the heap
     # cannot hold it. ``kernels`` forces a tier: "natmod", "viper", "python" (or "numpy" on
     # CPython); the default picks the fastest available. ``paged`` overrides the capsule's
     # residency plan: True pages every filter from flash, False keeps all weights in RAM.
+    # ``arena`` (another model's ``.arena``) is shared when large enough: the two models must
+    # then run one after the other, never interleaved.
     try:
-        return _load(path, kernels, paged)
+        return _load(path, kernels, paged, arena)
     except MemoryError:
         raise _NO_HEAP
 
 
-def _load(path, kernels, paged):
+def _load(path, kernels, paged, shared):
     try:
         size = os.stat(path)[6]
         f = open(path, "rb")
@@ -296,11 +299,11 @@ def _load(path, kernels, paged):
             # model's large buffers would otherwise have cut up.
             kernels = select_kernels(kernels, path)
             try:
-                arena, ready = preallocate(f, sections, paged)
+                arena, ready = preallocate(f, sections, paged, shared)
             except MemoryError:
                 arena = ready = None
             cap = read_capsule_file(f, path, size, sections)
-            model = Model(cap, f, kernels, paged, arena, ready)
+            model = Model(cap, f, kernels, paged, arena if arena is not None else shared, ready)
         except MemoryError:
             arena = ready = kernels = None
             if cap is None:

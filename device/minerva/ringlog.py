@@ -1,0 +1,104 @@
+# The disagreement log: a bounded ring of records on flash that survives resets. Record k
+# of the ring is its own small file, written as <name>.new and renamed over the old one, so
+# an append cut off by a reset leaves the previous record whole (LittleFS renames are atomic)
+# and the log never grows past `records` files. Each record carries a CRC-32 against bit rot.
+import binascii
+import os
+import struct
+
+_MAGIC = b"MNVR"
+# magic, seq, time, crc, len(active), len(candidate), len(input), class a, class c, digest
+_HEAD = "<4sIIIHHHhh8s"
+_HEAD_SIZE = struct.calcsize(_HEAD)
+_CRC_FROM = 16
+_MAX_RECORDS = 256
+
+
+def _makedirs(path):
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts) + 1):
+        try:
+            os.mkdir("/" + "/".join(parts[:i]))
+        except OSError:
+            pass
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+class RingLog:
+    def __init__(self, folder, records):
+        self.folder = folder
+        self.records = min(max(records, 1), _MAX_RECORDS)
+        _makedirs(folder)
+        self.seq = 0
+        for rec in self.read():
+            if rec["seq"] > self.seq:
+                self.seq = rec["seq"]
+
+    def _path(self, slot):
+        return "%s/r%03d" % (self.folder, slot)
+
+    def append(self, when, digest, active, candidate, inp, classes):
+        # One record: the two raw outputs, the input (b"" when not kept), the two top-1
+        # classes (-1 when not a classifier) and the input's digest.
+        self.seq += 1
+        body = struct.pack(_HEAD, _MAGIC, self.seq, when & 0xFFFFFFFF, 0, len(active),
+                           len(candidate), len(inp), classes[0], classes[1],
+                           bytes(digest[:8])) + bytes(active) + bytes(candidate) + bytes(inp)
+        crc = binascii.crc32(memoryview(body)[_CRC_FROM:]) & 0xFFFFFFFF
+        path = self._path((self.seq - 1) % self.records)
+        with open(path + ".new", "wb") as f:
+            f.write(body[:12])
+            f.write(struct.pack("<I", crc))
+            f.write(memoryview(body)[_CRC_FROM:])
+        os.rename(path + ".new", path)
+        return self.seq
+
+    def read(self):
+        # The readable records, oldest first; a damaged record is skipped, never raised.
+        out = []
+        for name in _listdir(self.folder):
+            if name.endswith(".new"):
+                _remove(self.folder + "/" + name)
+                continue
+            try:
+                with open(self.folder + "/" + name, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            rec = _parse(data)
+            if rec is not None:
+                out.append(rec)
+        out.sort(key=lambda r: r["seq"])
+        return out
+
+    def clear(self):
+        for name in _listdir(self.folder):
+            _remove(self.folder + "/" + name)
+        self.seq = 0
+
+
+def _parse(data):
+    if len(data) < _HEAD_SIZE or data[:4] != _MAGIC:
+        return None
+    _, seq, when, crc, na, nc, nx, ka, kc, digest = struct.unpack_from(_HEAD, data, 0)
+    if len(data) != _HEAD_SIZE + na + nc + nx:
+        return None
+    if binascii.crc32(memoryview(data)[_CRC_FROM:]) & 0xFFFFFFFF != crc:
+        return None
+    pos = _HEAD_SIZE
+    return {"seq": seq, "time": when, "digest": binascii.hexlify(digest).decode(),
+            "active": data[pos:pos + na], "candidate": data[pos + na:pos + na + nc],
+            "input": data[pos + na + nc:], "classes": [ka, kc]}

@@ -43,9 +43,20 @@ class RingLog:
         self.records = min(max(records, 1), _MAX_RECORDS)
         _makedirs(folder)
         self.seq = 0
-        for rec in self.read():
-            if rec["seq"] > self.seq:
-                self.seq = rec["seq"]
+        # After a change of size, the newest records move to their slots in the new ring and
+        # the rest go; otherwise nothing is written.
+        kept = {}
+        for rec in self.read(True):
+            self.seq = rec["seq"]
+            kept[self._path((rec["seq"] - 1) % self.records)] = rec["file"]
+        moving = [path for path in kept if kept[path] != path]
+        for path in moving:  # in two steps, so no move lands on a record still to move
+            os.rename(kept[path], path + ".mv")
+        for path in moving:
+            os.rename(path + ".mv", path)
+        for name in _listdir(folder):
+            if folder + "/" + name not in kept:
+                _remove(folder + "/" + name)
 
     def _path(self, slot):
         return "%s/r%03d" % (self.folder, slot)
@@ -66,7 +77,7 @@ class RingLog:
         os.rename(path + ".new", path)
         return self.seq
 
-    def read(self):
+    def read(self, paths=False):
         # The readable records, oldest first; a damaged record is skipped, never raised.
         out = []
         for name in _listdir(self.folder):
@@ -80,6 +91,8 @@ class RingLog:
                 continue
             rec = _parse(data)
             if rec is not None:
+                if paths:
+                    rec["file"] = self.folder + "/" + name
                 out.append(rec)
         out.sort(key=lambda r: r["seq"])
         return out

@@ -35,6 +35,16 @@ else:  # CPython
         return end - start
 
 
+class _Slicer:
+    def __getitem__(self, index):
+        return index
+
+
+# `a[:] = b` makes a slice object per call on MicroPython; this one is made once, so serving
+# without a candidate allocates nothing.
+_WHOLE = _Slicer()[:]
+
+
 def inspect_capsule(path):
     # Verify the capsule at ``path``; return what the slots record of it. Raises CapsuleError.
     try:
@@ -64,6 +74,18 @@ def inspect_capsule(path):
     return {"name": cap.meta.get("name", ""), "version": cap.meta.get("version", "?"),
             "sha256": sha, "size": size, "io": sig(g.inputs) + "->" + sig(g.outputs),
             "policy": policy}
+
+
+def _default_budget(counts):
+    # Twice the slowest latency bin the candidate reached in shadow testing, plus 5 ms for a
+    # garbage collection landing in an inference; no budget without samples.
+    if not counts or not counts["n"]:
+        return 0
+    top = 0
+    for k, seen in enumerate(counts["lat_candidate"]):
+        if seen:
+            top = k
+    return 2 * (128 << top) + 5000
 
 
 class Runtime:
@@ -154,12 +176,14 @@ class Runtime:
 
     def _new_answer(self):
         if self.active is None:
-            self._answer = None
+            self._answer = self._answer_view = None
             return
         out = self.active.info()["outputs"][0]
         self._answer = new_buffer(DTYPE_NAMES.index(out["dtype"]), len(self.active.outputs[0])
                                   * (4 if out["dtype"] in ("float32", "int32") else
                                      2 if out["dtype"] == "int16" else 1))
+        # Copied into through a view: CPython's array takes only an array into a slice.
+        self._answer_view = memoryview(self._answer)
 
     # -- staging --------------------------------------------------------------------------
     def poll(self):
@@ -298,7 +322,7 @@ class Runtime:
             self._revert("%s raised %r on trial" % (self.slots.state["active"], exc))
             return self.infer(x)
         spent = _elapsed(_ticks(), start)
-        self._answer[:] = out
+        self._answer_view[_WHOLE] = out
         if self.slots.state["trial"] is not None:
             self._trial_step(spent)
         if self.candidate is not None:
@@ -354,7 +378,11 @@ class Runtime:
         st = self.slots.state
         st["counts"] = comp.counts
         self._decision = decide(comp.counts, policy, comp.metric)
-        self.slots.save()
+        try:
+            self.slots.save()
+        except MemoryError:
+            # Serving comes first: the counts are written at the next flush instead.
+            return
         if policy["auto_promote"] and self._decision[0] == "promote":
             self.promote()
         elif policy["auto_promote"] and self._decision[0] == "reject":
@@ -374,8 +402,8 @@ class Runtime:
         if verdict != "promote" and not force:
             raise CapsuleError("%s: not promoting %s: %s; promote(force=True) overrides"
                                % (self.root, st["candidate"], reason))
-        budget = int(policy["latency_budget_ms"] * 1000) if policy["latency_budget_ms"] else (
-            2 * counts["us_candidate"] // counts["n"] if counts and counts["n"] else 0)
+        budget = int(policy["latency_budget_ms"] * 1000) if policy["latency_budget_ms"] else \
+            _default_budget(counts)
         old_previous = st["previous"]
         st["previous"], st["active"], st["candidate"] = st["active"], st["candidate"], None
         st["trial"] = {"boots": 1 if now else 0, "needed": policy["confirm_after"],
@@ -466,7 +494,12 @@ class Runtime:
         os.rename(path + ".new", path)
         self._override = override
         self.policy_cache = None
-        return self.policy()
+        self.log = None
+        policy = self.policy()
+        if self.comparator is not None:
+            self.comparator = Comparator(self.active.info(), self.candidate.info(), policy,
+                                         self.comparator.counts)
+        return policy
 
     # -- reporting ------------------------------------------------------------------------
     def status(self):

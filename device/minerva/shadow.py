@@ -20,7 +20,7 @@ DEFAULTS = {
     "max_latency_ratio": 3.0,   # candidate mean latency over the active's
     "auto_promote": False,      # act on the decision without being asked
     "confirm_after": 20,        # healthy inferences that confirm a promoted capsule
-    "latency_budget_ms": None,  # trial: slower is unhealthy (default: 2x shadow latency)
+    "latency_budget_ms": None,  # trial: slower is unhealthy (default: 2x slowest shadow + 5 ms)
     "log_records": 32,          # disagreement ring log size, in records
     "log_inputs": True,         # keep the input in each record (when it fits log_input_bytes)
     "log_input_bytes": 4096,

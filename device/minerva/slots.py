@@ -92,7 +92,7 @@ class Slots:
         self.state["seq"] += 1
         path = self.root + "/" + STATE
         with open(path + _NEW, "w") as f:
-            f.write(json.dumps(self.state))
+            json.dump(self.state, f)  # streamed: the state's text is never whole in RAM
         os.rename(path + _NEW, path)
 
     @staticmethod

@@ -22,12 +22,22 @@ def _demo(cwd, work_dir, samples, env=None):
 
 def test_demo_runs_on_the_virtual_board(tmp_path):
     out = _demo(ROOT, tmp_path / "demo", 40)
-    assert "[5/5]" in out
-    assert "board outputs identical to the host runtime's: 40/40" in out
-    accuracy = float(re.search(r"accuracy on the board, 40 held-out samples: ([\d.]+)%",
+    assert "[8/8]" in out
+    assert "output bytes identical to the host runtime's: 40/40" in out
+    accuracy = float(re.search(r"identical to the host runtime's: 40/40; accuracy ([\d.]+)%",
                                out).group(1))
     assert accuracy > 85
     assert re.search(r"Verified \d+ files on rp2040", out)
+    # The story: v2 shadow-tested while v1 answered, promoted and confirmed, a damaged v3
+    # refused on the board, v1 restored.
+    assert re.search(r"shadow:    (\d+) inputs compared", out)
+    n = re.search(r"every answer still came from v1: (\d+)/(\d+)", out)
+    assert n.group(1) == n.group(2)
+    assert "is confirmed" in out
+    assert re.search(r"refused digits_v3.cap: .*CRC-32 mismatch", out)
+    assert "still serving digits 2.0.0" in out
+    assert "v1 again: output bytes identical to v1 on the host: 40/40" in out
+    assert (tmp_path / "demo" / "shadow_report.html").exists()
 
 
 def test_demo_from_a_clean_clone(tmp_path):
@@ -39,5 +49,5 @@ def test_demo_from_a_clean_clone(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(clone / "packager"),
                                                         str(clone / "device")]))
     out = _demo(clone, clone / ".cache" / "demo", 16, env=env)
-    assert "board outputs identical to the host runtime's: 16/16" in out
+    assert "output bytes identical to the host runtime's: 16/16" in out
     assert (clone / ".cache" / "demo" / "digits.cap").is_file()

@@ -97,9 +97,12 @@ def vboard_stop(state_dir):
 @_VIA
 @click.option("--board", "-b", help="Expected board (checked against the board's own name).")
 @click.option("--no-runtime", is_flag=True, help="Copy capsules only.")
+@click.option("--stage", is_flag=True, help="Put the capsules in the runtime's inbox "
+              "(/capsules/inbox): the first becomes active, later ones are shadow-tested as "
+              "candidates (minerva shadow).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verification line.")
 @click.argument("capsules", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-def deploy(port, via, board, no_runtime, quiet, capsules):
+def deploy(port, via, board, no_runtime, stage, quiet, capsules):
     """Install the runtime and CAPSULES on a board, skipping files that are unchanged."""
     from .deploy import deploy as run_deploy
     from .deploy import terminal_progress
@@ -109,7 +112,7 @@ def deploy(port, via, board, no_runtime, quiet, capsules):
             click.echo(text)
 
     run_deploy(_port(port), capsules, board=board, via=via, runtime=not no_runtime, say=say,
-               progress=None if quiet else terminal_progress())
+               progress=None if quiet else terminal_progress(), stage=stage)
 
 
 @click.command()

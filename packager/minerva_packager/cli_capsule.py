@@ -32,19 +32,39 @@ def default_output(model):
 @click.option("--board", help="Fit the board's heap (boards/NAME.json), paging weights from "
               "flash if needed.")
 @click.option("--ram-budget", type=int, help="Fit this many bytes of heap instead.")
-def pack(model, output, name, version, planner, board, ram_budget):
+@click.option("--shadow-policy", type=click.Path(exists=True, dir_okay=False),
+              help="JSON file: how the board shadow-tests this capsule as a candidate "
+              "(README: the shadow policy).")
+def pack(model, output, name, version, planner, board, ram_budget, shadow_policy):
     """Convert an int8 .tflite MODEL into a capsule."""
     output = output or str(default_output(model))
     if board and ram_budget is None:
         ram_budget = board_budget(load_board(board))
+    extra = [("SHADOW_POLICY", shadow_policy_section(shadow_policy), False)] \
+        if shadow_policy else []
     data = pack_file(model, output, name=name, version=version, planner=planner,
-                     ram_budget=ram_budget)
+                     ram_budget=ram_budget, extra_sections=extra)
     s = summarize(output)
     click.echo(f"wrote {output}: {len(data)} bytes, {len(s['ops'])} ops, arena "
                f"{s['arena_bytes']} bytes, weights {s['weights_bytes']} bytes, RAM "
                f"{s['meta']['ram_bytes']} bytes ({len(s['meta']['paged_tensors'])} filters "
                "paged from flash)")
     click.echo(f"verified: checksums OK, sha256 {s['sha256']}")
+
+
+def shadow_policy_section(path):
+    """The SHADOW_POLICY section's bytes from a JSON file, checked as the board checks it."""
+    from minerva.errors import CapsuleError
+    from minerva.shadow import make_policy
+
+    try:
+        policy = json.loads(Path(path).read_text())
+        if not isinstance(policy, dict):
+            raise ValueError("not a JSON object")
+        make_policy(path, policy)
+    except (ValueError, CapsuleError) as exc:
+        raise PackagerError(f"{path}: {exc}", "see the shadow policy settings in the README")
+    return json.dumps(policy, sort_keys=True).encode()
 
 
 @click.command()

@@ -1,12 +1,13 @@
-"""``make demo``: build the example capsule, start a virtual board, deploy, run, compare.
+"""``make demo``: a model update on a board, the Minerva way, start to finish.
 
     python -m minerva_packager.demo [--board rp2040] [--samples N] [--via mpremote|ampy]
 
-Everything happens for real: the digits model is trained and quantized in numpy, packed into a
-capsule, a virtual board (the MicroPython unix port with the board's heap and a LittleFS flash
-image, on a pty) is started, the runtime and capsule are deployed over that serial port, and
-held-out samples run on the board. The board's output bytes are compared with the host
-runtime's, and the accuracy on the held-out samples is printed.
+Everything happens for real: two versions of the digits model are trained and quantized in
+numpy and packed into capsules; a virtual board (the MicroPython unix port with the board's
+heap and a LittleFS flash image, on a pty) is started; v1 is installed and serves held-out
+samples (its output bytes compared with the host runtime's); v2 is staged beside it and
+shadow-tested on held-out samples without their labels; the report is written; v2 is
+promoted, on trial until confirmed; a damaged v3 is refused; a rollback restores v1.
 """
 
 import argparse
@@ -19,8 +20,11 @@ import numpy as np
 DEFAULT_WORK_DIR = Path(".cache") / "demo"
 
 
+STAGES = 8
+
+
 def _stage(number, text):
-    print(f"\n[{number}/5] {text}", flush=True)
+    print(f"\n[{number}/{STAGES}] {text}", flush=True)
 
 
 def build_capsule(work_dir):
@@ -32,6 +36,31 @@ def build_capsule(work_dir):
     capsule = Path(work_dir) / "digits.cap"
     capsule.write_bytes(pack_tflite(figures["tflite"], name="digits", version="1.0.0"))
     return capsule, figures
+
+
+def build_versions(work_dir):
+    """v2 (retrained from another seed) and a v3 damaged in transit; returns their paths."""
+    from .examples import digits
+    from .pack import pack_tflite
+
+    work_dir = Path(work_dir)
+    x, y, _, _ = digits.load_split()
+    tflite = work_dir / "digits_v2.tflite"
+    tflite.write_bytes(digits.to_tflite(digits.train(x, y, seed=11), x))
+    v2 = work_dir / "digits_v2.cap"
+    v2.write_bytes(pack_tflite(tflite, name="digits", version="2.0.0"))
+    damaged = bytearray(pack_tflite(tflite, name="digits", version="3.0.0"))
+    damaged[len(damaged) // 2] ^= 0x10
+    v3 = work_dir / "digits_v3.cap"
+    v3.write_bytes(bytes(damaged))
+    return v2, v3
+
+
+def _say_status(st):
+    from .shadow import describe
+
+    for line in describe(st):
+        print("  " + line)
 
 
 def host_outputs(capsule, inputs):
@@ -55,9 +84,7 @@ def main(argv=None):
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
     args = parser.parse_args(argv)
 
-    from .board_run import run_on_board
     from .boards import load_board
-    from .deploy import deploy
     from .errors import PackagerError
     from .vboard import running_vboard
 
@@ -70,12 +97,13 @@ def main(argv=None):
         capsule, figures = build_capsule(work_dir)
         x = np.load(figures["heldout_x"])
         y = np.load(figures["heldout_y"])
-        if args.samples:
-            x, y = x[:args.samples], y[:args.samples]
         print(f"trained on {figures['train_samples']} samples; int8 accuracy on "
               f"{figures['heldout_samples']} held-out samples (TFLite reference kernels): "
               f"{figures['int8_accuracy']:.1%}; capsule {capsule} ({capsule.stat().st_size} "
               "bytes)")
+
+        v2, v3 = build_versions(work_dir)
+        print(f"v2: retrained from another seed, {v2}; v3: {v3}, damaged in transit (one bit)")
 
         _stage(2, f"Starting a virtual {board['title']}")
         state_dir = work_dir / "vboard"
@@ -85,38 +113,105 @@ def main(argv=None):
             print(f"virtual board on {port}: MicroPython unix port, heap "
                   f"{board['heap_bytes']} bytes, LittleFS flash {board['filesystem']['size']} "
                   "bytes")
-
-            _stage(3, f"Deploying the runtime and the capsule over {port} ({args.via})")
-            deploy(port, [capsule], board=board["name"], via=args.via,
-                   say=lambda text: print(text) if not text.startswith("up") else None)
-
-            _stage(4, f"Running {len(x)} held-out samples on the board")
-            t0 = time.monotonic()
-            outputs, tier = run_on_board(port, capsule, list(x), via=args.via)
-            seconds = time.monotonic() - t0
-        board_pred = predictions(outputs)
-        for i in range(min(8, len(x))):
-            mark = "ok" if board_pred[i] == y[i] else "WRONG"
-            print(f"sample {i}: label {y[i]}, board predicts {board_pred[i]} ({mark})")
-        print(f"{len(x)} inferences on the board in {seconds:.2f} s with the {tier} kernels "
-              "(serial round trips included)")
-
-        _stage(5, "Checking against the host")
-        host = host_outputs(capsule, list(x))
-        same = sum(a == b for a, b in zip(outputs, host))
-        accuracy = float(np.mean(board_pred == y))
-        print(f"board outputs identical to the host runtime's: {same}/{len(x)}")
-        print(f"accuracy on the board, {len(x)} held-out samples: {accuracy:.1%}")
-        print(f"\ndemo finished in {time.monotonic() - started:.1f} s. Try the REPL yourself:\n"
-              "  minerva vboard --detach        # prints the port\n"
-              "  mpremote connect PORT repl     # then: import minerva")
-        if same != len(x):
-            print("minerva demo: the board and the host disagree", file=sys.stderr)
-            return 1
-        return 0
+            outcome = _story(args, port, capsule, v2, v3, x, y, work_dir)
+        print(f"\ndemo finished in {time.monotonic() - started:.1f} s. Try it yourself:\n"
+              "  minerva vboard --detach                 # prints the port\n"
+              "  minerva deploy --stage model.cap        # v1 becomes active, later ones are "
+              "candidates\n"
+              "  minerva shadow status | feed X.npy | report -o r.html | promote | rollback")
+        return outcome
     except PackagerError as exc:
         print(f"minerva: {exc}", file=sys.stderr)
         return 1
+
+
+def _story(args, port, capsule, v2, v3, x, y, work_dir):
+    from . import shadow
+    from .deploy import deploy
+    from .errors import PackagerError
+
+    def quiet(text):
+        if not text.startswith(("up to date", "uploading")):
+            print("  " + text)
+
+    _stage(3, f"Installing the runtime and v1 over {port} ({args.via}); v1 serves")
+    deploy(port, [capsule], board=args.board, via=args.via, say=quiet, stage=True)
+    # Shadow testing sees every held-out sample (the policy decides after 100); --samples
+    # limits the ones served to check v1's answers against the host's.
+    every = work_dir / "heldout_x.npy"
+    np.save(every, x)
+    labels = y
+    if args.samples:
+        x, y = x[:args.samples], y[:args.samples]
+    samples = work_dir / "heldout_x_served.npy"
+    np.save(samples, x)
+    t0 = time.monotonic()
+    outputs, _ = shadow.feed(port, samples, args.via)
+    seconds = time.monotonic() - t0
+    host = host_outputs(capsule, list(x))
+    same = sum(a == b for a, b in zip(outputs, host))
+    v1_pred = predictions(outputs)
+    print(f"  {len(x)} held-out samples served by v1 in {seconds:.2f} s (serial round trips "
+          f"included); output bytes identical to the host runtime's: {same}/{len(x)}; "
+          f"accuracy {float(np.mean(v1_pred == y)):.1%}")
+
+    _stage(4, "Staging v2 beside v1 and shadow-testing it on the same inputs, without labels")
+    deploy(port, [v2], board=args.board, via=args.via, say=quiet, runtime=False, stage=True)
+    outputs, st = shadow.feed(port, every, args.via)
+    _say_status(st)
+    served_by_v1 = sum(a == b for a, b in zip(outputs, host_outputs(capsule, list(
+        np.load(every)))))
+    print(f"  while shadowing, every answer still came from v1: {served_by_v1}/"
+          f"{len(outputs)}")
+
+    _stage(5, "Writing the shadow report")
+    from .shadow_report import write_report
+
+    written = write_report(shadow.pull(port, args.via), work_dir / "shadow_report.html",
+                           work_dir / "disagreements")
+    print(f"  {written['html']} ({len(written['plots'])} plots); {len(written['exported'])} "
+          f"disagreeing inputs exported to {work_dir / 'disagreements'} for labelling")
+
+    _stage(6, "Promoting v2: on trial from the next start until it has served healthy "
+              "inferences")
+    _say_status(shadow.act(port, "promote", args.via))
+    outputs, st = shadow.feed(port, every, args.via)
+    v2_pred = predictions(outputs)
+    trial = "confirmed" if st["trial"] is None else "still on trial"
+    v1_all = predictions(host_outputs(capsule, list(np.load(every))))
+    print(f"  v2 served {len(outputs)} samples and is {trial}; with the labels the board "
+          f"never saw: v1 {float(np.mean(v1_all == labels)):.1%}, v2 "
+          f"{float(np.mean(v2_pred == labels)):.1%}")
+
+    _stage(7, "A damaged v3 arrives")
+    try:
+        deploy(port, [v3], board=args.board, via=args.via, say=quiet, runtime=False,
+               stage=True)
+    except PackagerError as exc:
+        print(f"  minerva deploy refuses it on the host: {exc}")
+    # Copied by other means (mpremote cp, a USB drive), it reaches the board's inbox.
+    from .transport import connect
+
+    with connect(port, args.via) as transport:
+        transport.write_file(f"/capsules/inbox/{v3.name}", v3.read_bytes())
+    print(f"  copied into /capsules/inbox/ with {args.via} instead")
+    st = shadow.status(port, args.via)
+    refused = st["rejected"][-1]
+    print(f"  refused {refused['file']}: {refused['reason']}")
+    print(f"  still serving {st['active']['name']} {st['active']['version']}")
+
+    _stage(8, "Rolling back to v1")
+    st = shadow.act(port, "rollback", args.via)
+    _say_status(st)
+    outputs, _ = shadow.feed(port, samples, args.via)
+    back = sum(a == b for a, b in zip(outputs, host))
+    print(f"  v1 again: output bytes identical to v1 on the host: {back}/{len(x)}")
+    ok = same == len(x) and served_by_v1 == len(labels) and back == len(x) and \
+        st["active"]["version"] == "1.0.0" and refused["file"] == v3.name and trial == \
+        "confirmed"
+    if not ok:
+        print("minerva demo: the story did not go as it should (see above)", file=sys.stderr)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

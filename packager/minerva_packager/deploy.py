@@ -177,14 +177,16 @@ def _match(machine, profiles):
     return None
 
 
-def capsule_files(board, capsules):
+def capsule_files(board, capsules, stage=False):
     """``{device path: bytes}`` for capsules, each verified on the host first: checksums, and
-    every check of the runtime being deployed (the host runs the same device code)."""
+    every check of the runtime being deployed (the host runs the same device code). With
+    ``stage`` they go to the runtime's inbox, to be shadow-tested (minerva.Runtime)."""
     from .pack import verify_with_loader
 
     files, sources = {}, {}
+    folder = board.get("capsule_dir", "/capsules") + ("/inbox" if stage else "")
     for capsule in capsules:
-        path = f"{board.get('capsule_dir', '/capsules')}/{Path(capsule).name}"
+        path = f"{folder}/{Path(capsule).name}"
         if path in sources:
             raise PackagerError(f"{sources[path]} and {capsule} would both be {path} on the "
                                 "board", "rename one of them, or deploy them one at a time")
@@ -254,11 +256,24 @@ class Report:
     ``verified`` ({path: sha256}), ``bytes_uploaded``."""
 
 
+# After a staging deploy: the board's runtime takes the inbox now, and says what it did.
+_POLL = """
+import minerva, json
+try:
+    _rt = minerva.Runtime(%(root)r)
+    print("STATUS " + json.dumps(_rt.status()))
+except minerva.CapsuleError as e:
+    print("ERROR " + str(e))
+"""
+
+
 def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=print,
-           progress=None):
+           progress=None, stage=False):
     """Install the runtime (when ``runtime``) and ``capsules`` on the board at ``port``.
 
-    ``say(text)`` receives the stage lines; ``progress`` is None or a factory
+    ``stage`` puts the capsules in the runtime's inbox and lets it verify and stage them
+    (``report.status`` is then the runtime's status). ``say(text)`` receives the stage
+    lines; ``progress`` is None or a factory
     ``progress(total_bytes)`` returning a context manager with ``update(n)`` (a click
     progress bar on a terminal). Returns a :class:`Report`; raises PackagerError.
     """
@@ -268,7 +283,7 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
         profile = identify_board(info, board, port)
         report.board = profile
         files = runtime_files(profile, info.arch) if runtime else {}
-        files.update(capsule_files(profile, capsules))
+        files.update(capsule_files(profile, capsules, stage))
         folders = _folders(files)
         # A journal left by a cut during an earlier activation is finished first; then any
         # stray parts (of uploads that never committed) are removed.
@@ -300,10 +315,27 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
         report.verified = _verify(
             transport, files, wanted, changed, port,
             lambda: new_capsules and _check_board_reads(transport, new_capsules, port))
+        report.status = _stage_on_board(transport, profile) if stage else None
     say(f"Verified {len(files)} files on {profile['name']} at {port}: "
         f"{len(changed)} uploaded ({report.bytes_uploaded} bytes), "
         f"{len(report.unchanged)} up to date; SHA-256 of every file matches.")
+    if report.status is not None:
+        from .shadow import describe
+
+        for line in describe(report.status):
+            say(line)
     return report
+
+
+def _stage_on_board(transport, profile):
+    import json
+
+    out = transport.exec(_POLL % {"root": profile.get("capsule_dir", "/capsules")},
+                         timeout=120).decode()
+    for line in out.splitlines():
+        if line.startswith("ERROR "):
+            raise PackagerError(f"the board's runtime cannot serve: {line[6:]}")
+    return json.loads([ln for ln in out.splitlines() if ln.startswith("STATUS ")][0][7:])
 
 
 def _upload(transport, files, changed, say, progress):

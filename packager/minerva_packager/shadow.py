@@ -1,0 +1,155 @@
+"""The Minerva core from the desktop: status, decisions, inputs and reports of a board's
+``minerva.Runtime`` (device/minerva/runtime.py), over the same transports as deploy.
+
+Every call opens the board (a soft reset: a new boot for the board's runtime), makes a
+``Runtime`` on its capsule root, and prints what the host parses; inputs travel in bounded
+chunks, so a board never holds more than one chunk of them.
+"""
+
+import json
+
+import numpy as np
+
+from .errors import PackagerError
+from .transport import DeviceError, connect
+
+ROOT = "/capsules"
+CHUNK_INPUTS = 16
+_NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "float32": np.float32}
+
+_OPEN = """
+import minerva, json, binascii
+try:
+    _rt = minerva.Runtime(%(root)r)
+except minerva.CapsuleError as e:
+    _rt = None
+    print("ERROR " + str(e))
+"""
+_STATUS = "print('STATUS ' + json.dumps(_rt.status()))\n"
+_IO = "print('IO ' + json.dumps(_rt.active.info()['inputs'] if _rt.active else None))\n"
+_ACTIONS = {
+    "promote": "_rt.promote(force=%(force)r, now=False)\n",
+    "reject": "_rt.reject(%(reason)r)\n",
+    "rollback": "_rt.rollback()\n",
+    "confirm": "_rt.confirm()\n",
+}
+_FEED = """
+for _h in %(chunk)r:
+    print("OUT " + binascii.hexlify(bytes(_rt.infer(binascii.unhexlify(_h)))).decode())
+"""
+
+
+def _run(transport, code, timeout=60):
+    try:
+        out = transport.exec(code, timeout=timeout).decode()
+    except DeviceError as exc:
+        if "no module named 'minerva'" in exc.traceback:
+            raise PackagerError("the minerva runtime is not on the board",
+                                "install it: minerva deploy --port PORT")
+        if "CapsuleError" in exc.traceback:
+            raise PackagerError(exc.traceback.strip().splitlines()[-1].split(": ", 1)[-1])
+        raise
+    for line in out.splitlines():
+        if line.startswith("ERROR "):
+            raise PackagerError(line[6:])
+    return out
+
+
+def _lines(out, prefix):
+    return [line[len(prefix):] for line in out.splitlines() if line.startswith(prefix)]
+
+
+def status(port, via="mpremote", root=ROOT):
+    """The board runtime's ``status()`` dict."""
+    with connect(port, via) as board:
+        _run(board, _OPEN % {"root": root})
+        return json.loads(_lines(_run(board, _STATUS), "STATUS ")[0])
+
+
+def act(port, action, via="mpremote", root=ROOT, force=False, reason="rejected by the user"):
+    """``promote`` (the trial starts at the board's next start), ``reject``, ``rollback`` or
+    ``confirm`` on the board; returns the status after it."""
+    if action not in _ACTIONS:
+        raise PackagerError(f"no shadow action {action!r}", "use " + ", ".join(_ACTIONS))
+    with connect(port, via) as board:
+        _run(board, _OPEN % {"root": root})
+        _run(board, _ACTIONS[action] % {"force": force, "reason": reason})
+        return json.loads(_lines(_run(board, _STATUS), "STATUS ")[0])
+
+
+def load_inputs(path, spec):
+    """The samples in ``path`` (.npy: one sample or a batch on axis 0; else raw bytes) as
+    bytes per sample, checked against the model's input ``spec``."""
+    size = int(np.prod(spec["shape"]))
+    dtype = np.dtype(_NUMPY_DTYPES.get(spec["dtype"], np.int8))
+    if str(path).endswith(".npy"):
+        array = np.load(path)
+        if array.dtype != dtype:
+            raise PackagerError(f"{path}: samples are {array.dtype}, the active model takes "
+                                f"{spec['dtype']} {spec['shape']}",
+                                "quantize them to the model's input type first")
+        raw = array.tobytes()
+    else:
+        raw = open(path, "rb").read()
+    step = size * dtype.itemsize
+    if not raw or len(raw) % step:
+        raise PackagerError(f"{path}: {len(raw)} bytes is not a whole number of samples of "
+                            f"{step} bytes ({spec['dtype']} {spec['shape']})",
+                            "pass samples of the active model's input shape")
+    return [raw[i:i + step] for i in range(0, len(raw), step)]
+
+
+def feed(port, path, via="mpremote", root=ROOT, progress=None):
+    """Serve every sample in ``path`` with the board's runtime (the active model answers, a
+    staged candidate is shadow-tested on it); returns (answers as bytes, status after)."""
+    outputs = []
+    with connect(port, via) as board:
+        _run(board, _OPEN % {"root": root})
+        spec = json.loads(_lines(_run(board, _IO), "IO ")[0])
+        if spec is None:
+            raise PackagerError("the board has no active model",
+                                "stage one: minerva deploy --stage --port PORT model.cap")
+        samples = load_inputs(path, spec[0])
+        for start in range(0, len(samples), CHUNK_INPUTS):
+            chunk = [s.hex() for s in samples[start:start + CHUNK_INPUTS]]
+            out = _run(board, _FEED % {"chunk": chunk}, timeout=600)
+            outputs += [bytes.fromhex(h) for h in _lines(out, "OUT ")]
+            if progress:
+                progress(len(outputs), len(samples))
+        _run(board, "_rt.flush()\n")
+        return outputs, json.loads(_lines(_run(board, _STATUS), "STATUS ")[0])
+
+
+def pull(port, via="mpremote", root=ROOT):
+    """The board's report lines (``Runtime.report``), parsed (shadow_report.parse_pull)."""
+    from .shadow_report import parse_pull
+
+    with connect(port, via) as board:
+        _run(board, _OPEN % {"root": root})
+        out = _run(board, "_rt.report()\n", timeout=120)
+    return parse_pull(out.splitlines())
+
+
+def describe(st):
+    """Text lines for a status dict, as `minerva shadow status` prints them."""
+    def slot(info):
+        return "-" if not info else f"{info['name']} {info['version']} ({info['file']})"
+
+    lines = [f"active:    {slot(st['active'])}", f"candidate: {slot(st['candidate'])}",
+             f"previous:  {slot(st['previous'])}"]
+    if st.get("trial"):
+        t = st["trial"]
+        lines.append(f"trial:     on trial, confirmed after {t['needed']} healthy inferences"
+                     + (" (starts at the next boot)" if not t.get("boots") else ""))
+    sh = st.get("shadow")
+    if sh and sh["samples"]:
+        lines.append(f"shadow:    {sh['samples']} inputs compared, {sh['agree']} agree "
+                     f"({sh['metric']}), errors {sh['errors']}")
+        lines.append(f"decision:  {sh['decision']}: {sh['reason']}")
+    elif st.get("candidate"):
+        lines.append("shadow:    no inputs compared yet")
+    if st.get("candidate_load_error"):
+        lines.append(f"waiting:   {st['candidate_load_error']}")
+    for r in st.get("rejected", [])[-3:]:
+        lines.append(f"refused:   {r['file']}: {r['reason']}")
+    return lines

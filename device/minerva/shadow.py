@@ -42,6 +42,16 @@ def make_policy(name, *layers):
             if key not in DEFAULTS:
                 raise CapsuleError("%s: shadow policy has no setting %r (settings: %s)"
                                    % (name, key, ", ".join(sorted(DEFAULTS))))
+            want = DEFAULTS[key]
+            if isinstance(want, bool) or key == "metric":
+                ok = type(value) is type(want)
+            else:  # numbers; None where the default is None (then derived)
+                ok = (value is None and want is None) or (
+                    isinstance(value, (int, float)) and not isinstance(value, bool))
+            if not ok:
+                raise CapsuleError("%s: shadow policy %s is %r, not a %s" % (
+                    name, key, value, "true/false" if isinstance(want, bool) else
+                    "string" if key == "metric" else "number"))
             policy[key] = value
     for key in ("sample_every", "min_samples", "confirm_after", "log_records", "flush_every"):
         if not isinstance(policy[key], int) or policy[key] < 1:

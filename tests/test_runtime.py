@@ -119,7 +119,7 @@ for x in inputs(5):
     rt.infer(x)
 show(rt)
 """)
-    assert on_trial["trial"]["boots"] == 1 and on_trial["active"]["version"] == "2.0.0"
+    assert on_trial["trial"]["started"] and on_trial["active"]["version"] == "2.0.0"
     assert on_trial["shadow"] is None
     _, (after_reset,), outs = board("""
 rt = Runtime(ROOT, kernels="viper")
@@ -132,24 +132,44 @@ print("OUT " + bytes(rt.infer(next(inputs(1)))).hex())
     assert outs == host_outputs(digits_versions["v1"], 1)
 
 
-def test_a_desktop_promote_starts_the_trial_at_the_next_boot(board, digits_versions):
+def test_a_desktop_promote_starts_the_trial_at_the_first_inference(board, digits_versions):
     drop(board, digits_versions["v1"])
     drop(board, digits_versions["v2"], "v2.cap")
     board("""
 rt = Runtime(ROOT, kernels="viper")
 rt.promote(force=True, now=False)
 """)
-    _, (first_boot, done), _ = board("""
+    # Boots that serve nothing (a desktop command looking) do not count against the trial.
+    for _ in range(2):
+        _, (looked,), _ = board("show(Runtime(ROOT, kernels='viper'))")
+        assert looked["active"]["version"] == "2.0.0" and not looked["trial"]["started"]
+    _, (serving,), _ = board("""
 rt = Runtime(ROOT, kernels="viper")
+for x in inputs(5):
+    rt.infer(x)
 show(rt)
+""")
+    assert serving["trial"]["started"] and serving["active"]["version"] == "2.0.0"
+    # It served on trial, then a reset came before confirmation: reverted.
+    _, (after,), _ = board("show(Runtime(ROOT, kernels='viper'))")
+    assert after["active"]["version"] == "1.0.0" and after["trial"] is None
+    assert "reset came before" in after["rejected"][-1]["reason"]
+
+
+def test_a_trial_confirmed_survives_resets(board, digits_versions):
+    drop(board, digits_versions["v1"])
+    drop(board, digits_versions["v2"], "v2.cap")
+    board("Runtime(ROOT, kernels='viper').promote(force=True, now=False)")
+    _, (done,), _ = board("""
+rt = Runtime(ROOT, kernels="viper")
 for x in inputs(20):
     rt.infer(x)
 show(rt)
 """)
-    assert first_boot["trial"]["boots"] == 1 and first_boot["active"]["version"] == "2.0.0"
-    assert done["trial"] is None
+    assert done["trial"] is None and done["active"]["version"] == "2.0.0"
     _, (later,), _ = board("show(Runtime(ROOT, kernels='viper'))")
     assert later["active"]["version"] == "2.0.0", "confirmed: a reset no longer reverts"
+    assert later["previous"]["version"] == "1.0.0"
 
 
 def test_a_weak_candidate_is_rejected_and_its_disagreements_logged(board, digits_versions):

@@ -1,7 +1,8 @@
 # minerva.Runtime: the active model answers; a staged candidate runs beside it on the same
 # inputs (shadow testing) until the policy, or the user, promotes or rejects it. A promoted
-# capsule is on trial until it has served `confirm_after` healthy inferences; a reset or a
-# failure before that reverts to the previous capsule (MCUboot's test-then-confirm).
+# capsule is on trial until it has served `confirm_after` healthy inferences; a reset after it
+# began serving, or a failure, before that reverts to the previous capsule (MCUboot's
+# test-then-confirm).
 #
 #   rt = minerva.Runtime()          # /capsules: inbox/, slots/, state.json, log/
 #   y = rt.infer(x)                 # the active model's answer; a buffer reused by the next call
@@ -143,12 +144,9 @@ class Runtime:
             self._note("adopted %s (%s), staged before a reset" % (name, info["name"]))
             changed = True
         trial = st["trial"]
-        if trial is not None and st["active"] not in TRIALS_THIS_BOOT:
-            if trial["boots"] >= 1:
-                self._revert("a reset came before %s was confirmed" % st["active"], save=False)
-            else:
-                trial["boots"] = 1
-                TRIALS_THIS_BOOT.append(st["active"])
+        if trial is not None and trial["started"] and st["active"] not in TRIALS_THIS_BOOT:
+            # It served on trial in an earlier boot and was never confirmed.
+            self._revert("a reset came before %s was confirmed" % st["active"], save=False)
             changed = True
         if changed:
             s.save()
@@ -313,6 +311,9 @@ class Runtime:
         if m is None:
             raise CapsuleError("%s: no model to serve: copy a capsule into %s/inbox"
                                % (self.root, self.root))
+        trial = self.slots.state["trial"]
+        if trial is not None and not trial["started"]:
+            self._start_trial()
         start = _ticks()
         try:
             out = m.run(x)
@@ -328,6 +329,14 @@ class Runtime:
         if self.candidate is not None:
             self._shadow(x, spent)
         return self._answer
+
+    def _start_trial(self):
+        # Written before the first inference on trial: a crash inside it reverts at the
+        # next start.
+        st = self.slots.state
+        st["trial"]["started"] = True
+        self.slots.save()
+        TRIALS_THIS_BOOT.append(st["active"])
 
     def _trial_step(self, spent):
         st = self.slots.state
@@ -390,8 +399,9 @@ class Runtime:
 
     # -- decisions ------------------------------------------------------------------------
     def promote(self, force=False, now=True):
-        # The candidate becomes active, on trial; ``now=False`` starts the trial at the next
-        # start of the board (how a desktop command promotes for the application).
+        # The candidate becomes active, on trial; ``now=False`` starts the trial with the
+        # first inference after the board's next start (how a desktop command promotes for
+        # the application), so a reset before that does not count against it.
         st = self.slots.state
         if not st["candidate"]:
             raise CapsuleError("%s: nothing to promote: no candidate is staged" % self.root)
@@ -406,8 +416,7 @@ class Runtime:
             _default_budget(counts)
         old_previous = st["previous"]
         st["previous"], st["active"], st["candidate"] = st["active"], st["candidate"], None
-        st["trial"] = {"boots": 1 if now else 0, "needed": policy["confirm_after"],
-                       "budget_us": budget}
+        st["trial"] = {"started": now, "needed": policy["confirm_after"], "budget_us": budget}
         st["last_shadow"] = {"samples": counts["n"] if counts else 0,
                              "agree": counts["agree"] if counts else 0, "decision": verdict,
                              "reason": reason, "forced": verdict != "promote"}

@@ -140,7 +140,8 @@ def describe(st):
     if st.get("trial"):
         t = st["trial"]
         lines.append(f"trial:     on trial, confirmed after {t['needed']} healthy inferences"
-                     + (" (starts at the next boot)" if not t.get("boots") else ""))
+                     + ("" if t.get("started") else " (from its first inference after the "
+                                                       "board's next start)"))
     sh = st.get("shadow")
     if sh and sh["samples"]:
         lines.append(f"shadow:    {sh['samples']} inputs compared, {sh['agree']} agree "

@@ -6,7 +6,6 @@ import re
 import shutil
 
 import numpy as np
-import pytest
 from board_helpers import tool, vboard
 from digits_versions import HELDOUT_X
 

@@ -156,7 +156,7 @@ class Runtime:
         st = self.slots.state
         while st["active"]:
             try:
-                self.active = load(self.slots.path(st["active"]), self.kernels)
+                self.active = self._load_fitting(self.slots.path(st["active"]), None)
                 break
             except OutOfMemoryError:
                 raise
@@ -171,6 +171,14 @@ class Runtime:
                 self.slots.save()
                 self.slots.sweep()
         self._new_answer()
+
+    def _load_fitting(self, path, arena):
+        # As planned, else with every filter paged from flash; the second refusal is raised.
+        try:
+            return load(path, self.kernels, None, arena)
+        except OutOfMemoryError:
+            gc.collect()
+        return load(path, self.kernels, True, arena)
 
     def _new_answer(self):
         if self.active is None:
@@ -264,16 +272,14 @@ class Runtime:
         path = self.slots.path(st["candidate"])
         gc.collect()
         model = None
-        for paged in (None, True):
-            try:
-                model = load(path, self.kernels, paged, self.active.arena)
-                break
-            except OutOfMemoryError as exc:
-                # The active model keeps serving; the candidate waits for more free heap.
-                self.load_error = str(exc)
-            except CapsuleError as exc:
-                self.reject("failed verification when loaded: %s" % exc)
-                return
+        try:
+            model = self._load_fitting(path, self.active.arena)
+        except OutOfMemoryError as exc:
+            # The active model keeps serving; the candidate waits for more free heap.
+            self.load_error = str(exc)
+        except CapsuleError as exc:
+            self.reject("failed verification when loaded: %s" % exc)
+            return
         if model is None:
             self._note("candidate not loaded: %s" % self.load_error)
             return

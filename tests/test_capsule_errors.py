@@ -50,7 +50,7 @@ def damaged(good):
     flipped = bytearray(good)
     flipped[len(good) // 2] ^= 0x10
     future = bytearray(good)
-    struct.pack_into("<H", future, 4, 2)
+    struct.pack_into("<H", future, 4, 3)  # v2 (signed capsules) is read today
     huge = bytearray(good)
     struct.pack_into("<I", huge, 32 + 8, 0x7FFFFFF0)  # first section's length
     g_off, _ = graph_span(good)

@@ -16,7 +16,9 @@ from .graph import check_residency, parse_graph
 from .schema import ANY_OBJECT, META, RESIDENCY, parse
 
 MAGIC = b"MNVC"
-FORMAT_VERSION = const(1)
+# v2: a SIGNATURE section may be present; its bytes are left out of the SHA-256 (which is
+# what it signs) and its CRC field is 0. v1 readers refuse v2 as too new.
+FORMAT_VERSION = const(2)
 _HEADER_SIZE = const(32)
 _ENTRY_SIZE = const(16)
 _MAX_SECTIONS = const(64)
@@ -27,6 +29,7 @@ _REQUIRED = const(1)
 SECTION_META = const(1)
 SECTION_GRAPH = const(2)
 SECTION_WEIGHTS = const(3)
+SECTION_SIGNATURE = const(16)
 SECTION_SHADOW_POLICY = const(17)
 SECTION_TRAIN_SCHEDULE = const(18)
 SECTION_RESIDENCY = const(19)
@@ -106,6 +109,7 @@ def verify_checksums(f, name, size, sections):
     sha = hashlib.sha256()
     crcs = {}
     ranges = [(off, off + n, kind) for kind, (off, n, _) in sections.items()]
+    unsigned = sections.get(SECTION_SIGNATURE, (0, 0, 0))
     body_end = size - _SHA_SIZE
     f.seek(0)
     pos = 0
@@ -114,7 +118,15 @@ def verify_checksums(f, name, size, sections):
         if not n:
             raise CapsuleError("%s: truncated at byte %d" % (name, pos))
         chunk = view[:n]
-        sha.update(chunk)
+        lo = unsigned[0] - pos
+        hi = lo + unsigned[1]
+        if hi <= 0 or lo >= n:
+            sha.update(chunk)
+        else:  # the signature's own bytes are not part of what it signs
+            if lo > 0:
+                sha.update(chunk[:lo])
+            if hi < n:
+                sha.update(chunk[hi:])
         for start, end, kind in ranges:
             lo = start if start > pos else pos
             hi = end if end < pos + n else pos + n
@@ -123,12 +135,31 @@ def verify_checksums(f, name, size, sections):
         pos += n
     # Section CRCs first: they say where the damage is.
     for kind, (_, _, crc) in sections.items():
+        if kind == SECTION_SIGNATURE:
+            if crc:
+                raise CapsuleError("%s: the SIGNATURE section's CRC field must be 0" % name)
+            continue
         if crcs.get(kind, 0) & 0xFFFFFFFF != crc:
             raise CapsuleChecksumError("%s: CRC-32 mismatch in section type %d: the file is "
                                        "damaged" % (name, kind))
     expected = _read_exact(f, _SHA_SIZE, name, "the SHA-256")
     if sha.digest() != expected:
         raise CapsuleChecksumError("%s: SHA-256 mismatch: the file is damaged" % name)
+
+
+def read_signature(f, name, sections):
+    # (key id: 8 bytes, signature: 64 bytes) from the SIGNATURE section, or None if unsigned.
+    if SECTION_SIGNATURE not in sections:
+        return None
+    off, n, _ = sections[SECTION_SIGNATURE]
+    if n != 80:
+        raise CapsuleError("%s: SIGNATURE section is %d bytes, not 80" % (name, n))
+    f.seek(off)
+    raw = _read_exact(f, n, name, "SIGNATURE")
+    if raw[:4] != b"ED25":
+        raise CapsuleError("%s: SIGNATURE uses scheme %r; this runtime verifies Ed25519"
+                           % (name, raw[:4]))
+    return raw[4:12], raw[12:76]
 
 
 def verified_sections(f, name, size):

@@ -13,15 +13,14 @@ import json
 import os
 import time
 
-from .capsule import SECTION_SHADOW_POLICY, read_capsule_file, verified_sections
 from .errors import CapsuleError, OutOfMemoryError
 from .graph import DTYPE_NAMES
 from .memory import new_buffer
 from .model import load
 from .ringlog import RingLog
-from .schema import ANY_OBJECT, parse
 from .shadow import Comparator, decide, make_policy, wilson
 from .slots import TRIALS_THIS_BOOT, Slots
+from .staging import KEYS, inspect_capsule, newer_or_same, read_trusted_keys
 
 POLICY_FILE = "policy.json"
 
@@ -46,37 +45,6 @@ class _Slicer:
 _WHOLE = _Slicer()[:]
 
 
-def inspect_capsule(path):
-    # Verify the capsule at ``path``; return what the slots record of it. Raises CapsuleError.
-    try:
-        size = os.stat(path)[6]
-        f = open(path, "rb")
-    except OSError as exc:
-        raise CapsuleError("%s: cannot open (%s)" % (path, exc))
-    try:
-        sections = verified_sections(f, path, size)
-        cap = read_capsule_file(f, path, size, sections)
-        policy = {}
-        if SECTION_SHADOW_POLICY in sections:
-            off, n, _ = sections[SECTION_SHADOW_POLICY]
-            f.seek(off)
-            policy = parse(f.read(n), ANY_OBJECT, path, "SHADOW_POLICY")
-        make_policy(path, policy)
-        f.seek(size - 32)
-        sha = "".join("%02x" % b for b in f.read(32))
-    finally:
-        f.close()
-    g = cap.graph
-
-    def sig(indices):
-        return ",".join("%s%s" % (DTYPE_NAMES[g.tensors[i].dtype], list(g.tensors[i].dims))
-                        for i in indices)
-
-    return {"name": cap.meta.get("name", ""), "version": cap.meta.get("version", "?"),
-            "sha256": sha, "size": size, "io": sig(g.inputs) + "->" + sig(g.outputs),
-            "policy": policy}
-
-
 def _default_budget(counts):
     # Twice the slowest latency bin the candidate reached in shadow testing, plus 5 ms for a
     # garbage collection landing in an inference; no budget without samples.
@@ -90,9 +58,11 @@ def _default_budget(counts):
 
 
 class Runtime:
-    def __init__(self, root="/capsules", kernels=None, policy=None):
+    def __init__(self, root="/capsules", kernels=None, policy=None, keys=KEYS):
         self.root = root.rstrip("/")
         self.kernels = kernels
+        # Public keys provisioned on the board: once there is one, only its signatures pass.
+        self.trusted = read_trusted_keys(keys)
         self.slots = Slots(self.root)
         self.active = self.candidate = self.comparator = self.log = None
         self.load_error = None
@@ -195,6 +165,8 @@ class Runtime:
     def poll(self):
         # Stage what arrived in the inbox; load a staged candidate. Returns the files staged.
         staged = []
+        for name in self.slots.inbox_deltas():
+            self._rebuild(name)
         for name in self.slots.inbox_files():
             if self._stage(name):
                 staged.append(name)
@@ -208,7 +180,7 @@ class Runtime:
         st = s.state
         path = s.inbox + "/" + inbox_name
         try:
-            info = inspect_capsule(path)
+            info = inspect_capsule(path, self.trusted)
         except MemoryError:
             return False  # left in the inbox for a start with more free heap
         except CapsuleError as exc:
@@ -231,6 +203,15 @@ class Runtime:
             self._note("refused %s: different inputs/outputs" % inbox_name)
             s.save()
             return False
+        floor = st.get("security_version")
+        if floor and not newer_or_same(info["version"], floor) and \
+                not self.policy()["allow_downgrade"]:
+            s.refuse(inbox_name, "version %s is older than %s, the newest this board has run; "
+                     "a downgrade needs rt.set_policy(allow_downgrade=True)"
+                     % (info["version"], floor), self._now())
+            self._note("refused %s: a downgrade" % inbox_name)
+            s.save()
+            return False
         if slot in st["retired"]:
             st["retired"].remove(slot)
             s.save()
@@ -238,6 +219,7 @@ class Runtime:
         st["info"][slot] = info
         if st["active"] is None:
             st["active"] = slot
+            self._raise_floor(info["version"])
             self._note("installed %s (%s %s) as active" % (inbox_name, info["name"],
                                                           info["version"]))
             s.save()
@@ -255,6 +237,45 @@ class Runtime:
         s.sweep()
         self.load_error = None
         return True
+
+    def _raise_floor(self, version):
+        st = self.slots.state
+        if not st.get("security_version") or newer_or_same(version, st["security_version"]):
+            st["security_version"] = version
+
+    def _rebuild(self, name):
+        # A delta in the inbox becomes <name>.cap there, rebuilt from a capsule the board
+        # holds; then it is staged like any capsule (checksums, signature, version).
+        from .delta import read_header, rebuild
+
+        s = self.slots
+        st = s.state
+        path = s.inbox + "/" + name
+        target = s.inbox + "/" + name[:-len(".delta")] + ".cap"
+        try:
+            with open(path, "rb") as f:
+                head = read_header(f, path)
+            base = None
+            for slot in s.named():
+                if (st["info"].get(slot) or {}).get("sha256") == head["base"]:
+                    base = slot
+            if base is None:
+                raise CapsuleError("%s: its base %s is not on this board (active: %s); send "
+                                   "the full capsule" % (path, head["base"][:16], st["active"]))
+            stat = os.statvfs(self.root)
+            rebuild(path, s.path(base), target + ".rebuild", stat[0] * stat[4])
+            os.rename(target + ".rebuild", target)
+            os.remove(path)
+            self._note("rebuilt %s from %s and a delta of %d bytes" % (
+                target.split("/")[-1], base, head["ops"]))
+        except CapsuleError as exc:
+            try:
+                os.remove(target + ".rebuild")
+            except OSError:
+                pass
+            s.refuse(name, str(exc), self._now())
+            self._note("refused %s: %s" % (name, exc))
+            s.save()
 
     def _log(self):
         if self.log is None:
@@ -422,6 +443,7 @@ class Runtime:
             _default_budget(counts)
         old_previous = st["previous"]
         st["previous"], st["active"], st["candidate"] = st["active"], st["candidate"], None
+        self._raise_floor((st["info"].get(st["active"]) or {}).get("version", "?"))
         st["trial"] = {"started": now, "needed": policy["confirm_after"], "budget_us": budget}
         st["last_shadow"] = {"samples": counts["n"] if counts else 0,
                              "agree": counts["agree"] if counts else 0, "decision": verdict,
@@ -550,7 +572,10 @@ class Runtime:
                 "previous": slot(st["previous"]), "trial": trial, "shadow": shadow,
                 "candidate_load_error": self.load_error, "policy": self.policy(),
                 "rejected": st["rejected"], "events": st["events"],
-                "last_shadow": st.get("last_shadow")}
+                "last_shadow": st.get("last_shadow"),
+                "trusted_keys": sorted("".join("%02x" % b for b in k) for k in self.trusted),
+                "accepts_unsigned": not self.trusted,
+                "security_version": st.get("security_version")}
 
     def counts(self):
         # The running shadow counts (histograms, confusion, agreement history) for reports.

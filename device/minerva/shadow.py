@@ -25,6 +25,7 @@ DEFAULTS = {
     "log_inputs": True,         # keep the input in each record (when it fits log_input_bytes)
     "log_input_bytes": 4096,
     "flush_every": 25,          # compared inputs between writes of the counts to flash
+    "allow_downgrade": False,   # stage a version older than the newest the board has run
 }
 _TOLERANCE = {"max_abs": 0.0, "cosine": 0.99}
 METRICS = ("top1", "max_abs", "cosine")

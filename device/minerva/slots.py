@@ -112,6 +112,13 @@ class Slots:
     def inbox_files(self):
         return [n for n in listdir(self.inbox) if n.endswith(".cap")]
 
+    def inbox_deltas(self):
+        # A rebuild a reset cut short leaves <name>.cap.rebuild: dropped, the delta stays.
+        for name in listdir(self.inbox):
+            if name.endswith(".rebuild"):
+                remove(self.inbox + "/" + name)
+        return [n for n in listdir(self.inbox) if n.endswith(".delta")]
+
     def orphans(self):
         # Files in slots/ the state does not name: adopted or removed by the runtime.
         named = self.named()

@@ -15,6 +15,9 @@ from .errors import PackagerError
 
 MAGIC = b"MNVC"
 FORMAT_VERSION = 1
+# Capsules with a SIGNATURE section are v2: its bytes are left out of the SHA-256 it signs.
+SIGNED_FORMAT_VERSION = 2
+SIGNATURE_BYTES = 80
 HEADER_SIZE = 32
 SECTION_ENTRY_SIZE = 16
 SECTION_ALIGN = 16
@@ -140,17 +143,32 @@ def encode_capsule(sections, flags=0):
     table_end = HEADER_SIZE + SECTION_ENTRY_SIZE * count
     body = bytearray(b"\0" * (-table_end % SECTION_ALIGN))
     entries = []
+    unsigned = None
     for name, data, required in sections:
         offset = table_end + len(body)
+        signature = name == "SIGNATURE"
+        if signature:
+            unsigned = (offset, len(data))
         entries.append(struct.pack("<HHIII", SECTION_TYPES[name], REQUIRED_FLAG if required
-                                   else 0, offset, len(data), binascii.crc32(data)))
+                                   else 0, offset, len(data),
+                                   0 if signature else binascii.crc32(data)))
         body += data
         _pad16(body)
     file_size = table_end + len(body) + 32
-    header = MAGIC + struct.pack("<HHIHH16x", FORMAT_VERSION, flags, file_size, count,
-                                 HEADER_SIZE)
+    version = FORMAT_VERSION if unsigned is None else SIGNED_FORMAT_VERSION
+    flags |= 0 if unsigned is None else 1
+    header = MAGIC + struct.pack("<HHIHH16x", version, flags, file_size, count, HEADER_SIZE)
     content = header + b"".join(entries) + bytes(body)
-    return content + hashlib.sha256(content).digest()
+    return content + content_sha256(content, unsigned)
+
+
+def content_sha256(content, unsigned=None):
+    """The SHA-256 a capsule ends with: of everything before it but a signature's own bytes
+    (``unsigned``: their offset and length)."""
+    if unsigned is None:
+        return hashlib.sha256(content).digest()
+    offset, length = unsigned
+    return hashlib.sha256(content[:offset] + content[offset + length:]).digest()
 
 
 def write_atomic(path, data):

@@ -27,9 +27,9 @@ def main():
 
 def _register():
     # Commands live beside the library code they call; one module each.
-    from . import cli_board, cli_capsule, cli_plan, cli_shadow
+    from . import cli_board, cli_capsule, cli_keys, cli_plan, cli_shadow
 
-    for module in (cli_capsule, cli_board, cli_plan, cli_shadow):
+    for module in (cli_capsule, cli_keys, cli_board, cli_plan, cli_shadow):
         for command in module.COMMANDS:
             main.add_command(command)
 

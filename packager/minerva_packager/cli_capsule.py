@@ -35,7 +35,12 @@ def default_output(model):
 @click.option("--shadow-policy", type=click.Path(exists=True, dir_okay=False),
               help="JSON file: how the board shadow-tests this capsule as a candidate "
               "(README: the shadow policy).")
-def pack(model, output, name, version, planner, board, ram_budget, shadow_policy):
+@click.option("--sign", "sign_key", type=click.Path(exists=True, dir_okay=False),
+              help="Sign with this private key (`minerva keys new`).")
+@click.option("--delta-from", type=click.Path(exists=True, dir_okay=False),
+              help="Also write OUTPUT.delta: the update from this capsule (the board's).")
+def pack(model, output, name, version, planner, board, ram_budget, shadow_policy, sign_key,
+         delta_from):
     """Convert an int8 .tflite MODEL into a capsule."""
     output = output or str(default_output(model))
     if board and ram_budget is None:
@@ -49,7 +54,24 @@ def pack(model, output, name, version, planner, board, ram_budget, shadow_policy
                f"{s['arena_bytes']} bytes, weights {s['weights_bytes']} bytes, RAM "
                f"{s['meta']['ram_bytes']} bytes ({len(s['meta']['paged_tensors'])} filters "
                "paged from flash)")
-    click.echo(f"verified: checksums OK, sha256 {s['sha256']}")
+    if sign_key:
+        from .capsule import write_atomic
+        from .signing import load_private_key, sign_capsule
+
+        data = sign_capsule(data, load_private_key(sign_key))
+        write_atomic(output, data)
+        click.echo(f"signed with {sign_key}")
+    click.echo(f"verified: checksums OK, sha256 {data[-32:].hex()}")
+    if delta_from:
+        from .capsule import read_capsule, write_atomic
+        from .delta import delta_summary, make_delta
+
+        old = read_capsule(delta_from).raw
+        delta_bytes = make_delta(old, data)
+        path = str(Path(output).with_suffix(".delta"))
+        write_atomic(path, delta_bytes)
+        d = delta_summary(old, data, delta_bytes)
+        click.echo(f"wrote {path}: {d['delta_bytes']} bytes against {delta_from}")
 
 
 def shadow_policy_section(path):

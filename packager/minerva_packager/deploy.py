@@ -191,6 +191,16 @@ def capsule_files(board, capsules, stage=False):
             raise PackagerError(f"{sources[path]} and {capsule} would both be {path} on the "
                                 "board", "rename one of them, or deploy them one at a time")
         sources[path] = capsule
+        if str(capsule).endswith(".delta"):
+            # Checked by the board against the capsule it rebuilds from.
+            if not stage:
+                raise PackagerError(f"{capsule} is a delta", "stage it: deploy --stage")
+            from .delta import read_header
+
+            data = Path(capsule).read_bytes()
+            read_header(data)
+            files[path] = data
+            continue
         data = read_capsule(capsule).raw
         verify_with_loader(capsule, capsule)
         files[path] = data

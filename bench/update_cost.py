@@ -26,11 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT / "tests"))
 
+from minerva_packager import signing  # noqa: E402
 from minerva_packager.capsule import read_capsule  # noqa: E402
 from minerva_packager.delta import make_delta  # noqa: E402
 from minerva_packager.pack import pack_tflite  # noqa: E402
-from minerva_packager.signing import (load_private_key, new_key, provision,  # noqa: E402
-                                      sign_capsule, split_sections)
 from minerva_packager.transport import connect  # noqa: E402
 
 MINERVA = [str(Path(sys.executable).parent / "minerva")]
@@ -42,7 +41,8 @@ import minerva
 from minerva.runtime import Runtime
 rt = Runtime(kernels="python")
 st = rt.status()
-print("STAGED", time.ticks_diff(time.ticks_ms(), t), st["candidate"] and st["candidate"]["version"],
+cand = st["candidate"]
+print("STAGED", time.ticks_diff(time.ticks_ms(), t), cand and cand["version"],
       st["rejected"][-1]["reason"] if st["rejected"] else "")
 if st["candidate"]:
     rt.reject("benchmark")
@@ -59,7 +59,7 @@ print("VERIFY", time.ticks_diff(time.ticks_us(), t), ok)
 
 def _with_weights(data, edit):
     sections = []
-    for name, raw, required in split_sections(data):
+    for name, raw, required in signing.split_sections(data):
         if name == "WEIGHTS":
             raw = bytearray(raw)
             edit(raw)
@@ -102,7 +102,7 @@ def _bump(data):
     import json
 
     sections = []
-    for name, raw, required in split_sections(data):
+    for name, raw, required in signing.split_sections(data):
         if name == "META":
             meta = json.loads(raw)
             meta["version"] = "1.1.0"
@@ -166,13 +166,13 @@ def main(argv=None):
 
     work = Path(tempfile.mkdtemp(prefix="update-cost-"))
     key = work / "release.key"
-    public = new_key(key)
-    private = load_private_key(key)
+    public = signing.new_key(key)
+    private = signing.load_private_key(key)
     rows = []
     with vboard(work / "state", heap="4000000") as port:
         subprocess.run(MINERVA + ["deploy", "-q", "--port", port], check=True,
                        capture_output=True)
-        provision(port, public)
+        signing.provision(port, public)
         with connect(port) as board:
             pk = bytes.fromhex(public.read_text().split()[1])
             digest = os.urandom(32)
@@ -180,14 +180,14 @@ def main(argv=None):
         verify_us = int(out.decode().split()[1])
         for model in args.models.split(","):
             base, updates = variants(SHARED / "models" / f"{model}.tflite", model)
-            base = sign_capsule(base, private)
+            base = signing.sign_capsule(base, private)
             with connect(port) as board:  # a board that runs this model, nothing else
                 board.exec(_WIPE)
             (work / "base.cap").write_bytes(base)
             _deploy(port, work / "base.cap")
             _stage(port)
             for change, new in updates.items():
-                new = sign_capsule(new, private)
+                new = signing.sign_capsule(new, private)
                 delta = make_delta(base, new)
                 full_path, delta_path = work / "update.cap", work / "update.delta"
                 full_path.write_bytes(new)

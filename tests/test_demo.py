@@ -35,6 +35,12 @@ def test_demo_runs_on_the_virtual_board(tmp_path):
     assert n.group(1) == n.group(2)
     assert "is confirmed" in out
     assert re.search(r"refused digits_v3.cap: .*CRC-32 mismatch", out)
+    assert re.search(r"refused digits_v3_unsigned.cap: .*unsigned, and this board accepts "
+                     r"only capsules signed by key", out)
+    # v2 arrived as a delta, rebuilt and verified on the board.
+    assert re.search(r"\d+ bytes shipped instead of \d+", out)
+    assert re.search(r"the board rebuilt digits_v2.cap from \w+\.cap and a delta", out)
+    assert re.search(r"candidate: digits 2.0.0 \(\w+\.cap, signed by \w{16}\)", out)
     assert "still serving digits 2.0.0" in out
     assert "v1 again: output bytes identical to v1 on the host: 40/40" in out
     assert (tmp_path / "demo" / "shadow_report.html").exists()

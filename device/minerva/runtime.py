@@ -179,6 +179,7 @@ class Runtime:
         s = self.slots
         st = s.state
         path = s.inbox + "/" + inbox_name
+        gc.collect()
         try:
             info = inspect_capsule(path, self.trusted)
         except MemoryError:
@@ -252,6 +253,7 @@ class Runtime:
         st = s.state
         path = s.inbox + "/" + name
         target = s.inbox + "/" + name[:-len(".delta")] + ".cap"
+        gc.collect()
         try:
             with open(path, "rb") as f:
                 head = read_header(f, path)
@@ -279,6 +281,7 @@ class Runtime:
 
     def _log(self):
         if self.log is None:
+            gc.collect()  # LittleFS takes a block-sized buffer per open file or folder
             self.log = RingLog(self.root + "/log", self.policy()["log_records"])
         return self.log
 

@@ -9,6 +9,7 @@
 # Slot changes rename files and rewrite the state; no capsule's bytes are ever copied. A
 # capsule moved into slots/ but not yet named by the state (a reset between the two steps)
 # is adopted at the next start; one the state retired is removed.
+import gc
 import json
 import os
 
@@ -91,6 +92,8 @@ class Slots:
         # The commit point of every slot change.
         self.state["seq"] += 1
         path = self.root + "/" + STATE
+        # Opening a file on LittleFS takes a block-sized cache in one piece.
+        gc.collect()
         with open(path + _NEW, "w") as f:
             json.dump(self.state, f)  # streamed: the state's text is never whole in RAM
         os.rename(path + _NEW, path)

@@ -38,22 +38,38 @@ def build_capsule(work_dir):
     return capsule, figures
 
 
-def build_versions(work_dir):
-    """v2 (retrained from another seed) and a v3 damaged in transit; returns their paths."""
+def build_versions(work_dir, v1):
+    """A release key; v1 signed; v2 (retrained from another seed) signed and as a delta
+    against v1; a v3 damaged in transit and an unsigned v3. Returns their paths."""
+    from .delta import make_delta
     from .examples import digits
     from .pack import pack_tflite
+    from .signing import load_private_key, new_key, sign_capsule
 
     work_dir = Path(work_dir)
+    key = work_dir / "release.key"
+    for old in (key, key.with_name(key.name + ".pub")):
+        old.unlink(missing_ok=True)
+    public = new_key(key)
+    private = load_private_key(key)
+    v1_signed = sign_capsule(v1.read_bytes(), private)
+    v1.write_bytes(v1_signed)
     x, y, _, _ = digits.load_split()
     tflite = work_dir / "digits_v2.tflite"
     tflite.write_bytes(digits.to_tflite(digits.train(x, y, seed=11), x))
+    v2_signed = sign_capsule(pack_tflite(tflite, name="digits", version="2.0.0"), private)
     v2 = work_dir / "digits_v2.cap"
-    v2.write_bytes(pack_tflite(tflite, name="digits", version="2.0.0"))
-    damaged = bytearray(pack_tflite(tflite, name="digits", version="3.0.0"))
+    v2.write_bytes(v2_signed)
+    v2_delta = work_dir / "digits_v2.delta"
+    v2_delta.write_bytes(make_delta(v1_signed, v2_signed))
+    v3_bytes = pack_tflite(tflite, name="digits", version="3.0.0")
+    damaged = bytearray(sign_capsule(v3_bytes, private))
     damaged[len(damaged) // 2] ^= 0x10
     v3 = work_dir / "digits_v3.cap"
     v3.write_bytes(bytes(damaged))
-    return v2, v3
+    unsigned = work_dir / "digits_v3_unsigned.cap"
+    unsigned.write_bytes(v3_bytes)
+    return {"public": public, "v2": v2, "v2_delta": v2_delta, "v3": v3, "unsigned": unsigned}
 
 
 def _say_status(st):
@@ -102,8 +118,11 @@ def main(argv=None):
               f"{figures['int8_accuracy']:.1%}; capsule {capsule} ({capsule.stat().st_size} "
               "bytes)")
 
-        v2, v3 = build_versions(work_dir)
-        print(f"v2: retrained from another seed, {v2}; v3: {v3}, damaged in transit (one bit)")
+        files = build_versions(work_dir, capsule)
+        print(f"signed with a new release key ({files['public']}): v1; v2, retrained from "
+              f"another seed ({files['v2']}, {files['v2'].stat().st_size} bytes), also as a "
+              f"delta against v1 ({files['v2_delta'].stat().st_size} bytes); a v3 damaged "
+              "in transit (one bit) and an unsigned v3")
 
         _stage(2, f"Starting a virtual {board['title']}")
         state_dir = work_dir / "vboard"
@@ -113,7 +132,7 @@ def main(argv=None):
             print(f"virtual board on {port}: MicroPython unix port, heap "
                   f"{board['heap_bytes']} bytes, LittleFS flash {board['filesystem']['size']} "
                   "bytes")
-            outcome = _story(args, port, capsule, v2, v3, x, y, work_dir)
+            outcome = _story(args, port, capsule, files, x, y, work_dir)
         print(f"\ndemo finished in {time.monotonic() - started:.1f} s. Try it yourself:\n"
               "  minerva vboard --detach                 # prints the port\n"
               "  minerva deploy --stage model.cap        # v1 becomes active, later ones are "
@@ -125,7 +144,7 @@ def main(argv=None):
         return 1
 
 
-def _story(args, port, capsule, v2, v3, x, y, work_dir):
+def _story(args, port, capsule, files, x, y, work_dir):
     from . import shadow
     from .deploy import deploy
     from .errors import PackagerError
@@ -134,8 +153,14 @@ def _story(args, port, capsule, v2, v3, x, y, work_dir):
         if not text.startswith(("up to date", "uploading")):
             print("  " + text)
 
-    _stage(3, f"Installing the runtime and v1 over {port} ({args.via}); v1 serves")
-    deploy(port, [capsule], board=args.board, via=args.via, say=quiet, stage=True)
+    _stage(3, f"Installing the runtime and signed v1 over {port} ({args.via}); v1 serves")
+    deploy(port, [], board=args.board, via=args.via, say=quiet)
+    from .signing import provision
+
+    kid, _ = provision(port, files["public"], args.via)
+    print(f"  the board now trusts key {kid}: it stages only capsules that key signed")
+    deploy(port, [capsule], board=args.board, via=args.via, say=quiet, runtime=False,
+           stage=True)
     # Shadow testing sees every held-out sample (the policy decides after 100); --samples
     # limits the ones served to check v1's answers against the host's.
     every = work_dir / "heldout_x.npy"
@@ -155,8 +180,15 @@ def _story(args, port, capsule, v2, v3, x, y, work_dir):
           f"included); output bytes identical to the host runtime's: {same}/{len(x)}; "
           f"accuracy {float(np.mean(v1_pred == y)):.1%}")
 
-    _stage(4, "Staging v2 beside v1 and shadow-testing it on the same inputs, without labels")
-    deploy(port, [v2], board=args.board, via=args.via, say=quiet, runtime=False, stage=True)
+    _stage(4, "Shipping v2 as a delta; the board rebuilds it, checks its signature, and "
+              "shadow-tests it beside v1 on the same inputs, without labels")
+    print(f"  {files['v2_delta'].stat().st_size} bytes shipped instead of "
+          f"{files['v2'].stat().st_size}")
+    report = deploy(port, [files["v2_delta"]], board=args.board, via=args.via, say=quiet,
+                    runtime=False, stage=True)
+    for event in report.status["events"]:
+        if event[2].startswith("rebuilt"):
+            print(f"  the board {event[2]}")
     outputs, st = shadow.feed(port, every, args.via)
     _say_status(st)
     served_by_v1 = sum(a == b for a, b in zip(outputs, host_outputs(capsule, list(
@@ -183,21 +215,24 @@ def _story(args, port, capsule, v2, v3, x, y, work_dir):
           f"never saw: v1 {float(np.mean(v1_all == labels)):.1%}, v2 "
           f"{float(np.mean(v2_pred == labels)):.1%}")
 
-    _stage(7, "A damaged v3 arrives")
+    _stage(7, "A damaged v3 and an unsigned v3 arrive")
+    v3 = files["v3"]
     try:
         deploy(port, [v3], board=args.board, via=args.via, say=quiet, runtime=False,
                stage=True)
     except PackagerError as exc:
-        print(f"  minerva deploy refuses it on the host: {exc}")
-    # Copied by other means (mpremote cp, a USB drive), it reaches the board's inbox.
+        print(f"  minerva deploy refuses the damaged one on the host: {exc}")
+    # Copied by other means (mpremote cp, a USB drive), they reach the board's inbox.
     from .transport import connect
 
     with connect(port, args.via) as transport:
-        transport.write_file(f"/capsules/inbox/{v3.name}", v3.read_bytes())
-    print(f"  copied into /capsules/inbox/ with {args.via} instead")
+        for path in (v3, files["unsigned"]):
+            transport.write_file(f"/capsules/inbox/{path.name}", path.read_bytes())
+    print(f"  both copied into /capsules/inbox/ with {args.via} instead")
     st = shadow.status(port, args.via)
-    refused = st["rejected"][-1]
-    print(f"  refused {refused['file']}: {refused['reason']}")
+    for refused in st["rejected"][-2:]:
+        print(f"  refused {refused['file']}: {refused['reason']}")
+    refused = {r["file"]: r["reason"] for r in st["rejected"]}
     print(f"  still serving {st['active']['name']} {st['active']['version']}")
 
     _stage(8, "Rolling back to v1")
@@ -207,8 +242,8 @@ def _story(args, port, capsule, v2, v3, x, y, work_dir):
     back = sum(a == b for a, b in zip(outputs, host))
     print(f"  v1 again: output bytes identical to v1 on the host: {back}/{len(x)}")
     ok = same == len(x) and served_by_v1 == len(labels) and back == len(x) and \
-        st["active"]["version"] == "1.0.0" and refused["file"] == v3.name and trial == \
-        "confirmed"
+        st["active"]["version"] == "1.0.0" and v3.name in refused and \
+        files["unsigned"].name in refused and trial == "confirmed"
     if not ok:
         print("minerva demo: the story did not go as it should (see above)", file=sys.stderr)
     return 0 if ok else 1

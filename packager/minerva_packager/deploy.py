@@ -325,11 +325,15 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
         report.verified = _verify(
             transport, files, wanted, changed, port,
             lambda: new_capsules and _check_board_reads(transport, new_capsules, port))
-        report.status = _stage_on_board(transport, profile) if stage else None
     say(f"Verified {len(files)} files on {profile['name']} at {port}: "
         f"{len(changed)} uploaded ({report.bytes_uploaded} bytes), "
         f"{len(report.unchanged)} up to date; SHA-256 of every file matches.")
-    if report.status is not None:
+    report.status = None
+    if stage:
+        # A fresh connection is a fresh start for the board: its runtime stages with the
+        # whole heap, as after a reset, not with what the checks above left behind.
+        with connect(port, via) as transport:
+            report.status = _stage_on_board(transport, profile)
         from .shadow import describe
 
         for line in describe(report.status):

@@ -133,7 +133,10 @@ def pull(port, via="mpremote", root=ROOT):
 def describe(st):
     """Text lines for a status dict, as `minerva shadow status` prints them."""
     def slot(info):
-        return "-" if not info else f"{info['name']} {info['version']} ({info['file']})"
+        if not info:
+            return "-"
+        signed = f", signed by {info['signed_by']}" if info.get("signed_by") else ""
+        return f"{info['name']} {info['version']} ({info['file']}{signed})"
 
     lines = [f"active:    {slot(st['active'])}", f"candidate: {slot(st['candidate'])}",
              f"previous:  {slot(st['previous'])}"]
@@ -153,4 +156,6 @@ def describe(st):
         lines.append(f"waiting:   {st['candidate_load_error']}")
     for r in st.get("rejected", [])[-3:]:
         lines.append(f"refused:   {r['file']}: {r['reason']}")
+    if st.get("events"):
+        lines.append(f"last:      {st['events'][-1][2]}")
     return lines

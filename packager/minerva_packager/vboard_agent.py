@@ -37,6 +37,10 @@ class FileFlash:
         self.block_size = block_size
         self.block_count = block_count
         self.stats = {"read_bytes": 0, "written_bytes": 0, "erased_blocks": 0}
+        # Made once: a board's flash erase takes nothing from the Python heap, so neither may
+        # this one (a 4 KB allocation per erase failed on a fragmented heap where a board
+        # would not).
+        self.erased = b"\xff" * block_size
         # Opened now, while "/" is still the host's filesystem (the image is mounted there next).
         path = os.getenv("MINERVA_VBOARD_POWER")
         self.power = open(path, "r+") if path else None
@@ -78,7 +82,7 @@ class FileFlash:
         if op == 6:
             self._powered()
             self.f.seek(arg * self.block_size)
-            self.f.write(b"\xff" * self.block_size)
+            self.f.write(self.erased)
             self.stats["erased_blocks"] += 1
             return 0
         if op == 3:

@@ -7,6 +7,7 @@
 import gc
 import os
 import random
+import time
 
 import vfs
 
@@ -165,6 +166,7 @@ def run_op(image, op, cut_at, tear):
 
 def sweep(name, image, op, check, points=None, seed=0):
     # Every write of ``op`` (or ``points`` random ones), each with and without a tear.
+    started = time.ticks_ms()
     run_op(image, op, 0, 0)
     total = FLASH[0].writes
     cuts = [(k, t) for k in range(1, total + 1) for t in (0, 1)]
@@ -185,7 +187,8 @@ def sweep(name, image, op, check, points=None, seed=0):
         except Exception as exc:  # noqa: BLE001 - the repro line is the point
             print("FAIL %s cut_at=%d tear=%d: %r" % (name, k, tear, exc))
             raise
-    print("SWEEP %s writes=%d cuts=%d" % (name, total, len(cuts)))
+    print("SWEEP %s writes=%d cuts=%d ms=%d" % (name, total, len(cuts),
+                                              time.ticks_diff(time.ticks_ms(), started)))
     return len(cuts)
 
 
@@ -274,6 +277,15 @@ def drive():
 
         total += sweep("supersede", shadowed, supersede,
                        lambda: check_board((first,)), points)
+
+    if CONFIG.get("delta"):
+        def delta():
+            # v2 arriving as a delta against v1 and rebuilt on the board.
+            put(ROOT + "/inbox/v2.delta", host_bytes(CONFIG["delta"]))
+            rt = Runtime(ROOT, kernels=kern)
+            assert label_of(rt.slots.state["candidate"]) == second
+
+        total += sweep("delta", installed, delta, lambda: check_board((first,)), points)
 
     def refuse():
         # A damaged file in the inbox is refused and moved aside; the active keeps serving.

@@ -25,19 +25,25 @@ def _run(micropython, config, heapsize="4M"):
     return sweeps, total
 
 
-def test_every_write_of_every_slot_operation(micropython, digits_versions):
-    config = {"capsules": {k: str(v) for k, v in digits_versions.items()},
+def test_every_write_of_every_slot_operation(micropython, digits_versions, tmp_path):
+    from minerva_packager.delta import make_delta
+
+    delta = tmp_path / "v2.delta"
+    delta.write_bytes(make_delta(digits_versions["v1"].read_bytes(),
+                                 digits_versions["v2"].read_bytes()))
+    config = {"delta": str(delta), "capsules": {k: str(v) for k, v in digits_versions.items()},
               "inbox_name": {"v1": "digits.cap", "v2": "digits_v2.cap", "weak": "weak.cap"},
               "pair": ["v1", "v2"], "third": "weak", "kernels": "python", "input_bytes": 64,
               "shadow_inputs": 40, "flash_blocks": 64}
     sweeps, total = _run(micropython, config)
     names = [line.split()[1] for line in sweeps]
     assert names == ["install", "stage", "shadow+log", "promote", "confirm", "rollback",
-                     "reject", "supersede", "refuse"]
+                     "reject", "supersede", "delta", "refuse"]
     for line in sweeps:
         writes = int(line.split("writes=")[1].split()[0])
         assert writes > 0, line
     assert total >= 1000, sweeps
+    print("\n".join(sweeps))
 
 
 def test_random_writes_of_a_larger_update(micropython, shared_models, tmp_path):
@@ -57,5 +63,5 @@ def test_random_writes_of_a_larger_update(micropython, shared_models, tmp_path):
     sweeps, total = _run(micropython, config, heapsize="32M")
     for line in sweeps:
         writes = int(line.split("writes=")[1].split()[0])
-        assert int(line.split("cuts=")[1]) == min(40, 2 * writes), line
+        assert int(line.split("cuts=")[1].split()[0]) == min(40, 2 * writes), line
     assert int(sweeps[0].split("writes=")[1].split()[0]) > 200, sweeps[0]

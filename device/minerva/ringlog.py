@@ -46,9 +46,9 @@ class RingLog:
         # After a change of size, the newest records move to their slots in the new ring and
         # the rest go; otherwise nothing is written.
         kept = {}
-        for rec in self.read(True):
-            self.seq = rec["seq"]
-            kept[self._path((rec["seq"] - 1) % self.records)] = rec["file"]
+        for seq, path in self._sequence():
+            self.seq = seq
+            kept[self._path((seq - 1) % self.records)] = path
         moving = [path for path in kept if kept[path] != path]
         for path in moving:  # in two steps, so no move lands on a record still to move
             os.rename(kept[path], path + ".mv")
@@ -57,6 +57,30 @@ class RingLog:
         for name in _listdir(folder):
             if folder + "/" + name not in kept:
                 _remove(folder + "/" + name)
+
+    def _sequence(self):
+        # (seq, path) of each record whose header and length hold, oldest first: headers only,
+        # so starting never holds the whole log in RAM (its CRCs are checked when read).
+        head = bytearray(_HEAD_SIZE)
+        found = []
+        for name in _listdir(self.folder):
+            path = self.folder + "/" + name
+            if name.endswith(".new"):
+                _remove(path)
+                continue
+            try:
+                with open(path, "rb") as f:
+                    n = f.readinto(head)
+                size = os.stat(path)[6]
+            except OSError:
+                continue
+            if n != _HEAD_SIZE or head[:4] != _MAGIC:
+                continue
+            _, seq, _, _, na, nc, nx, _, _, _ = struct.unpack_from(_HEAD, head, 0)
+            if size == _HEAD_SIZE + na + nc + nx:
+                found.append((seq, path))
+        found.sort()
+        return found
 
     def _path(self, slot):
         return "%s/r%03d" % (self.folder, slot)

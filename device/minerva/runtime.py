@@ -18,11 +18,13 @@ from .graph import DTYPE_NAMES
 from .memory import new_buffer
 from .model import load
 from .ringlog import RingLog
-from .shadow import Comparator, decide, make_policy, wilson
+from .shadow import Comparator, decide, make_policy
 from .slots import TRIALS_THIS_BOOT, Slots
-from .staging import KEYS, inspect_capsule, newer_or_same, read_trusted_keys
+from .runtime_decisions import POLICY_FILE, Decisions
+from .runtime_inbox import Inbox
+from .runtime_report import Reporting
+from .staging import KEYS, inspect_capsule, read_trusted_keys
 
-POLICY_FILE = "policy.json"
 
 if hasattr(time, "ticks_us"):
     _ticks = time.ticks_us
@@ -45,19 +47,7 @@ class _Slicer:
 _WHOLE = _Slicer()[:]
 
 
-def _default_budget(counts):
-    # Twice the slowest latency bin the candidate reached in shadow testing, plus 5 ms for a
-    # garbage collection landing in an inference; no budget without samples.
-    if not counts or not counts["n"]:
-        return 0
-    top = 0
-    for k, seen in enumerate(counts["lat_candidate"]):
-        if seen:
-            top = k
-    return 2 * (128 << top) + 5000
-
-
-class Runtime:
+class Runtime(Inbox, Decisions, Reporting):
     def __init__(self, root="/capsules", kernels=None, policy=None, keys=KEYS):
         self.root = root.rstrip("/")
         self.kernels = kernels
@@ -160,124 +150,6 @@ class Runtime:
                                      2 if out["dtype"] == "int16" else 1))
         # Copied into through a view: CPython's array takes only an array into a slice.
         self._answer_view = memoryview(self._answer)
-
-    # -- staging --------------------------------------------------------------------------
-    def poll(self):
-        # Stage what arrived in the inbox; load a staged candidate. Returns the files staged.
-        staged = []
-        for name in self.slots.inbox_deltas():
-            self._rebuild(name)
-        for name in self.slots.inbox_files():
-            if self._stage(name):
-                staged.append(name)
-        if self.slots.state["candidate"] and self.candidate is None and \
-                self.load_error is None and self.active is not None:
-            self._load_candidate()
-        return staged
-
-    def _stage(self, inbox_name):
-        s = self.slots
-        st = s.state
-        path = s.inbox + "/" + inbox_name
-        gc.collect()
-        try:
-            info = inspect_capsule(path, self.trusted)
-        except MemoryError:
-            return False  # left in the inbox for a start with more free heap
-        except CapsuleError as exc:
-            s.refuse(inbox_name, str(exc), self._now())
-            self._note("refused %s: %s" % (inbox_name, exc))
-            s.save()
-            return False
-        slot = info["sha256"][:16] + ".cap"
-        active = st["active"] and st["info"].get(st["active"])
-        if slot in (st["active"], st["candidate"]):
-            os.remove(path)
-            self._note("%s is already %s" % (inbox_name, "active" if slot == st["active"]
-                                             else "the candidate"))
-            s.save()
-            return False
-        if active and info["io"] != active["io"]:
-            s.refuse(inbox_name, "its inputs/outputs %s differ from the active model's %s; "
-                     "shadow testing compares answers to the same inputs"
-                     % (info["io"], active["io"]), self._now())
-            self._note("refused %s: different inputs/outputs" % inbox_name)
-            s.save()
-            return False
-        floor = st.get("security_version")
-        if floor and not newer_or_same(info["version"], floor) and \
-                not self.policy()["allow_downgrade"]:
-            s.refuse(inbox_name, "version %s is older than %s, the newest this board has run; "
-                     "a downgrade needs rt.set_policy(allow_downgrade=True)"
-                     % (info["version"], floor), self._now())
-            self._note("refused %s: a downgrade" % inbox_name)
-            s.save()
-            return False
-        if slot in st["retired"]:
-            st["retired"].remove(slot)
-            s.save()
-        s.move_in(inbox_name, slot)
-        st["info"][slot] = info
-        if st["active"] is None:
-            st["active"] = slot
-            self._raise_floor(info["version"])
-            self._note("installed %s (%s %s) as active" % (inbox_name, info["name"],
-                                                          info["version"]))
-            s.save()
-            self._load_active()
-            return True
-        old = st["candidate"]
-        self._drop_candidate()
-        st["candidate"] = slot
-        st["counts"] = None
-        st["log_from"] = self._log().seq
-        s.retire(old)
-        self._note("staged %s (%s %s) as candidate%s" % (
-            inbox_name, info["name"], info["version"], ", replacing %s" % old if old else ""))
-        s.save()
-        s.sweep()
-        self.load_error = None
-        return True
-
-    def _raise_floor(self, version):
-        st = self.slots.state
-        if not st.get("security_version") or newer_or_same(version, st["security_version"]):
-            st["security_version"] = version
-
-    def _rebuild(self, name):
-        # A delta in the inbox becomes <name>.cap there, rebuilt from a capsule the board
-        # holds; then it is staged like any capsule (checksums, signature, version).
-        from .delta import read_header, rebuild
-
-        s = self.slots
-        st = s.state
-        path = s.inbox + "/" + name
-        target = s.inbox + "/" + name[:-len(".delta")] + ".cap"
-        gc.collect()
-        try:
-            with open(path, "rb") as f:
-                head = read_header(f, path)
-            base = None
-            for slot in s.named():
-                if (st["info"].get(slot) or {}).get("sha256") == head["base"]:
-                    base = slot
-            if base is None:
-                raise CapsuleError("%s: its base %s is not on this board (active: %s); send "
-                                   "the full capsule" % (path, head["base"][:16], st["active"]))
-            stat = os.statvfs(self.root)
-            rebuild(path, s.path(base), target + ".rebuild", stat[0] * stat[4])
-            os.rename(target + ".rebuild", target)
-            os.remove(path)
-            self._note("rebuilt %s from %s and a delta of %d bytes" % (
-                target.split("/")[-1], base, head["ops"]))
-        except CapsuleError as exc:
-            try:
-                os.remove(target + ".rebuild")
-            except OSError:
-                pass
-            s.refuse(name, str(exc), self._now())
-            self._note("refused %s: %s" % (name, exc))
-            s.save()
 
     def _log(self):
         if self.log is None:
@@ -426,187 +298,6 @@ class Runtime:
             self.promote()
         elif policy["auto_promote"] and self._decision[0] == "reject":
             self.reject(self._decision[1])
-
-    # -- decisions ------------------------------------------------------------------------
-    def promote(self, force=False, now=True):
-        # The candidate becomes active, on trial; ``now=False`` starts the trial with the
-        # first inference after the board's next start (how a desktop command promotes for
-        # the application), so a reset before that does not count against it.
-        st = self.slots.state
-        if not st["candidate"]:
-            raise CapsuleError("%s: nothing to promote: no candidate is staged" % self.root)
-        policy = self.policy()
-        counts = self.comparator.counts if self.comparator else st["counts"]
-        metric = self.comparator.metric if self.comparator else "top1"
-        verdict, reason = decide(counts, policy, metric) if counts else ("shadow", "no samples")
-        if verdict != "promote" and not force:
-            raise CapsuleError("%s: not promoting %s: %s; promote(force=True) overrides"
-                               % (self.root, st["candidate"], reason))
-        budget = int(policy["latency_budget_ms"] * 1000) if policy["latency_budget_ms"] else \
-            _default_budget(counts)
-        old_previous = st["previous"]
-        st["previous"], st["active"], st["candidate"] = st["active"], st["candidate"], None
-        self._raise_floor((st["info"].get(st["active"]) or {}).get("version", "?"))
-        st["trial"] = {"started": now, "needed": policy["confirm_after"], "budget_us": budget}
-        st["last_shadow"] = {"samples": counts["n"] if counts else 0,
-                             "agree": counts["agree"] if counts else 0, "decision": verdict,
-                             "reason": reason, "forced": verdict != "promote"}
-        st["counts"] = None
-        self.slots.retire(old_previous)
-        self._note("promoted %s (%s); on trial for %d inferences" % (
-            st["active"], reason if verdict == "promote" else "forced", policy["confirm_after"]))
-        self.slots.save()
-        self.slots.sweep()
-        if now:
-            TRIALS_THIS_BOOT.append(st["active"])
-        self._healthy = 0
-        self._swap_in(self.candidate)
-
-    def _swap_in(self, model):
-        # ``model`` (or, when None, the state's active capsule loaded afresh) serves next.
-        old = self.active
-        self.active = None
-        self.candidate = self.comparator = None
-        self.policy_cache = None
-        if old is not None:
-            old.close()
-        gc.collect()
-        if model is None:
-            self._load_active()
-        else:
-            self.active = model
-            self._new_answer()
-        self._decision = ("shadow", "no candidate")
-
-    def reject(self, reason="rejected by the user"):
-        st = self.slots.state
-        name = st["candidate"]
-        if not name:
-            raise CapsuleError("%s: nothing to reject: no candidate is staged" % self.root)
-        st["candidate"] = None
-        st["counts"] = None
-        self.slots.retire(name)
-        self.slots.record_rejection(name, reason, self._now())
-        self._note("rejected candidate %s: %s" % (name, reason))
-        self.slots.save()
-        self.slots.sweep()
-        self._drop_candidate()
-        self.policy_cache = None
-        self.load_error = None
-        self._decision = ("shadow", "no candidate")
-
-    def rollback(self):
-        if not self.slots.state["previous"]:
-            raise CapsuleError("%s: nothing to roll back to: no previous capsule" % self.root)
-        self._revert("rolled back by the user")
-
-    def _revert(self, reason, save=True):
-        st = self.slots.state
-        bad = st["active"]
-        st["active"], st["previous"], st["trial"] = st["previous"], None, None
-        self.slots.retire(bad)
-        self.slots.record_rejection(bad, reason, self._now())
-        self._note("reverted to %s: %s" % (st["active"], reason))
-        if not save:
-            return
-        self.slots.save()
-        self.slots.sweep()
-        candidate = self.slots.state["candidate"]
-        self._swap_in(None)
-        if candidate:
-            self.poll()
-
-    def confirm(self):
-        st = self.slots.state
-        if st["trial"] is not None:
-            st["trial"] = None
-            self._note("confirmed %s by the user" % st["active"])
-            self.slots.save()
-
-    def set_policy(self, **settings):
-        # The board's override of the candidate's policy, kept in /capsules/policy.json.
-        override = dict(self._override)
-        override.update(settings)
-        make_policy(self.root + "/" + POLICY_FILE, override)
-        path = self.root + "/" + POLICY_FILE
-        with open(path + ".new", "w") as f:
-            f.write(json.dumps(override))
-        os.rename(path + ".new", path)
-        self._override = override
-        self.policy_cache = None
-        self.log = None
-        policy = self.policy()
-        if self.comparator is not None:
-            self.comparator = Comparator(self.active.info(), self.candidate.info(), policy,
-                                         self.comparator.counts)
-        return policy
-
-    # -- reporting ------------------------------------------------------------------------
-    def status(self):
-        st = self.slots.state
-
-        def slot(name):
-            if not name:
-                return None
-            info = dict(st["info"].get(name) or {})
-            info.pop("policy", None)
-            info["file"] = name
-            return info
-
-        counts = self.comparator.counts if self.comparator else st["counts"]
-        shadow = None
-        if st["candidate"] and counts:
-            policy = self.policy()
-            metric = self.comparator.metric if self.comparator else "top1"
-            verdict, reason = decide(counts, policy, metric)
-            lo, hi = wilson(counts["agree"], counts["n"], policy["z"])
-            n = counts["n"]
-            shadow = {"samples": n, "agree": counts["agree"],
-                      "agreement": counts["agree"] / n if n else None, "wilson": [lo, hi],
-                      "errors": counts["errors"], "skipped": counts["skipped"],
-                      "metric": metric, "decision": verdict, "reason": reason,
-                      "mean_us": [counts["us_active"] // n if n else 0,
-                                  counts["us_candidate"] // n if n else 0]}
-        trial = st["trial"]
-        if trial is not None:
-            trial = dict(trial)
-            trial["healthy"] = self._healthy
-        return {"active": slot(st["active"]), "candidate": slot(st["candidate"]),
-                "previous": slot(st["previous"]), "trial": trial, "shadow": shadow,
-                "candidate_load_error": self.load_error, "policy": self.policy(),
-                "rejected": st["rejected"], "events": st["events"],
-                "last_shadow": st.get("last_shadow"),
-                "trusted_keys": sorted("".join("%02x" % b for b in k) for k in self.trusted),
-                "accepts_unsigned": not self.trusted,
-                "security_version": st.get("security_version")}
-
-    def counts(self):
-        # The running shadow counts (histograms, confusion, agreement history) for reports.
-        return self.comparator.counts if self.comparator else self.slots.state["counts"]
-
-    def log_records(self):
-        # Disagreements of the current candidate, oldest first.
-        start = self.slots.state.get("log_from", 0)
-        return [r for r in self._log().read() if r["seq"] > start]
-
-    def report(self, out=print):
-        # Everything `minerva shadow report` plots, one JSON line at a time (a board never
-        # holds the whole report in RAM): STATUS, COUNTS, IO, then one LOG line per record.
-        import binascii
-
-        out("STATUS " + json.dumps(self.status()))
-        out("COUNTS " + json.dumps(self.counts()))
-        io = {"inputs": None, "active": None, "candidate": None}
-        if self.active is not None:
-            io["inputs"] = self.active.info()["inputs"]
-            io["active"] = self.active.info()["outputs"]
-        if self.candidate is not None:
-            io["candidate"] = self.candidate.info()["outputs"]
-        out("IO " + json.dumps(io))
-        for rec in self.log_records():
-            for key in ("active", "candidate", "input"):
-                rec[key] = binascii.hexlify(rec[key]).decode()
-            out("LOG " + json.dumps(rec))
 
     def flush(self):
         # Writes the shadow counts now (they are written every flush_every inputs anyway).

@@ -57,7 +57,8 @@ def plan(model, graph_path, board, trainable, ram, deadline, flash_bytes, cost_m
                    f"{graph.static_bytes} static bytes, model {cost_model}")
         click.echo(outcome.text)
     for path in outcome.written:
-        click.echo(f"wrote {path}")
+        # With --json, stdout carries the JSON document alone.
+        click.echo(f"wrote {path}", err=as_json)
 
 
 COMMANDS = [plan]

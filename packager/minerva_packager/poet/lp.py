@@ -4,9 +4,12 @@ The planner builds its formulations here once and hands them to either solver wi
 warm start, and reads back the incumbent, the solver's best bound and the solve time.
 """
 
+import contextlib
 import math
+import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -184,7 +187,26 @@ def _cbc_bound(log):
 _highs_threads = None
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    # HiGHS writes its banner to the process's stdout from C++ whatever output_flag says;
+    # stdout is the plan's JSON in `minerva plan --json`, so the banner goes to stderr.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _solve_highs(model, time_limit, threads, start, gap, abs_gap):
+    with _stdout_to_stderr():
+        return _run_highs(model, time_limit, threads, start, gap, abs_gap)
+
+
+def _run_highs(model, time_limit, threads, start, gap, abs_gap):
     import highspy
     import numpy as np
 

@@ -63,3 +63,16 @@ def test_plan_json_is_json_alone(tmp_path, shared_models):
     document = json.loads(proc.stdout)
     assert set(document) == {"plan", "solve"}
     assert f"wrote {out}" in proc.stderr and out.exists()
+
+
+def test_cbc_keeps_its_time_limit_on_a_large_instance():
+    # POET's ResNet-18 (133 nodes): CBC used to overrun a 60 s limit past 130 s in its root LP.
+    from minerva_packager.poet.lp import STOP_GRACE_S
+    from minerva_packager.poet.published import poet_resnet18_cifar_graph
+
+    graph = poet_resnet18_cifar_graph()
+    limit = 3.0
+    candidate, figures = solve_plan(graph, 1_500_000, model="poet", solver="cbc",
+                                    time_limit=limit)
+    assert figures["seconds"] <= limit + 2 * STOP_GRACE_S + 1.0, figures
+    assert candidate is not None and candidate.feasible

@@ -83,10 +83,8 @@ class LinearModel:
 
 
 def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
-    """CBC through pulp's model writer and bundled binary, run with a hard wall-clock cap:
-    CBC only looks at its time limit between phases and can overrun it many times over inside
-    a large root LP, so it is stopped at twice the limit (plus 10 s) and the warm start is used.
-    """
+    """CBC through pulp's model writer and bundled binary, held to its time limit within
+    a few seconds (:func:`_run_within`); when it had to be killed, the warm start is used."""
     import pulp
 
     problem = pulp.LpProblem("poet", pulp.LpMinimize)
@@ -121,13 +119,10 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
                  "-ratioGap", str(gap), "-allowableGap", str(abs_gap), "-solve",
                  "-printingOptions", "all", "-solution", solution]
         began = time.perf_counter()
-        try:
-            run = subprocess.run(args, capture_output=True, text=True,
-                                 timeout=2 * time_limit + 10)
-            log = run.stdout
-        except subprocess.TimeoutExpired:
-            return SolveResult("unknown", None, None, None, time.perf_counter() - began, "cbc")
+        log = _run_within(args, time_limit)
         seconds = time.perf_counter() - began
+        if log is None:
+            return SolveResult("unknown", None, None, None, seconds, "cbc")
         if "Problem is infeasible" in log:
             return SolveResult("infeasible", None, None, None, seconds, "cbc")
         if not Path(solution).exists():
@@ -155,6 +150,30 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     bound = None if bound is None else min(bound, objective)
     return SolveResult("optimal" if optimal else "feasible", result, objective, bound, seconds,
                        "cbc")
+
+
+# CBC looks at -sec only between phases and can overrun it many times over inside a large
+# root LP; past the limit it gets SIGINT (it stops like at its own limit and writes its best
+# solution), and if it has not ended STOP_GRACE_S later, SIGKILL.
+STOP_GRACE_S = 2.0
+
+
+def _run_within(args, time_limit):
+    """CBC's log, or None when it had to be killed (then there is no solution file)."""
+    import signal
+
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        return process.communicate(timeout=time_limit + STOP_GRACE_S)[0]
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=STOP_GRACE_S)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return None
 
 
 def _cbc_command(pulp):

@@ -230,3 +230,13 @@ def test_micropython_killed_while_booting_resets_the_board(tmp_path):
         assert Path(f"/proc/{bridge}").exists(), "the virtual board exited"
         log = (state / "vboard.log").read_text()
         assert "failed to boot" not in log
+
+
+def test_code_larger_than_the_heap_is_a_memory_error_not_a_dead_board(port):
+    # The board's compiler runs out of RAM for it; the board answers the next command.
+    from minerva_packager.transport import DeviceError, connect
+
+    with connect(port) as board:
+        with pytest.raises(DeviceError, match="MemoryError"):
+            board.exec("x = %r\n" % ("ab" * (BOARD["heap_bytes"] // 2 + 4096)), timeout=60)
+        assert board.eval("1 + 1") == 2

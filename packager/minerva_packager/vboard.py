@@ -185,8 +185,12 @@ class VirtualBoard:
 
     def submit(self, source, kind, after):
         self.executing = after
-        self.agent.stdin.write(b"%s %d\n" % (kind, len(source)) + bytes(source))
-        self.agent.stdin.flush()
+        try:
+            self.agent.stdin.write(b"%s %d\n" % (kind, len(source)) + bytes(source))
+            self.agent.stdin.flush()
+        except OSError:
+            # MicroPython died (BrokenPipeError): a board resets, it does not vanish.
+            self._agent_died()
 
     def _agent_output(self):
         try:

@@ -119,20 +119,27 @@ def deploy(port, via, board, no_runtime, stage, quiet, capsules):
 @_PORT
 @_VIA
 @click.option("--top-k", default=3, show_default=True, help="Classes to list per output.")
+@click.option("--raw-dtype", type=click.Choice(["int8", "int16", "float32"]),
+              help="Type of a raw (non-.npy) INPUT's values (default: the model input's); "
+              "float32 values are quantized.")
 @click.argument("capsule", type=click.Path(exists=True, dir_okay=False))
 @click.argument("input_file", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
-def run(port, via, top_k, capsule, input_file):
+def run(port, via, top_k, raw_dtype, capsule, input_file):
     """Run a deployed CAPSULE on the board on INPUT (.npy or raw .bin) and print the output."""
     from .board_run import describe_output, load_inputs, run_on_board
     from .capsule import read_capsule
 
     cap = read_capsule(capsule)
-    inputs = load_inputs(input_file, cap)
-    outputs, tier = run_on_board(_port(port), capsule, inputs, via=via)
-    for index, output in enumerate(outputs):
-        prefix = f"[{index}] " if len(outputs) > 1 else ""
+    inputs, note = load_inputs(input_file, cap, raw_dtype)
+    if note:
+        click.echo(f"minerva: {input_file}: {note}", err=True)
+
+    def show(index, output):
+        prefix = f"[{index}] " if len(inputs) > 1 else ""
         for line in describe_output(cap, output, top_k):
             click.echo(prefix + line)
+
+    outputs, tier = run_on_board(_port(port), capsule, inputs, via=via, each=show)
     click.echo(f"ran {len(outputs)} input(s) on the board with the {tier} kernels", err=True)
 
 

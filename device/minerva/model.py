@@ -294,8 +294,13 @@ _NO_HEAP = OutOfMemoryError("minerva: not enough RAM to load a capsule, or even 
                             "much more it needs (the heap is all but full); free memory first")
 
 
+# Where deploy puts capsules on a board; load() looks here for a bare file name.
+CAPSULE_DIR = "/capsules"
+
+
 def load(path, kernels=None, paged=None, arena=None):
-    # Verify and prepare the capsule at ``path``. Raises CapsuleError (naming the file) and
+    # Verify and prepare the capsule at ``path`` (a bare name found in the current folder or
+    # in CAPSULE_DIR). Raises CapsuleError (naming the file) and
     # changes nothing if anything is wrong; OutOfMemoryError (a CapsuleError) when the heap
     # cannot hold it. ``kernels`` forces a tier: "natmod", "viper", "python" (or "numpy" on
     # CPython); the default picks the fastest available. ``paged`` overrides the capsule's
@@ -308,12 +313,25 @@ def load(path, kernels=None, paged=None, arena=None):
         raise _NO_HEAP
 
 
-def _load(path, kernels, paged, shared):
+def _open(path):
+    # A bare name is looked up in the current folder, then in CAPSULE_DIR, where
+    # `minerva deploy` and `minerva image` put capsules.
     try:
-        size = os.stat(path)[6]
-        f = open(path, "rb")
+        return path, os.stat(path)[6], open(path, "rb")
     except OSError as exc:
-        raise CapsuleError("%s: cannot open (%s)" % (path, exc))
+        first = exc
+    if "/" not in path:
+        where = CAPSULE_DIR + "/" + path
+        try:
+            return where, os.stat(where)[6], open(where, "rb")
+        except OSError:
+            raise CapsuleError("%s: cannot open (%s); looked in the current folder and in %s"
+                               % (path, first, CAPSULE_DIR))
+    raise CapsuleError("%s: cannot open (%s)" % (path, first))
+
+
+def _load(path, kernels, paged, shared):
+    path, size, f = _open(path)
     model = cap = arena = ready = None
     try:
         try:

@@ -10,13 +10,13 @@ from .transport import VIAS
 
 _STATE_DIR = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
                           default=None, help="Where a detached board keeps its pid, port and "
-                          "flash image (default .cache/vboard).")
+                          "flash image (default $XDG_CACHE_HOME or ~/.cache, minerva/vboard).")
 
 
 def _state_dir(state_dir):
-    from .vboard import DEFAULT_STATE_DIR
+    from .vboard import default_state_dir
 
-    return state_dir or DEFAULT_STATE_DIR
+    return state_dir.resolve() if state_dir else default_state_dir()
 
 
 def _port(port):
@@ -65,6 +65,9 @@ def vboard(ctx, board, image, heap, detach, state_dir):
         click.echo(f"minerva vboard: {profile['name']} running as pid {pid}; stop it with "
                    f"`minerva vboard stop{_state_flag(state_dir)}`", err=True)
         return
+    from .vboard import check_options
+
+    check_options(profile, image, heap)
     vb = VirtualBoard(profile, image=image, heap=heap)
 
     def ready(port):
@@ -77,9 +80,9 @@ def vboard(ctx, board, image, heap, detach, state_dir):
 
 
 def _state_flag(state_dir):
-    from .vboard import DEFAULT_STATE_DIR
+    from .vboard import default_state_dir
 
-    return "" if Path(state_dir) == DEFAULT_STATE_DIR else f" --state-dir {state_dir}"
+    return "" if Path(state_dir) == default_state_dir() else f" --state-dir {state_dir}"
 
 
 @vboard.command("stop")

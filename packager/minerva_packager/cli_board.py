@@ -154,24 +154,34 @@ def run(port, via, top_k, raw_dtype, capsule, input_file):
 def image(board, output, capsules):
     """Build a LittleFS image of the board's filesystem holding the runtime and CAPSULES."""
     from .boards import load_board
-    from .image import build_image, to_uf2
+    from .image import build_image, replaced_note, to_uf2
 
     profile = load_board(board)
     raw = build_image(profile, capsules)
     fs_info = profile["filesystem"]
+    uf2_board = "uf2_family_id" in profile
     if output.suffix == ".uf2":
-        if "uf2_family_id" not in profile:
+        if not uf2_board:
             raise PackagerError(f"{profile['name']} does not boot UF2 files",
                                 "write a .bin and use `minerva flash`")
         address = profile["flash_map_address"] + fs_info["offset"]
         output.write_bytes(to_uf2(raw, address, profile["uf2_family_id"]))
         click.echo(f"Wrote {output}: {profile['name']} filesystem ({len(raw)} bytes) at "
-                   f"0x{address:08X}; copy it onto the RPI-RP2 drive (hold BOOTSEL).")
+                   f"0x{address:08X}; write it with `minerva flash --board {profile['name']} "
+                   f"--drive DRIVE {output}` or copy it onto the RPI-RP2 drive (hold BOOTSEL).")
     else:
         output.write_bytes(raw)
-        click.echo(f"Wrote {output}: {profile['name']} filesystem image, {len(raw)} bytes for "
-                   f"offset 0x{fs_info['offset']:X}; write it with `minerva flash --board "
-                   f"{profile['name']} --port PORT {output}`.")
+        if uf2_board:
+            # The boot drive takes only UF2: a raw image is for the virtual board.
+            click.echo(f"Wrote {output}: {profile['name']} filesystem image, {len(raw)} bytes "
+                       f"(raw, for `minerva vboard --board {profile['name']} --image "
+                       f"{output}`); for the board itself write a .uf2 with -o "
+                       f"{output.with_suffix('.uf2')}.")
+        else:
+            click.echo(f"Wrote {output}: {profile['name']} filesystem image, {len(raw)} bytes "
+                       f"for offset 0x{fs_info['offset']:X}; write it with `minerva flash "
+                       f"--board {profile['name']} --port PORT {output}`.")
+    click.echo(f"Flashing it {replaced_note(profile)}.")
 
 
 @click.command()
@@ -182,19 +192,22 @@ def image(board, output, capsules):
 @click.option("--baud", default=460800, show_default=True)
 @click.argument("image_file", metavar="IMAGE", type=click.Path(exists=True, dir_okay=False))
 def flash(board, port, drive, baud, image_file):
-    """Write a filesystem IMAGE to a board: esptool for ESP32, the UF2 drive for RP2040."""
+    """Write a filesystem IMAGE to a board: esptool for ESP32, the UF2 drive for RP2040.
+    The image replaces the board's whole filesystem."""
     from .boards import load_board
-    from .image import copy_uf2_to_drive, flash_esp32
+    from .image import check_uf2, copy_uf2_to_drive, flash_esp32, replaced_note
 
     profile = load_board(board)
     if "esptool_chip" in profile:
         if not port:
             raise PackagerError("no port given", "pass --port PORT of the ESP32")
-        flash_esp32(profile, port, image_file, baud=baud)
+        flash_esp32(profile, port, image_file, baud=baud, say=click.echo)
         click.echo(f"Flashed {image_file} to {profile['name']} at 0x"
                    f"{profile['filesystem']['offset']:X}.")
     elif drive:
-        target = copy_uf2_to_drive(image_file, drive)
+        check_uf2(image_file, profile)
+        click.echo(f"Writing {image_file}: it {replaced_note(profile)}.")
+        target = copy_uf2_to_drive(image_file, drive, profile)
         click.echo(f"Copied {image_file} to {target}; the board reboots when it is written.")
     else:
         raise PackagerError(f"{profile['name']} is flashed by copying the .uf2",

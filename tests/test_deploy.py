@@ -196,6 +196,32 @@ def test_interrupted_transfer_leaves_previous_version_active(port, deployed, tmp
     deploy(port, [DIGITS_CAPSULE], runtime=False, say=lambda text: None)
 
 
+def test_sigterm_during_deploy_says_what_was_left(port, deployed, shared_models, tmp_path):
+    # Python's default SIGTERM ended deploy silently, in the middle of the upload.
+    import signal
+    import subprocess
+
+    from board_helpers import BIN
+
+    from minerva_packager.pack import pack_file
+
+    cap = tmp_path / "kws_term.cap"
+    pack_file(shared_models / "kws01_dscnn_int8.tflite", cap)  # 33 KB: a long upload
+    proc = subprocess.Popen([str(BIN / "minerva"), "deploy", "--port", port, "--no-runtime",
+                             cap], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("uploading /capsules/kws_term.cap"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert err.startswith("minerva: deploy interrupted by SIGTERM: nothing new was activated")
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    listing = tool("mpremote", "connect", port, "exec",
+                   "import minerva, os\nprint(os.listdir('/capsules'))").stdout
+    assert "kws_term" not in listing and "digits.cap" in listing
+
+
 def test_full_filesystem_is_refused_before_writing(tmp_path):
     tiny = json.loads((DIGITS_CAPSULE.parents[1] / "boards" / "rp2040.json").read_text())
     tiny.update(name="tiny", machine="Tiny test board")

@@ -1,11 +1,13 @@
 """Board commands: ``vboard``, ``deploy``, ``run``, ``image``, ``flash``."""
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 import click
 
-from .errors import PackagerError
+from .errors import PackagerError, Terminated
 from .transport import VIAS
 
 _STATE_DIR = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -114,8 +116,29 @@ def deploy(port, via, board, no_runtime, stage, quiet, capsules):
         if not quiet or text.startswith("Verified"):
             click.echo(text)
 
-    run_deploy(_port(port), capsules, board=board, via=via, runtime=not no_runtime, say=say,
-               progress=None if quiet else terminal_progress(), stage=stage)
+    with _signals_as_interrupt():
+        try:
+            run_deploy(_port(port), capsules, board=board, via=via, runtime=not no_runtime,
+                       say=say, progress=None if quiet else terminal_progress(), stage=stage)
+        except KeyboardInterrupt as exc:
+            how = "by SIGTERM" if isinstance(exc, Terminated) else "by Ctrl-C"
+            raise PackagerError(f"deploy stopped {how}: the board keeps its previous release, "
+                                "or the whole new one if its commit had begun (the next "
+                                "`import minerva` or deploy finishes it)",
+                                "run the same deploy again")
+
+
+@contextlib.contextmanager
+def _signals_as_interrupt():
+    # Python's default SIGTERM ends the process silently, mid-upload.
+    def terminated(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command()

@@ -15,10 +15,11 @@ DIGITS_X = ROOT / "capsules" / "digits_heldout_x.npy"
 DIGITS_Y = ROOT / "capsules" / "digits_heldout_y.npy"
 
 
-def tool(name, *args, check=True, timeout=120, cwd=None):
-    """Run an installed command (minerva, mpremote, ampy) from this venv; return the result."""
+def tool(name, *args, check=True, timeout=120, cwd=None, env=None):
+    """Run an installed command (minerva, mpremote, ampy) from this venv; return the result.
+    ``env`` adds variables to this process's environment."""
     proc = subprocess.run([str(BIN / name), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
+                          timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"{name} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
                              f"{proc.stdout}\n{proc.stderr}")

@@ -11,6 +11,7 @@ import pytest
 from board_helpers import DIGITS_CAPSULE, DIGITS_X, DIGITS_Y, host_outputs, tool, vboard
 
 from minerva_packager.board_run import run_on_board
+from minerva_packager.capsule import read_capsule
 from minerva_packager.deploy import deploy, identify_board
 from minerva_packager.errors import PackagerError
 from minerva_packager.pack import pack_tflite
@@ -64,6 +65,47 @@ def test_run_cli_prints_output_and_top_k(port, deployed, tmp_path):
     raw = tmp_path / "one.bin"
     raw.write_bytes(_samples(1)[0])
     assert tool("minerva", "run", "--port", port, DIGITS_CAPSULE, raw).stdout.splitlines() == out
+
+
+def test_run_batch_of_40_kws_inputs_streams_and_the_board_lives(port, deployed, shared_models,
+                                                                tmp_path):
+    # 40 KWS inputs were one 39 KB hex snippet of 32: the board ran out of RAM for it (the
+    # virtual board died of it). Now inputs go in bounded chunks to a model loaded once.
+    from minerva_packager.pack import pack_file
+
+    cap = tmp_path / "kws.cap"
+    pack_file(shared_models / "kws01_dscnn_int8.tflite", cap)
+    tool("minerva", "deploy", "--port", port, "--no-runtime", "-q", cap)
+    sample = np.load(shared_models / "samples" / "kws01_sample0_int8_49x10.npy")
+    rng = np.random.default_rng(40)
+    batch = np.concatenate([sample[None], rng.integers(-128, 128, (39, 49, 10, 1), np.int8)])
+    np.save(tmp_path / "batch40.npy", batch)
+    proc = tool("minerva", "run", "--port", port, cap, tmp_path / "batch40.npy", timeout=600)
+    lines = [ln for ln in proc.stdout.splitlines() if " output " in ln]
+    expected = host_outputs(cap, [x.tobytes() for x in batch])
+    assert lines == [f"[{i}] output " + " ".join(str(v) for v in np.frombuffer(e, np.int8))
+                     for i, e in enumerate(expected)]
+    assert "ran 40 input(s)" in proc.stderr and "Traceback" not in proc.stderr
+    # The same board answers afterwards.
+    outputs, _ = run_on_board(port, DIGITS_CAPSULE, _samples(2))
+    assert outputs == host_outputs(DIGITS_CAPSULE, _samples(2))
+
+
+def test_run_quantizes_float_input_and_says_so(port, deployed, tmp_path):
+    x = np.load(DIGITS_X)[:3]
+    spec = read_capsule(DIGITS_CAPSULE).meta["inputs"][0]
+    np.save(tmp_path / "real.npy", ((x.astype(np.float32) - spec["zero_point"])
+                                    * spec["scale"]))
+    np.save(tmp_path / "int8.npy", x)
+    as_float = tool("minerva", "run", "--port", port, DIGITS_CAPSULE, tmp_path / "real.npy")
+    as_int8 = tool("minerva", "run", "--port", port, DIGITS_CAPSULE, tmp_path / "int8.npy")
+    assert as_float.stdout == as_int8.stdout
+    assert "quantized float32 input to int8 with the model's scale" in as_float.stderr
+    np.save(tmp_path / "wide.npy", x.astype(np.int16) * 3)
+    proc = tool("minerva", "run", "--port", port, DIGITS_CAPSULE, tmp_path / "wide.npy",
+                check=False)
+    assert proc.returncode == 1 and "does not fit the model's int8 input" in proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
 
 
 def test_second_deploy_skips_unchanged(port, deployed):
@@ -152,6 +194,32 @@ def test_interrupted_transfer_leaves_previous_version_active(port, deployed, tmp
     out = tool("mpremote", "connect", port, "exec", check).stdout.split(maxsplit=1)
     assert out[0] == "9.9.9" and ".part" not in out[1]
     deploy(port, [DIGITS_CAPSULE], runtime=False, say=lambda text: None)
+
+
+def test_sigterm_during_deploy_says_what_was_left(port, deployed, shared_models, tmp_path):
+    # Python's default SIGTERM ended deploy silently, in the middle of the upload.
+    import signal
+    import subprocess
+
+    from board_helpers import BIN
+
+    from minerva_packager.pack import pack_file
+
+    cap = tmp_path / "kws_term.cap"
+    pack_file(shared_models / "kws01_dscnn_int8.tflite", cap)  # 33 KB: a long upload
+    proc = subprocess.Popen([str(BIN / "minerva"), "deploy", "--port", port, "--no-runtime",
+                             cap], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("uploading /capsules/kws_term.cap"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert err.startswith("minerva: deploy interrupted by SIGTERM: nothing new was activated")
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    listing = tool("mpremote", "connect", port, "exec",
+                   "import minerva, os\nprint(os.listdir('/capsules'))").stdout
+    assert "kws_term" not in listing and "digits.cap" in listing
 
 
 def test_full_filesystem_is_refused_before_writing(tmp_path):

@@ -62,7 +62,7 @@ def test_flash_errors_are_clear(tmp_path, rp2040_images):
     with pytest.raises(PackagerError, match="filesystem is 2097152"):
         flash_esp32("esp32", "/dev/no-such-port", raw)
     good = tmp_path / "esp32.bin"
-    good.write_bytes(b"\xff" * 0x200000)
+    good.write_bytes(build_image("esp32", [DIGITS_CAPSULE]))
     with pytest.raises(PackagerError, match="esptool could not write"):
         flash_esp32("esp32", "/dev/no-such-port", good)
     proc = tool("minerva", "flash", "--board", "rp2040", uf2, check=False)
@@ -84,3 +84,58 @@ def test_image_too_small_for_capsules(tmp_path):
     board = dict(RP2040, filesystem=dict(RP2040["filesystem"], size=8 * 4096))
     with pytest.raises(PackagerError, match="does not fit in the image"):
         build_image(board, [DIGITS_CAPSULE])
+
+
+def test_image_verifies_every_capsule(tmp_path):
+    not_a_capsule = tmp_path / "notatflite.tflite"
+    not_a_capsule.write_bytes(b"hello")
+    damaged = tmp_path / "bad.cap"
+    data = bytearray(DIGITS_CAPSULE.read_bytes())
+    data[-50] ^= 0x10
+    damaged.write_bytes(data)
+    for bad, message in ((not_a_capsule, "too small to be a capsule"),
+                         (damaged, "bad.cap")):
+        proc = tool("minerva", "image", "-b", "rp2040", "-o", tmp_path / "x.bin",
+                    DIGITS_CAPSULE, bad, check=False)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and not (tmp_path / "x.bin").exists()
+
+
+def test_image_says_how_to_write_it_and_what_it_replaces(tmp_path):
+    raw = tool("minerva", "image", "-b", "rp2040", "-o", tmp_path / "fs.bin",
+               DIGITS_CAPSULE).stdout
+    # An rp2040 .bin is for the virtual board: no flash command that would refuse it.
+    assert "minerva flash" not in raw and "minerva vboard --board rp2040 --image" in raw
+    assert "-o " + str(tmp_path / "fs.uf2") in raw
+    uf2 = tool("minerva", "image", "-b", "rp2040", "-o", tmp_path / "fs.uf2",
+               DIGITS_CAPSULE).stdout
+    assert "minerva flash --board rp2040 --drive" in uf2
+    for out in (raw, uf2):
+        assert "replaces rp2040's whole filesystem: main.py, boot.py and every other" in out
+
+
+def test_flash_refuses_what_is_not_a_filesystem_uf2(tmp_path, rp2040_images):
+    raw, uf2 = rp2040_images
+    drive = tmp_path / "RPI-RP2"
+    drive.mkdir()
+    (drive / "INFO_UF2.TXT").write_text("UF2 Bootloader v3.0\nBoard-ID: RPI-RP2\n")
+    firmware = tmp_path / "firmware.uf2"
+    blocks = bytearray(uf2.read_bytes()[:512])
+    blocks[12:16] = (0x10000000).to_bytes(4, "little")  # the boot sector, not the filesystem
+    firmware.write_bytes(blocks)
+    foreign = tmp_path / "samd.uf2"
+    other = bytearray(uf2.read_bytes()[:512])
+    other[28:32] = (0x68ED2B88).to_bytes(4, "little")
+    foreign.write_bytes(other)
+    for image, message in ((raw, "not a UF2 file"), (firmware, "outside rp2040's filesystem"),
+                           (foreign, "UF2 family 0x68ED2B88, not rp2040's 0xE48BFF56")):
+        proc = tool("minerva", "flash", "-b", "rp2040", "--drive", drive, image, check=False)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+        assert "reboots" not in proc.stdout and "Traceback" not in proc.stderr
+        assert sorted(p.name for p in drive.iterdir()) == ["INFO_UF2.TXT"]
+    proc = tool("minerva", "flash", "-b", "rp2040", "--drive", drive, uf2)
+    assert "replaces rp2040's whole filesystem" in proc.stdout
+    zeros = tmp_path / "zeros.bin"
+    zeros.write_bytes(bytes(0x200000))
+    with pytest.raises(PackagerError, match="not a LittleFS filesystem image"):
+        flash_esp32("esp32", "/dev/no-such-port", zeros)

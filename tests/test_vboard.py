@@ -9,7 +9,7 @@ import time
 
 import pytest
 import serial
-from board_helpers import BIN, tool, vboard
+from board_helpers import BIN, DIGITS_CAPSULE, DIGITS_X, tool, vboard
 
 from minerva_packager.boards import load_board
 from minerva_packager.vboard import process_alive
@@ -230,3 +230,61 @@ def test_micropython_killed_while_booting_resets_the_board(tmp_path):
         assert Path(f"/proc/{bridge}").exists(), "the virtual board exited"
         log = (state / "vboard.log").read_text()
         assert "failed to boot" not in log
+
+
+def test_code_larger_than_the_heap_is_a_memory_error_not_a_dead_board(port):
+    # The board's compiler runs out of RAM for it; the board answers the next command.
+    from minerva_packager.transport import DeviceError, connect
+
+    with connect(port) as board:
+        with pytest.raises(DeviceError, match="MemoryError"):
+            board.exec("x = %r\n" % ("ab" * (BOARD["heap_bytes"] // 2 + 4096)), timeout=60)
+        assert board.eval("1 + 1") == 2
+
+
+def test_state_lives_in_the_users_cache_whatever_the_directory(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    port = tool("minerva", "vboard", "--detach", cwd=here, env=env).stdout.split()[-1]
+    try:
+        assert (tmp_path / "cache" / "minerva" / "vboard" / "port").read_text().strip() == port
+        assert not (here / ".cache").exists()
+        # From another directory, run finds the board (and says the capsule is not there).
+        proc = tool("minerva", "run", DIGITS_CAPSULE, DIGITS_X, cwd=there, env=env,
+                    check=False)
+        assert "digits.cap is not on the board" in proc.stderr, proc.stderr
+    finally:
+        proc = tool("minerva", "vboard", "stop", cwd=there, env=env)
+    assert "stopped virtual board" in proc.stdout
+
+
+def test_stop_signals_only_its_own_board(tmp_path):
+    # A stale pid file whose pid now belongs to another process: that process lives on.
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "vboard.pid").write_text(f"{other.pid}\n")
+        proc = tool("minerva", "vboard", "stop", "--state-dir", tmp_path, check=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert f"names process {other.pid}, which is not its virtual board" in proc.stderr
+        assert other.poll() is None
+        assert not (tmp_path / "vboard.pid").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--heap", "10"], "--heap 10: too small for MicroPython to start (pass at least"),
+    (["--image", "fs.uf2"], "a .uf2 is for the RP2040 boot drive"),
+])
+@pytest.mark.parametrize("detach", [True, False])
+def test_bad_options_are_one_line_errors(tmp_path, args, message, detach):
+    (tmp_path / "fs.uf2").write_bytes(b"UF2\n" * 128)
+    proc = tool("minerva", "vboard", *(["--detach"] if detach else []), "--state-dir",
+                tmp_path / "state", *args, cwd=tmp_path, check=False, timeout=30)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("minerva: ") and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "state" / "vboard.pid").exists()

@@ -1,22 +1,24 @@
 """Board commands: ``vboard``, ``deploy``, ``run``, ``image``, ``flash``."""
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 import click
 
-from .errors import PackagerError
+from .errors import PackagerError, Terminated
 from .transport import VIAS
 
 _STATE_DIR = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
                           default=None, help="Where a detached board keeps its pid, port and "
-                          "flash image (default .cache/vboard).")
+                          "flash image (default $XDG_CACHE_HOME or ~/.cache, minerva/vboard).")
 
 
 def _state_dir(state_dir):
-    from .vboard import DEFAULT_STATE_DIR
+    from .vboard import default_state_dir
 
-    return state_dir or DEFAULT_STATE_DIR
+    return state_dir.resolve() if state_dir else default_state_dir()
 
 
 def _port(port):
@@ -65,6 +67,9 @@ def vboard(ctx, board, image, heap, detach, state_dir):
         click.echo(f"minerva vboard: {profile['name']} running as pid {pid}; stop it with "
                    f"`minerva vboard stop{_state_flag(state_dir)}`", err=True)
         return
+    from .vboard import check_options
+
+    check_options(profile, image, heap)
     vb = VirtualBoard(profile, image=image, heap=heap)
 
     def ready(port):
@@ -77,9 +82,9 @@ def vboard(ctx, board, image, heap, detach, state_dir):
 
 
 def _state_flag(state_dir):
-    from .vboard import DEFAULT_STATE_DIR
+    from .vboard import default_state_dir
 
-    return "" if Path(state_dir) == DEFAULT_STATE_DIR else f" --state-dir {state_dir}"
+    return "" if Path(state_dir) == default_state_dir() else f" --state-dir {state_dir}"
 
 
 @vboard.command("stop")
@@ -111,28 +116,56 @@ def deploy(port, via, board, no_runtime, stage, quiet, capsules):
         if not quiet or text.startswith("Verified"):
             click.echo(text)
 
-    run_deploy(_port(port), capsules, board=board, via=via, runtime=not no_runtime, say=say,
-               progress=None if quiet else terminal_progress(), stage=stage)
+    with _signals_as_interrupt():
+        try:
+            run_deploy(_port(port), capsules, board=board, via=via, runtime=not no_runtime,
+                       say=say, progress=None if quiet else terminal_progress(), stage=stage)
+        except KeyboardInterrupt as exc:
+            how = "by SIGTERM" if isinstance(exc, Terminated) else "by Ctrl-C"
+            raise PackagerError(f"deploy stopped {how}: the board keeps its previous release, "
+                                "or the whole new one if its commit had begun (the next "
+                                "`import minerva` or deploy finishes it)",
+                                "run the same deploy again")
+
+
+@contextlib.contextmanager
+def _signals_as_interrupt():
+    # Python's default SIGTERM ends the process silently, mid-upload.
+    def terminated(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command()
 @_PORT
 @_VIA
 @click.option("--top-k", default=3, show_default=True, help="Classes to list per output.")
+@click.option("--raw-dtype", type=click.Choice(["int8", "int16", "float32"]),
+              help="Type of a raw (non-.npy) INPUT's values (default: the model input's); "
+              "float32 values are quantized.")
 @click.argument("capsule", type=click.Path(exists=True, dir_okay=False))
 @click.argument("input_file", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
-def run(port, via, top_k, capsule, input_file):
+def run(port, via, top_k, raw_dtype, capsule, input_file):
     """Run a deployed CAPSULE on the board on INPUT (.npy or raw .bin) and print the output."""
     from .board_run import describe_output, load_inputs, run_on_board
     from .capsule import read_capsule
 
     cap = read_capsule(capsule)
-    inputs = load_inputs(input_file, cap)
-    outputs, tier = run_on_board(_port(port), capsule, inputs, via=via)
-    for index, output in enumerate(outputs):
-        prefix = f"[{index}] " if len(outputs) > 1 else ""
+    inputs, note = load_inputs(input_file, cap, raw_dtype)
+    if note:
+        click.echo(f"minerva: {input_file}: {note}", err=True)
+
+    def show(index, output):
+        prefix = f"[{index}] " if len(inputs) > 1 else ""
         for line in describe_output(cap, output, top_k):
             click.echo(prefix + line)
+
+    outputs, tier = run_on_board(_port(port), capsule, inputs, via=via, each=show)
     click.echo(f"ran {len(outputs)} input(s) on the board with the {tier} kernels", err=True)
 
 
@@ -144,24 +177,34 @@ def run(port, via, top_k, capsule, input_file):
 def image(board, output, capsules):
     """Build a LittleFS image of the board's filesystem holding the runtime and CAPSULES."""
     from .boards import load_board
-    from .image import build_image, to_uf2
+    from .image import build_image, replaced_note, to_uf2
 
     profile = load_board(board)
     raw = build_image(profile, capsules)
     fs_info = profile["filesystem"]
+    uf2_board = "uf2_family_id" in profile
     if output.suffix == ".uf2":
-        if "uf2_family_id" not in profile:
+        if not uf2_board:
             raise PackagerError(f"{profile['name']} does not boot UF2 files",
                                 "write a .bin and use `minerva flash`")
         address = profile["flash_map_address"] + fs_info["offset"]
         output.write_bytes(to_uf2(raw, address, profile["uf2_family_id"]))
         click.echo(f"Wrote {output}: {profile['name']} filesystem ({len(raw)} bytes) at "
-                   f"0x{address:08X}; copy it onto the RPI-RP2 drive (hold BOOTSEL).")
+                   f"0x{address:08X}; write it with `minerva flash --board {profile['name']} "
+                   f"--drive DRIVE {output}` or copy it onto the RPI-RP2 drive (hold BOOTSEL).")
     else:
         output.write_bytes(raw)
-        click.echo(f"Wrote {output}: {profile['name']} filesystem image, {len(raw)} bytes for "
-                   f"offset 0x{fs_info['offset']:X}; write it with `minerva flash --board "
-                   f"{profile['name']} --port PORT {output}`.")
+        if uf2_board:
+            # The boot drive takes only UF2: a raw image is for the virtual board.
+            click.echo(f"Wrote {output}: {profile['name']} filesystem image, {len(raw)} bytes "
+                       f"(raw, for `minerva vboard --board {profile['name']} --image "
+                       f"{output}`); for the board itself write a .uf2 with -o "
+                       f"{output.with_suffix('.uf2')}.")
+        else:
+            click.echo(f"Wrote {output}: {profile['name']} filesystem image, {len(raw)} bytes "
+                       f"for offset 0x{fs_info['offset']:X}; write it with `minerva flash "
+                       f"--board {profile['name']} --port PORT {output}`.")
+    click.echo(f"Flashing it {replaced_note(profile)}.")
 
 
 @click.command()
@@ -172,19 +215,22 @@ def image(board, output, capsules):
 @click.option("--baud", default=460800, show_default=True)
 @click.argument("image_file", metavar="IMAGE", type=click.Path(exists=True, dir_okay=False))
 def flash(board, port, drive, baud, image_file):
-    """Write a filesystem IMAGE to a board: esptool for ESP32, the UF2 drive for RP2040."""
+    """Write a filesystem IMAGE to a board: esptool for ESP32, the UF2 drive for RP2040.
+    The image replaces the board's whole filesystem."""
     from .boards import load_board
-    from .image import copy_uf2_to_drive, flash_esp32
+    from .image import check_uf2, copy_uf2_to_drive, flash_esp32, replaced_note
 
     profile = load_board(board)
     if "esptool_chip" in profile:
         if not port:
             raise PackagerError("no port given", "pass --port PORT of the ESP32")
-        flash_esp32(profile, port, image_file, baud=baud)
+        flash_esp32(profile, port, image_file, baud=baud, say=click.echo)
         click.echo(f"Flashed {image_file} to {profile['name']} at 0x"
                    f"{profile['filesystem']['offset']:X}.")
     elif drive:
-        target = copy_uf2_to_drive(image_file, drive)
+        check_uf2(image_file, profile)
+        click.echo(f"Writing {image_file}: it {replaced_note(profile)}.")
+        target = copy_uf2_to_drive(image_file, drive, profile)
         click.echo(f"Copied {image_file} to {target}; the board reboots when it is written.")
     else:
         raise PackagerError(f"{profile['name']} is flashed by copying the .uf2",

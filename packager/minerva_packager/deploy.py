@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .boards import board_names, load_board
 from .capsule import read_capsule
-from .errors import PackagerError
+from .errors import PackagerError, Terminated
 from .runtime import arch_from_mpy, runtime_files, sha256_hex
 from .transport import connect
 
@@ -371,8 +371,9 @@ def _upload(transport, files, changed, say, progress):
 
                     transport.write_file(path + PART, files[path], step)
                     bar.update(len(files[path]) - sent[0])
-    except KeyboardInterrupt:
-        raise PackagerError("deploy interrupted: nothing new was activated; the partial "
+    except KeyboardInterrupt as exc:
+        how = " by SIGTERM" if isinstance(exc, Terminated) else ""
+        raise PackagerError(f"deploy interrupted{how}: nothing new was activated; the partial "
                             f"{PART} files are removed by the next deploy",
                             "run the same deploy again")
 

@@ -16,3 +16,8 @@ class PackagerError(Exception):
 
     def __str__(self):
         return f"{self.what} ({self.hint})" if self.hint else self.what
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an exception (by a command that installs the handler), so that
+    the code it lands in cleans up and the user hears what state things were left in."""

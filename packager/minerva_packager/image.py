@@ -54,15 +54,50 @@ def write_files(fs, files):
 
 
 def image_files(board, capsules, arch=None):
-    """The files an image holds: the runtime plus each capsule under the capsule folder."""
+    """The files an image holds: the runtime plus each capsule under the capsule folder,
+    each capsule verified as deploy verifies it (a board could not load a bad one)."""
+    from .deploy import capsule_files
+
     files = runtime_files(board, arch)
-    capsule_dir = board.get("capsule_dir", "/capsules")
     for capsule in capsules:
-        capsule = Path(capsule)
-        if not capsule.is_file():
+        if not Path(capsule).is_file():
             raise PackagerError(f"{capsule}: no such capsule", "build it with `minerva pack`")
-        files[f"{capsule_dir}/{capsule.name}"] = capsule.read_bytes()
+    files.update(capsule_files(board, capsules))
     return files
+
+
+def replaced_note(board):
+    """What writing a filesystem image does to a board, said before it is done."""
+    return (f"replaces {board['name']}'s whole filesystem: main.py, boot.py and every other "
+            "file on the board are lost (copy what you need first, e.g. `mpremote cp -r :/ "
+            "backup/`; `minerva deploy` adds files instead)")
+
+
+def check_uf2(path, board):
+    """Refuse a file that is not a UF2 of ``board``'s family within its filesystem region."""
+    data = Path(path).read_bytes()
+    if len(data) < 512 or len(data) % 512 or int.from_bytes(data[:4], "little") != \
+            UF2_MAGIC_START0:
+        raise PackagerError(f"{path}: not a UF2 file (the boot drive ignores anything else)",
+                            f"build one with `minerva image -b {board['name']} -o fs.uf2`")
+    blocks = from_uf2(data)
+    families = {b[2] for b in blocks}
+    if families != {board["uf2_family_id"]}:
+        found = ", ".join("none" if f is None else f"0x{f:08X}" for f in sorted(
+            families, key=lambda f: -1 if f is None else f))
+        raise PackagerError(f"{path}: UF2 family {found}, not {board['name']}'s "
+                            f"0x{board['uf2_family_id']:08X}",
+                            f"build it with `minerva image -b {board['name']}`")
+    start = board["flash_map_address"] + board["filesystem"]["offset"]
+    end = start + board["filesystem"]["size"]
+    outside = [b[0] for b in blocks if not (start <= b[0] and b[0] + len(b[1]) <= end)]
+    if outside:
+        raise PackagerError(f"{path}: writes flash at 0x{outside[0]:08X}, outside "
+                            f"{board['name']}'s filesystem (0x{start:08X}-0x{end:08X}); it "
+                            "is not a filesystem image (firmware?)",
+                            "flash firmware with the board's own tools; build filesystem "
+                            f"images with `minerva image -b {board['name']} -o fs.uf2`")
+    return blocks
 
 
 def build_image(board, capsules, arch=None):
@@ -117,8 +152,25 @@ def image_for_board(board, capsules, arch=None):
     return raw, "raw"
 
 
-def flash_esp32(board, port, image_path, baud=460800):
-    """Write a raw filesystem image to the board's ``vfs`` partition with esptool."""
+def _check_littlefs(image, board, path):
+    # A file of the right size that is not a filesystem would leave the board unable to mount.
+    fs_info = board["filesystem"]
+    fs = littlefs.LittleFS(block_size=fs_info["block_size"],
+                           block_count=len(image) // fs_info["block_size"],
+                           read_size=LFS_READ_SIZE, prog_size=LFS_PROG_SIZE,
+                           lookahead_size=LFS_LOOKAHEAD, mount=False)
+    fs.context.buffer[:] = image
+    try:
+        fs.mount()
+    except littlefs.LittleFSError:
+        raise PackagerError(f"{path}: not a LittleFS filesystem image",
+                            f"build it with `minerva image --board {board['name']}`")
+    fs.unmount()
+
+
+def flash_esp32(board, port, image_path, baud=460800, say=None):
+    """Write a raw filesystem image to the board's ``vfs`` partition with esptool;
+    ``say(text)`` hears what it replaces once the image is checked."""
     import esptool
 
     board = load_board(board) if isinstance(board, str) else board
@@ -131,6 +183,9 @@ def flash_esp32(board, port, image_path, baud=460800):
         raise PackagerError(f"{image_path}: {len(image)} bytes, but {board['name']}'s "
                             f"filesystem is {board['filesystem']['size']}",
                             f"build it with `minerva image --board {board['name']}`")
+    _check_littlefs(image, board, image_path)
+    if say:
+        say(f"Writing {image_path}: it {replaced_note(board)}.")
     # esptool 5 renamed write_flash to write-flash (the old name still works, with a warning).
     command = "write-flash" if int(esptool.__version__.split(".")[0]) >= 5 else "write_flash"
     args = ["--chip", chip, "--port", port, "--baud", str(baud), command,
@@ -143,9 +198,12 @@ def flash_esp32(board, port, image_path, baud=460800):
     return args
 
 
-def copy_uf2_to_drive(uf2_path, drive):
-    """Copy a UF2 onto a mounted RPI-RP2 boot drive (it has an INFO_UF2.TXT)."""
+def copy_uf2_to_drive(uf2_path, drive, board=None):
+    """Copy a UF2 onto a mounted RPI-RP2 boot drive (it has an INFO_UF2.TXT); with
+    ``board``, only a UF2 of its family that writes its filesystem region."""
     drive = Path(drive)
+    if board is not None:
+        check_uf2(uf2_path, board)
     if not (drive / "INFO_UF2.TXT").is_file():
         raise PackagerError(f"{drive}: not a UF2 boot drive (no INFO_UF2.TXT)",
                             "hold BOOTSEL while plugging in the Pico, then pass its drive")

@@ -36,9 +36,37 @@ MAX_BOOT_FAILURES = 3
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 # The raw-paste flow-control window: half of MICROPY_REPL_STDIN_BUFFER_MAX (256) as on boards.
 PASTE_WINDOW = 128
-DEFAULT_STATE_DIR = Path(".cache") / "vboard"
+# Below this MicroPython cannot mount the flash and run the agent.
+MIN_HEAP = 32768
 FLASH_ENERGY_KEYS = ("flash_read_j_per_byte", "flash_write_j_per_byte", "flash_erase_j_per_page")
 COMPOUND = (b"if", b"while", b"for", b"try", b"with", b"def", b"class", b"async", b"@")
+
+
+def default_state_dir():
+    """Where a detached board keeps its pid, port, log and flash image: the user's cache
+    ($XDG_CACHE_HOME or ~/.cache) under minerva/vboard, the same from any directory."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache).resolve() / "minerva" / "vboard"
+
+
+def check_options(board, image=None, heap=None):
+    """Refuse a heap MicroPython cannot start in and an image that is not the board's raw
+    flash, before anything starts (they failed later as tracebacks blaming the image)."""
+    if heap is not None and heap < MIN_HEAP:
+        raise PackagerError(f"--heap {heap}: too small for MicroPython to start",
+                            f"pass at least {MIN_HEAP} bytes; {board['name']} has "
+                            f"{board['heap_bytes']}")
+    if image is None:
+        return
+    image = Path(image)
+    if image.suffix.lower() == ".uf2":
+        raise PackagerError(f"--image {image}: a .uf2 is for the RP2040 boot drive, the "
+                            "virtual board's flash is a raw LittleFS image",
+                            f"pass a .bin (`minerva image -b {board['name']} -o fs.bin` "
+                            "builds one) or a new file name")
+    if image.is_dir():
+        raise PackagerError(f"--image {image}: is a folder", "pass a file name")
+    ensure_image(image, board)
 
 
 def micropython_binary():
@@ -120,6 +148,7 @@ class VirtualBoard:
         self.stopping = False
         self.running = False  # between the agent's "started" and end markers
         self.interrupt_pending = False
+        self.last_output = b""  # what MicroPython printed last, for a boot that fails
 
     def _prompt_banner(self):
         return banner(self.board, self.version) + b">>> "
@@ -185,8 +214,12 @@ class VirtualBoard:
 
     def submit(self, source, kind, after):
         self.executing = after
-        self.agent.stdin.write(b"%s %d\n" % (kind, len(source)) + bytes(source))
-        self.agent.stdin.flush()
+        try:
+            self.agent.stdin.write(b"%s %d\n" % (kind, len(source)) + bytes(source))
+            self.agent.stdin.flush()
+        except OSError:
+            # MicroPython died (BrokenPipeError): a board resets, it does not vanish.
+            self._agent_died()
 
     def _agent_output(self):
         try:
@@ -230,6 +263,7 @@ class VirtualBoard:
     def _program_output(self, data):
         if not data:
             return
+        self.last_output = (self.last_output + bytes(data))[-300:]
         if self.executing in ("friendly", "boot") and self.mode == "friendly":
             data = bytes(data).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         self.write(bytes(data))
@@ -246,9 +280,12 @@ class VirtualBoard:
             # board that never gets through its boot (a broken image) is reported, not looped.
             self.boot_failures += 1
             if self.boot_failures >= MAX_BOOT_FAILURES:
+                said = self.last_output.decode(errors="replace").strip().splitlines()
                 raise PackagerError(f"the virtual board's MicroPython failed to boot "
-                                    f"{self.boot_failures} times in a row: {message}",
-                                    f"check the flash image {self.image}")
+                                    f"{self.boot_failures} times in a row (exit status {code}"
+                                    + (f": {said[-1].strip()}" if said else "") + ")",
+                                    f"check the heap ({self.heap} bytes) and the flash "
+                                    f"image {self.image}")
             self.write(message.replace(b"\n", b"\r\n"))
             self.start_agent(run_main=self.mode == "friendly")
             return
@@ -448,8 +485,8 @@ class VirtualBoard:
     def serve(self, ready=None):
         """Run until SIGTERM/SIGINT; ``ready(port)`` is called once the board has booted."""
         if self.image is None:
-            self.image = DEFAULT_STATE_DIR / f"{self.board['name']}.lfs"
-        ensure_image(self.image, self.board)
+            self.image = default_state_dir() / f"{self.board['name']}.lfs"
+        check_options(self.board, self.image, self.heap)
         self.image = self.image.resolve()
         self.selector = selectors.DefaultSelector()
         if not hasattr(self, "port"):
@@ -489,26 +526,24 @@ class VirtualBoard:
         self.stopping = True
 
 
-def _state_paths(state_dir):
-    state_dir = Path(state_dir)
-    return state_dir / "vboard.pid", state_dir / "port"
-
-
-def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, heap=None, timeout=20):
+def start_detached(board, state_dir=None, image=None, heap=None, timeout=20):
     """Start a virtual board as a background process; return (port, pid).
 
-    The pid and the port path are written to ``state_dir`` for ``stop_detached``.
+    The pid and the port path are written to ``state_dir`` (default: default_state_dir())
+    for ``stop_detached``.
     """
     board_profile = load_board(board) if isinstance(board, str) else board
-    state_dir = Path(state_dir)
+    state_dir = Path(state_dir or default_state_dir()).resolve()
+    image = Path(image) if image else state_dir / f"{board_profile['name']}.lfs"
+    check_options(board_profile, image, heap)
     state_dir.mkdir(parents=True, exist_ok=True)
     pid_file, port_file = _state_paths(state_dir)
-    if pid_file.exists() and process_alive(int(pid_file.read_text())):
-        raise PackagerError(f"a virtual board already runs from {state_dir} "
-                            f"(pid {pid_file.read_text().strip()})",
+    pid = _our_pid(state_dir)
+    if pid is not None:
+        raise PackagerError(f"a virtual board already runs from {state_dir} (pid {pid})",
                             "stop it with `minerva vboard stop` or pass --state-dir")
+    pid_file.unlink(missing_ok=True)
     port_file.unlink(missing_ok=True)
-    image = Path(image) if image else state_dir / f"{board_profile['name']}.lfs"
     log = open(state_dir / "vboard.log", "ab")  # noqa: SIM115 - handed to the child
     # A board given as a JSON file stays a file for the child (it may not be in boards/).
     board_arg = str(board) if isinstance(board, (str, Path)) else board_profile["name"]
@@ -554,31 +589,71 @@ def process_alive(pid):
     return True
 
 
-def stop_detached(state_dir=DEFAULT_STATE_DIR, timeout=10):
+def _state_paths(state_dir):
+    state_dir = Path(state_dir or default_state_dir()).resolve()
+    return state_dir / "vboard.pid", state_dir / "port"
+
+
+def _command_line(pid):
+    # The process's arguments, or None when they cannot be read.
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        pass
+    proc = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True,
+                          text=True)
+    return proc.stdout.split() if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def _our_pid(state_dir):
+    """The pid in ``state_dir``'s pid file when that process is this state dir's virtual
+    board (a stale file's pid may since belong to anything), else None."""
+    pid_file, port_file = _state_paths(state_dir)
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not process_alive(pid):
+        return None
+    args = _command_line(pid) or []
+    if "minerva_packager.vboard" in args and str(port_file) in args:
+        return pid
+    return None
+
+
+def stop_detached(state_dir=None, timeout=10):
     """Stop the background virtual board of ``state_dir``; return its pid."""
+    state_dir = Path(state_dir or default_state_dir()).resolve()
     pid_file, port_file = _state_paths(state_dir)
     if not pid_file.exists():
         raise PackagerError(f"no virtual board runs from {state_dir}",
                             "start one with `minerva vboard --detach`")
-    pid = int(pid_file.read_text())
-    if process_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while process_alive(pid) and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.02)
-        if process_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    pid = _our_pid(state_dir)
+    if pid is None:
+        stale = pid_file.read_text().strip()
+        pid_file.unlink(missing_ok=True)
+        port_file.unlink(missing_ok=True)
+        raise PackagerError(f"no virtual board runs from {state_dir}: its pid file names "
+                            f"process {stale or '(none)'}, which is not its virtual board; "
+                            "signalled nothing and removed the stale file",
+                            "start one with `minerva vboard --detach`")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while process_alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.02)
+    if process_alive(pid) and _our_pid(state_dir) == pid:
+        os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     port_file.unlink(missing_ok=True)
     return pid
 
 
-def running_port(state_dir=DEFAULT_STATE_DIR):
+def running_port(state_dir=None):
     """The port of the background virtual board of ``state_dir``, or None."""
-    pid_file, port_file = _state_paths(state_dir)
-    if pid_file.exists() and port_file.exists() and process_alive(int(pid_file.read_text())):
+    _, port_file = _state_paths(state_dir)
+    if _our_pid(state_dir) is not None and port_file.exists():
         return port_file.read_text().strip() or None
     return None
 

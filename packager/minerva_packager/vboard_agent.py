@@ -158,13 +158,27 @@ def _run_file(name, scope):
 
 
 def _read_exactly(stream, n):
-    data = b""
-    while len(data) < n:
-        chunk = stream.read(n - len(data))
+    # Code larger than the board's heap raises MemoryError here (as a board's compiler would
+    # run out); the rest of it is read and dropped so the next chunk's header is found.
+    try:
+        data = bytearray(n)
+    except MemoryError:
+        while n:
+            chunk = stream.read(min(n, 256))
+            if not chunk:
+                raise EOFError
+            n -= len(chunk)
+        raise
+    view = memoryview(data)
+    got = 0
+    while got < n:
+        chunk = stream.read(min(n - got, 4096))
         if not chunk:
             raise EOFError
-        data += chunk
-    return data
+        view[got:got + len(chunk)] = chunk
+        got += len(chunk)
+    view = None
+    return bytes(data)  # compile() takes str or bytes only; a MemoryError here is reported
 
 
 def main():
@@ -182,8 +196,14 @@ def main():
                 _shutdown(scope)
                 return
             kind, length = header.split()
-            source = _read_exactly(stdin, int(length.decode()))
-            status, err = _execute(source, kind, scope)
+            try:
+                source = _read_exactly(stdin, int(length.decode()))
+            except MemoryError:
+                out.write(_END + b"S0\n")
+                status, err = b"E", b"MemoryError: memory allocation failed (code too large)\n"
+            else:
+                status, err = _execute(source, kind, scope)
+            source = None
             out.write(_END + status + str(len(err)).encode() + b"\n" + err)
         except KeyboardInterrupt:
             # The bridge only interrupts between "S" and the end marker; a late signal after

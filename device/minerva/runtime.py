@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-from .errors import CapsuleError, OutOfMemoryError
+from .errors import CapsuleError, OutOfMemoryError, UnsupportedError
 from .graph import DTYPE_NAMES
 from .memory import new_buffer
 from .model import load
@@ -118,7 +118,9 @@ class Runtime(Inbox, Decisions, Reporting):
             try:
                 self.active = self._load_fitting(self.slots.path(st["active"]), None)
                 break
-            except OutOfMemoryError:
+            except (OutOfMemoryError, UnsupportedError):
+                # The capsule is fine; this board (its heap, its kernels) is not, now. Nothing
+                # is retired: after a reset with more free heap it serves again.
                 raise
             except CapsuleError as exc:
                 # Only a verified capsule serves: fall back to the previous one.
@@ -170,8 +172,9 @@ class Runtime(Inbox, Decisions, Reporting):
         model = None
         try:
             model = self._load_fitting(path, self.active.arena)
-        except OutOfMemoryError as exc:
-            # The active model keeps serving; the candidate waits for more free heap.
+        except (OutOfMemoryError, UnsupportedError) as exc:
+            # The active model keeps serving; the candidate waits for more free heap (or
+            # for a kernel tier that could not be imported now).
             self.load_error = str(exc)
         except CapsuleError as exc:
             self.reject("failed verification when loaded: %s" % exc)

@@ -352,3 +352,23 @@ except MemoryError:
 micropython.heap_unlock()
 """)
     assert "NOALLOC" in proc.stdout
+
+
+def test_no_heap_at_start_up_retires_nothing(board, digits_versions):
+    drop(board, digits_versions["v1"])
+    board("Runtime(ROOT, kernels='viper')")
+    # A start with too little heap for the kernels: the runtime says so and changes nothing.
+    proc, _, _ = board("""
+try:
+    Runtime(ROOT, kernels="viper")
+except minerva.CapsuleError as e:
+    print("REFUSED", type(e).__name__)
+""", heapsize="72000", check=False)
+    assert "REFUSED" in proc.stdout or "MemoryError" in proc.stdout + proc.stderr
+    _, (status,), outs = board("""
+rt = Runtime(ROOT, kernels="viper")
+show(rt)
+print("OUT " + bytes(rt.infer(next(inputs(1)))).hex())
+""")
+    assert status["active"]["version"] == "1.0.0" and status["rejected"] == []
+    assert outs == host_outputs(digits_versions["v1"], 1)

@@ -8,11 +8,22 @@ built by `minerva image`, as uploading 400 KB over the emulated USB takes ~90 s)
 """
 
 import json
+import os
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
-from board_helpers import DIGITS_CAPSULE, DIGITS_X, emulated_pico, host_outputs, tool
+from board_helpers import (
+    BIN,
+    DIGITS_CAPSULE,
+    DIGITS_X,
+    PICO_FIRMWARE,
+    emulated_pico,
+    host_outputs,
+    tool,
+)
 from board_helpers import require_emulated_pico as require_pico
 from digits_versions import HELDOUT_X
 
@@ -56,6 +67,26 @@ def on_board(port, code, timeout=120):
 
 def _digits(n):
     return [bytes(x) for x in np.load(DIGITS_X)[:n]]
+
+
+def test_missing_pieces_are_one_line_errors_naming_the_fix(tmp_path):
+    def vboard(*args, **env):
+        return subprocess.run([str(BIN / "minerva"), "vboard", "--emulate", "--detach",
+                               "--state-dir", str(tmp_path), *map(str, args)],
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "MINERVA_PICO_FIRMWARE": "", **env})
+
+    proc = vboard()
+    assert proc.returncode == 1 and "--firmware" in proc.stderr
+    proc = vboard("--firmware", tmp_path / "absent.uf2")
+    assert proc.returncode == 1 and "absent.uf2: no such firmware file" in proc.stderr
+    proc = vboard("--firmware", PICO_FIRMWARE, MINERVA_RP2040JS=str(tmp_path))
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    if shutil.which("node"):
+        assert "rp2040js is not installed" in proc.stderr and "make pico-setup" in proc.stderr
+    else:
+        assert "Node.js is not installed" in proc.stderr and "nodejs" in proc.stderr
+    assert not (tmp_path / "vboard.pid").exists()
 
 
 def test_firmware_heap_flash_and_arch_are_the_board_profile(port):

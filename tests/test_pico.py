@@ -109,6 +109,16 @@ def test_mpremote_reconnects_and_files_survive_soft_reset(port):
     assert out.split() == ["kept", "False"]
 
 
+def test_hard_reset_reboots_the_board_with_its_files(port):
+    mpremote(port, "exec", "with open('hard.txt', 'w') as f: f.write('kept')")
+    mpremote(port, "exec", "ram = 1")
+    # `resume`: no soft reset on connect, so RAM state shows until the board really resets.
+    assert mpremote(port, "resume", "exec", "print('ram' in globals())").strip() == "True"
+    mpremote(port, "reset")  # machine.reset(): the watchdog reboots the chip
+    out = mpremote(port, "resume", "exec", "print(open('hard.txt').read(), 'ram' in globals())")
+    assert out.split() == ["kept", "False"]
+
+
 def test_flash_image_persists_across_emulator_restarts(tmp_path):
     image = tmp_path / "pico.lfs"
     with emulated_pico(tmp_path / "a", image=image) as port:

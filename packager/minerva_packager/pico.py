@@ -40,6 +40,8 @@ SETUP_HINT = "run `make pico-setup` (npm ci in tools/pico) or set MINERVA_RP2040
 # The emulator runs ~25 MHz of the 125 MHz chip: the firmware's boot to its USB port takes
 # a few wall seconds; allow for a loaded machine.
 BOOT_TIMEOUT_S = 120
+# pico_emulator.mjs exits with this after a watchdog reset (machine.reset()): boot it again.
+REBOOT_STATUS = 75
 # After the CDC port is configured the firmware prints its banner; give it time to settle so
 # the banner does not land in the first client's input.
 SETTLE_S = 0.5
@@ -125,26 +127,22 @@ class EmulatedPico:
         self.image = self.image.resolve()
         if not hasattr(self, "port"):
             self.open_port()
-        events_read, events_write = os.pipe()
-        self.emulator = subprocess.Popen([*self._command(), "--events-fd", str(events_write)],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         pass_fds=(events_write,), start_new_session=True)
-        os.close(events_write)
-        os.set_blocking(self.emulator.stdout.fileno(), False)
-        os.set_blocking(self.emulator.stdin.fileno(), False)
-        selector = selectors.DefaultSelector()
-        selector.register(self.master, selectors.EVENT_READ, "port")
-        selector.register(self.emulator.stdout, selectors.EVENT_READ, "board")
-        selector.register(events_read, selectors.EVENT_READ, "events")
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.master, selectors.EVENT_READ, "port")
+        self._start_emulator()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._stop_signal)
         announced = False
         to_board = bytearray()
-        events = b""
         started = time.monotonic()
         try:
             while not self.stopping:
-                if self.emulator.poll() is not None:
+                if self.emulator.poll() == REBOOT_STATUS:
+                    # As a board after a reset: what the host sent before is gone.
+                    self._close_emulator()
+                    to_board.clear()
+                    self._start_emulator()
+                elif self.emulator.poll() is not None:
                     raise PackagerError(f"the Pico emulator exited (status "
                                         f"{self.emulator.returncode})",
                                         "see the board's log for its last lines")
@@ -159,32 +157,51 @@ class EmulatedPico:
                     raise PackagerError(f"the emulated Pico's USB port did not come up in "
                                         f"{BOOT_TIMEOUT_S} s", f"check the firmware "
                                         f"{self.firmware} is MicroPython for RPI_PICO")
-                for key, _ in selector.select(timeout=0.2):
+                for key, _ in self.selector.select(timeout=0.2):
                     if key.data == "port":
                         with contextlib.suppress(BlockingIOError, OSError):
                             to_board += os.read(self.master, 4096)
                     elif key.data == "board":
                         with contextlib.suppress(BlockingIOError):
-                            data = os.read(self.emulator.stdout.fileno(), 65536)
-                            self.to_host += data
+                            self.to_host += os.read(self.emulator.stdout.fileno(), 65536)
                     else:
-                        events += os.read(events_read, 4096)
-                        *lines, events = events.split(b"\n")
-                        for line in lines:
-                            self._event(json.loads(line))
+                        self._events()
                 if to_board:
                     with contextlib.suppress(BlockingIOError, BrokenPipeError):
                         del to_board[:os.write(self.emulator.stdin.fileno(), to_board)]
                 self._flush_to_host()
         finally:
             self._stop_emulator()
-            os.close(events_read)
+            self._close_emulator()
             os.close(self.master)
             os.close(self.slave)
 
-    def _event(self, message):
-        if message.get("event") == "usb" and self.usb_ready_at is None:
-            self.usb_ready_at = time.monotonic()
+    def _start_emulator(self):
+        self.events_read, events_write = os.pipe()
+        self.emulator = subprocess.Popen([*self._command(), "--events-fd", str(events_write)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         pass_fds=(events_write,), start_new_session=True)
+        os.close(events_write)
+        os.set_blocking(self.emulator.stdout.fileno(), False)
+        os.set_blocking(self.emulator.stdin.fileno(), False)
+        self.events = b""
+        self.selector.register(self.emulator.stdout, selectors.EVENT_READ, "board")
+        self.selector.register(self.events_read, selectors.EVENT_READ, "events")
+
+    def _close_emulator(self):
+        self.selector.unregister(self.emulator.stdout)
+        self.selector.unregister(self.events_read)
+        os.close(self.events_read)
+        self.emulator.stdin.close()
+        self.emulator.stdout.close()
+
+    def _events(self):
+        self.events += os.read(self.events_read, 4096)
+        *lines, self.events = self.events.split(b"\n")
+        for line in lines:
+            message = json.loads(line)
+            if message.get("event") == "usb" and self.usb_ready_at is None:
+                self.usb_ready_at = time.monotonic()
 
     def _flush_to_host(self):
         while self.to_host:

@@ -245,6 +245,14 @@ function finish(code) {
   setImmediate(() => process.exit(code));
 }
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => finish(0));
+// A hard reset (machine.reset(), mpremote reset) goes through the watchdog. rp2040js's own
+// chip reset would also blank the flash, so the board reboots as a new process instead: exit
+// with REBOOT_STATUS (the image saved) and pico.py starts the emulator again on the image.
+const REBOOT_STATUS = 75;
+mcu.peripherals[0x40058].onWatchdogTrigger = () => {
+  log('watchdog reset: rebooting');
+  finish(REBOOT_STATUS);
+};
 setInterval(() => log(speed()), 60000).unref();
 
 mcu.core.PC = FLASH_BASE;

@@ -117,6 +117,7 @@ def test_hard_reset_reboots_the_board_with_its_files(port):
     mpremote(port, "reset")  # machine.reset(): the watchdog reboots the chip
     out = mpremote(port, "resume", "exec", "print(open('hard.txt').read(), 'ram' in globals())")
     assert out.split() == ["kept", "False"]
+    assert tool("ampy", "--port", port, "get", "hard.txt").stdout.strip() == "kept"
 
 
 def test_flash_image_persists_across_emulator_restarts(tmp_path):

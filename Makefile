@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sysdeps test demo lint natmod bench clean
+.PHONY: setup sysdeps test demo lint natmod natmod-pico pico-setup bench clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 sysdeps:
 	@tools/system_deps.sh
 
-test: setup sysdeps natmod-x64
+test: setup sysdeps natmod-x64 natmod-pico pico-setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra
 
@@ -36,6 +36,21 @@ NATMOD_ARCHES := x64 armv6m armv7emsp xtensawin
 
 natmod: $(addprefix natmod-,$(NATMOD_ARCHES))
 	@echo "natmod: skipped rv32imc: mpy-cross-v6-3's mpy_ld.py (MicroPython 1.23) has no RISC-V"
+
+# The emulated Pico's tests load the armv6m module; without the ARM toolchain they skip.
+natmod-pico:
+	@if command -v arm-none-eabi-gcc >/dev/null; then $(MAKE) --no-print-directory natmod-armv6m; \
+	else echo "natmod-pico: no arm-none-eabi-gcc, skipped (the emulated Pico tests will skip)"; fi
+
+# rp2040js (pinned in tools/pico/package-lock.json) for `minerva vboard --emulate`.
+PICO_MODULES := tools/pico/node_modules/.package-lock.json
+
+pico-setup: $(PICO_MODULES)
+
+$(PICO_MODULES): tools/pico/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tools/pico --no-audit --no-fund; \
+	else echo "pico-setup: npm is missing, skipped (apt-get install nodejs npm; the emulated" \
+		"Pico tests will skip)"; fi
 
 natmod-%: setup
 	@mkdir -p build/natmod/$*

@@ -50,3 +50,36 @@ def host_outputs(capsule, inputs):
 
     model = minerva.load(str(capsule))
     return [bytes(model.run(bytes(x))) for x in inputs]
+
+
+PICO_FIRMWARE_DIR = ROOT.parent / "shared" / "firmware"
+PICO_FIRMWARE = PICO_FIRMWARE_DIR / "micropython-v1.28.0-RPI_PICO.uf2"
+
+
+def require_emulated_pico():
+    """Skip unless Node, rp2040js (make pico-setup) and the Pico firmware are all here."""
+    from minerva_packager.errors import PackagerError
+    from minerva_packager.pico import firmware_files, node_binary, node_modules
+
+    if not PICO_FIRMWARE.exists():
+        pytest.skip(f"{PICO_FIRMWARE} is absent (the Pico firmware lives in ../shared)")
+    try:
+        node_binary()
+        node_modules()
+        firmware_files(PICO_FIRMWARE)
+    except PackagerError as exc:
+        pytest.skip(f"no emulated Pico here: {exc}")
+
+
+@contextlib.contextmanager
+def emulated_pico(state_dir, image=None):
+    """`minerva vboard --emulate --detach` for the block; yields the port; stopped after."""
+    require_emulated_pico()
+    extra = ["--image", image] if image else []
+    proc = tool("minerva", "vboard", "--emulate", "--firmware", PICO_FIRMWARE, "--detach",
+                "--state-dir", state_dir, *extra, timeout=180)
+    port = proc.stdout.strip().splitlines()[-1]
+    try:
+        yield port
+    finally:
+        tool("minerva", "vboard", "stop", "--state-dir", state_dir)

@@ -14,7 +14,10 @@ from minerva_packager.pack import pack_file, pack_tflite
 from minerva_packager.residency import board_budget
 
 RP2040 = load_board("rp2040")
-HEAP = str(RP2040["heap_bytes"])  # the virtual board caps MicroPython's heap to the board's
+# A 192 KB heap: the whole IC model does not fit it, its paged plan does. (The Pico's measured
+# heap, 245,888 B, holds the whole model; its budget is checked in test_pico.py.)
+HEAP = str(192 * 1024)
+BOARD_HEAP = str(RP2040["heap_bytes"])  # the virtual board caps MicroPython's heap to this
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +91,7 @@ def test_packed_for_rp2040_runs_on_its_heap(shared_models, micropython, tmp_path
     pack_file(src, fitted, ram_budget=board_budget(RP2040))
     size = int(np.prod(read_capsule(whole).meta["inputs"][0]["shape"]))
     x = np.random.default_rng(4).integers(-128, 128, size, dtype=np.int8).tobytes()
-    assert run_on_micropython(micropython, fitted, [x], tmp_path, heapsize=HEAP,
+    assert run_on_micropython(micropython, fitted, [x], tmp_path, heapsize=BOARD_HEAP,
                               kernels="python", extra_path=[deployed_runtime]) \
         == run_on_cpython(whole, [x])
 

@@ -23,13 +23,14 @@ def test_system_deps_names_missing_tools_and_the_install_command(tmp_path):
     assert len(lines) == 1, proc.stdout
     assert "missing" in lines[0] and "sudo apt-get install" in lines[0]
     assert "gcc-arm-none-eabi" in lines[0] and "qemu-user" in lines[0]
+    assert "nodejs" in lines[0] and "npm" in lines[0]
 
 
 def test_system_deps_is_quiet_when_everything_is_there(tmp_path):
-    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-arm")):
+    if not all(map(shutil.which, ("arm-none-eabi-gcc", "qemu-arm", "node", "npm"))):
         import pytest
 
-        pytest.skip("arm-none-eabi-gcc and qemu-arm are not both installed")
+        pytest.skip("arm-none-eabi-gcc, qemu-arm, node and npm are not all installed")
     proc = subprocess.run(["bash", str(ROOT / "tools/system_deps.sh")], capture_output=True,
                           text=True, cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout == ""

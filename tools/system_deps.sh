@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use when they are missing: arm-none-eabi-gcc builds
-# the RP2040/Cortex-M native modules, qemu-arm runs those kernels in the native tests. As root
+# the RP2040/Cortex-M native modules, qemu-arm runs those kernels in the native tests, Node.js
+# and npm run the emulated Pico (rp2040js, installed by `make pico-setup`). As root
 # (or with password-less sudo) it installs them; otherwise it says, in one line, what is
 # missing and the command that installs it, and the tests that need them skip saying why.
 set -u
-declare -A packages=([arm-none-eabi-gcc]=gcc-arm-none-eabi [qemu-arm]=qemu-user)
+declare -A packages=([arm-none-eabi-gcc]=gcc-arm-none-eabi [qemu-arm]=qemu-user [node]=nodejs
+                     [npm]=npm)
 missing=()
 for tool in "${!packages[@]}"; do
   command -v "$tool" >/dev/null || missing+=("${packages[$tool]}")

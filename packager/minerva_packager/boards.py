@@ -4,7 +4,7 @@ Schema (every figure has an entry in ``sources`` saying where it comes from)::
 
     {
       "name": "rp2040", "title": "Raspberry Pi Pico (RP2040)",
-      "sram_bytes": 270336, "heap_bytes": 196608, "flash_bytes": 2097152,
+      "sram_bytes": 270336, "heap_bytes": 245888, "flash_bytes": 2097152,
       "filesystem": {"type": "littlefs2", "offset": 1310720, "size": 786432,
                      "block_size": 4096},
       "native_arch": "armv6m", "mpy_cross_flags": ["-march=armv6m"],

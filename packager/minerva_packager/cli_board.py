@@ -49,9 +49,17 @@ _VIA = click.option("--via", type=click.Choice(VIAS), default="mpremote", show_d
 @click.option("--heap", type=int, help="Heap bytes instead of the board's heap_bytes.")
 @click.option("--detach", is_flag=True, help="Run in the background; stop with "
               "`minerva vboard stop`.")
+@click.option("--emulate", is_flag=True, help="Run the real MicroPython firmware on an "
+              "emulated RP2040 (rp2040js) instead of the unix port.")
+@click.option("--firmware", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="MINERVA_PICO_FIRMWARE", help="MicroPython RPI_PICO .uf2 for --emulate "
+              "(default: MINERVA_PICO_FIRMWARE).")
+@click.option("--bootrom", type=click.Path(dir_okay=False, path_type=Path),
+              help="RP2040 B1 bootrom for --emulate (default: rp2040-bootrom-b1.bin next to "
+              "the firmware).")
 @_STATE_DIR
 @click.pass_context
-def vboard(ctx, board, image, heap, detach, state_dir):
+def vboard(ctx, board, image, heap, detach, emulate, firmware, bootrom, state_dir):
     """Start a virtual board: MicroPython on a pty with the board's heap and flash."""
     if ctx.invoked_subcommand is not None:
         return
@@ -61,6 +69,13 @@ def vboard(ctx, board, image, heap, detach, state_dir):
     profile = load_board(board)
     state_dir = _state_dir(state_dir)
     image = image or state_dir / f"{profile['name']}.lfs"
+    if emulate:
+        if firmware is None:
+            raise PackagerError("--emulate needs the MicroPython firmware",
+                                "pass --firmware RPI_PICO-....uf2 (micropython.org/download/"
+                                "RPI_PICO) or set MINERVA_PICO_FIRMWARE")
+        _emulate(profile, board, image, heap, detach, firmware, bootrom, state_dir)
+        return
     if detach:
         port, pid = start_detached(board, state_dir, image=image, heap=heap)
         click.echo(port)
@@ -79,6 +94,30 @@ def vboard(ctx, board, image, heap, detach, state_dir):
                    err=True)
 
     vb.serve(ready)
+
+
+def _emulate(profile, board, image, heap, detach, firmware, bootrom, state_dir):
+    from .pico import EmulatedPico
+    from .vboard import start_detached
+
+    if detach:
+        port, pid = start_detached(board, state_dir, image=image, heap=heap, firmware=firmware,
+                                   bootrom=bootrom)
+        click.echo(port)
+        click.echo(f"minerva vboard: emulated {profile['name']} running as pid {pid}; stop it "
+                   f"with `minerva vboard stop{_state_flag(state_dir)}`", err=True)
+        return
+    if heap:
+        raise PackagerError("--heap does not apply to the emulated Pico",
+                            "its heap is what the firmware makes of the RP2040's RAM")
+    pico = EmulatedPico(firmware, image, board=profile, bootrom=bootrom)
+
+    def ready(port):
+        click.echo(port)
+        click.echo(f"minerva vboard: {profile['title']} emulated (rp2040js) running "
+                   f"{firmware.name} on {port}, flash {image}; Ctrl-C stops it", err=True)
+
+    pico.serve(ready)
 
 
 def _state_flag(state_dir):

@@ -29,6 +29,8 @@ from pathlib import Path
 from .boards import load_board
 from .errors import PackagerError
 from .image import new_filesystem
+from .pico import BOOT_TIMEOUT_S as PICO_BOOT_TIMEOUT_S
+from .pico import firmware_files, node_binary, node_modules
 
 AGENT = Path(__file__).resolve().with_name("vboard_agent.py")
 # Boots in a row that may die before the virtual board gives up (a broken image).
@@ -526,12 +528,24 @@ class VirtualBoard:
         self.stopping = True
 
 
-def start_detached(board, state_dir=None, image=None, heap=None, timeout=20):
+def start_detached(board, state_dir=None, image=None, heap=None, timeout=None, firmware=None,
+                   bootrom=None):
     """Start a virtual board as a background process; return (port, pid).
 
-    The pid and the port path are written to ``state_dir`` (default: default_state_dir())
-    for ``stop_detached``.
+    With ``firmware`` (a MicroPython RP2040 UF2) the board is the emulated Pico (``pico.py``)
+    instead of the unix port. The pid and the port path are written to ``state_dir``
+    (default: default_state_dir()) for ``stop_detached``.
     """
+    if firmware is not None:
+        if heap:
+            raise PackagerError("--heap does not apply to the emulated Pico",
+                                "its heap is what the firmware makes of the RP2040's RAM")
+        # Checked here too, so a missing piece is reported by the command, not in a log.
+        node_binary()
+        node_modules()
+        firmware, bootrom = firmware_files(firmware, bootrom)
+    if timeout is None:
+        timeout = PICO_BOOT_TIMEOUT_S + 10 if firmware else 20
     board_profile = load_board(board) if isinstance(board, str) else board
     state_dir = Path(state_dir or default_state_dir()).resolve()
     image = Path(image) if image else state_dir / f"{board_profile['name']}.lfs"
@@ -550,7 +564,9 @@ def start_detached(board, state_dir=None, image=None, heap=None, timeout=20):
     proc = subprocess.Popen([sys.executable, "-m", "minerva_packager.vboard",
                              "--board", board_arg, "--image", str(image),
                              "--port-file", str(port_file),
-                             *(["--heap", str(heap)] if heap else [])],
+                             *(["--heap", str(heap)] if heap else []),
+                             *(["--firmware", str(firmware), "--bootrom", str(bootrom)]
+                               if firmware else [])],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=os.getcwd(), env=_child_env())
     log.close()
@@ -659,9 +675,10 @@ def running_port(state_dir=None):
 
 
 @contextlib.contextmanager
-def running_vboard(board, state_dir, image=None, heap=None):
+def running_vboard(board, state_dir, image=None, heap=None, firmware=None, bootrom=None):
     """Context manager: a background virtual board for the block; yields its port."""
-    port, _ = start_detached(board, state_dir, image=image, heap=heap)
+    port, _ = start_detached(board, state_dir, image=image, heap=heap, firmware=firmware,
+                             bootrom=bootrom)
     try:
         yield port
     finally:
@@ -677,8 +694,15 @@ def main(argv=None):
     parser.add_argument("--image")
     parser.add_argument("--port-file")
     parser.add_argument("--heap", type=int)
+    parser.add_argument("--firmware", help="MicroPython RP2040 UF2: run the emulated Pico")
+    parser.add_argument("--bootrom")
     args = parser.parse_args(argv)
-    vb = VirtualBoard(args.board, image=args.image, heap=args.heap)
+    if args.firmware:
+        from .pico import EmulatedPico
+
+        vb = EmulatedPico(args.firmware, args.image, board=args.board, bootrom=args.bootrom)
+    else:
+        vb = VirtualBoard(args.board, image=args.image, heap=args.heap)
 
     def ready(port):
         if args.port_file:

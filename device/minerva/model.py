@@ -338,7 +338,8 @@ def _load(path, kernels, paged, shared):
             sections = verified_sections(f, path, size)
             # The kernel tier's code first: importing it needs contiguous heap, which the
             # model's large buffers would otherwise have cut up.
-            kernels = select_kernels(kernels, path)
+            if not isinstance(kernels, tuple):  # (module, tier) already imported
+                kernels = select_kernels(kernels, path)
             try:
                 arena, ready = preallocate(f, sections, paged, shared)
             except MemoryError:

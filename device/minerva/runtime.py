@@ -20,6 +20,7 @@ from .model import load
 from .ringlog import RingLog
 from .shadow import Comparator, decide, make_policy
 from .slots import TRIALS_THIS_BOOT, Slots
+from .tiers import select_kernels
 from .runtime_decisions import POLICY_FILE, Decisions
 from .runtime_inbox import Inbox
 from .runtime_report import Reporting
@@ -50,7 +51,10 @@ _WHOLE = _Slicer()[:]
 class Runtime(Inbox, Decisions, Reporting):
     def __init__(self, root="/capsules", kernels=None, policy=None, keys=KEYS):
         self.root = root.rstrip("/")
-        self.kernels = kernels
+        # The kernel tier first, while the heap is whole: its code is the largest allocation
+        # after the arena, and staging (parsing, verifying signatures) scatters small objects.
+        gc.collect()
+        self.kernels = select_kernels(kernels, self.root)
         # Public keys provisioned on the board: once there is one, only its signatures pass.
         self.trusted = read_trusted_keys(keys)
         self.slots = Slots(self.root)

@@ -93,6 +93,17 @@ def new_counts(classes, metric):
     return counts
 
 
+def median_us(hist):
+    # The upper edge of the bin holding the median latency (0 without samples).
+    total = sum(hist)
+    seen = 0
+    for k, n in enumerate(hist):
+        seen += n
+        if total and 2 * seen >= total:
+            return 128 << k
+    return 0
+
+
 def latency_bin(us):
     # Bin k holds latencies in [2^(k-1), 2^k) x 128 us; bin 0 under 128 us.
     k = 0
@@ -223,11 +234,11 @@ def decide(counts, policy, metric):
         if drop > policy["max_confidence_drop"]:
             return "reject", "%s, but the candidate's mean top-1 confidence is %.3f below " \
                 "the active's (%.3f allowed)" % (said, drop, policy["max_confidence_drop"])
-    if counts["us_active"] and \
-            counts["us_candidate"] > policy["max_latency_ratio"] * counts["us_active"]:
-        return "reject", "%s, but the candidate is %.1fx slower than the active (%.1fx " \
-            "allowed)" % (said, counts["us_candidate"] / counts["us_active"],
-                          policy["max_latency_ratio"])
+    # Medians, not means: one garbage collection inside a 20 us inference is a 50x outlier.
+    slow_a, slow_c = median_us(counts["lat_active"]), median_us(counts["lat_candidate"])
+    if slow_a and slow_c > policy["max_latency_ratio"] * slow_a:
+        return "reject", "%s, but the candidate's median latency is %.0fx the active's " \
+            "(%.1fx allowed)" % (said, slow_c / slow_a, policy["max_latency_ratio"])
     if lo >= policy["promote_at"]:
         return "promote", "%s reaches the %.1f%% needed" % (said, 100 * policy["promote_at"])
     return "shadow", "%s: not yet sure it reaches %.1f%%" % (said, 100 * policy["promote_at"])

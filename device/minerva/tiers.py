@@ -125,11 +125,17 @@ def select_kernels(tier, name):
         except (ImportError, SyntaxError, ValueError) as exc:
             raise UnsupportedError("%s: kernel tier %r is not available here (%s: %s)"
                                    % (name, tier, type(exc).__name__, exc))
+    short = False
     for candidate in _default_order():
         try:
             return _import(candidate), candidate
-        except (ImportError, SyntaxError, ValueError, MemoryError):
-            # A tier whose module does not load here (wrong arch, no viper, too little heap
-            # to import it) is skipped for the next one.
-            pass
+        except MemoryError:
+            short = True  # too little heap to import it now: the next tier may fit
+        except (ImportError, SyntaxError, ValueError):
+            pass  # not here (wrong arch, no viper): the next tier
+    if short:
+        from .errors import OutOfMemoryError
+
+        raise OutOfMemoryError("%s: not enough RAM to import any kernel tier; load models "
+                               "before the application allocates, or free memory" % name)
     raise UnsupportedError("%s: no kernel tier could be loaded" % name)

@@ -57,14 +57,18 @@ def test_stage_shadow_report_promote_confirm_reject_rollback(tmp_path, digits_ve
         assert proc.returncode == 1 and "nothing to roll back to" in proc.stderr
 
 
-def test_feed_refuses_samples_of_the_wrong_type(tmp_path, digits_versions):
-    samples = tmp_path / "float.npy"
-    np.save(samples, np.load(HELDOUT_X).astype(np.float32)[:4])
+def test_feed_quantizes_float_samples_and_refuses_the_wrong_shape(tmp_path, digits_versions):
+    # As `minerva run` does: float values are quantized with the input's scale and zero point.
+    floats = tmp_path / "float.npy"
+    np.save(floats, np.load(HELDOUT_X).astype(np.float32)[:4])
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((4, 63), np.int8))
     with vboard(tmp_path / "state") as port:
         tool("minerva", "deploy", "--stage", "--port", port, digits_versions["v1"])
-        proc = tool("minerva", "shadow", "feed", "--port", port, samples, check=False)
-    assert proc.returncode == 1
-    assert "samples are float32, the active model takes int8 [1, 64]" in proc.stderr
+        out = tool("minerva", "shadow", "feed", "--port", port, floats).stdout
+        proc = tool("minerva", "shadow", "feed", "--port", port, wrong, check=False)
+    assert "served 4 inputs" in out
+    assert proc.returncode == 1 and "wrong.npy" in proc.stderr
 
 
 def test_pack_carries_a_checked_shadow_policy(tmp_path, digits_versions):

@@ -7,18 +7,27 @@ from .errors import CapsuleError
 from .staging import inspect_capsule, newer_or_same
 
 
+_NO_HEAP = "not enough RAM beside the active model to stage or load the candidate now"
+
+
 class Inbox:
     def poll(self):
         # Stage what arrived in the inbox; load a staged candidate. Returns the files staged.
         staged = []
-        for name in self.slots.inbox_deltas():
-            self._rebuild(name)
-        for name in self.slots.inbox_files():
-            if self._stage(name):
-                staged.append(name)
-        if self.slots.state["candidate"] and self.candidate is None and \
-                self.load_error is None and self.active is not None:
-            self._load_candidate()
+        try:
+            for name in self.slots.inbox_deltas():
+                self._rebuild(name)
+            for name in self.slots.inbox_files():
+                if self._stage(name):
+                    staged.append(name)
+            if self.slots.state["candidate"] and self.candidate is None and \
+                    self.load_error is None and self.active is not None:
+                self._load_candidate()
+        except MemoryError:
+            # Serving comes first: what did not fit waits (files stay in the inbox or slots,
+            # whole, as after a power cut) and the active model keeps answering.
+            self._drop_candidate()
+            self.load_error = _NO_HEAP
         return staged
 
     def _stage(self, inbox_name):

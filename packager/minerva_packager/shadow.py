@@ -8,14 +8,10 @@ chunks, so a board never holds more than one chunk of them.
 
 import json
 
-import numpy as np
-
 from .errors import PackagerError
 from .transport import DeviceError, connect
 
 ROOT = "/capsules"
-CHUNK_INPUTS = 16
-_NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "float32": np.float32}
 
 _OPEN = """
 import minerva, json, binascii
@@ -33,9 +29,16 @@ _ACTIONS = {
     "rollback": "_rt.rollback()\n",
     "confirm": "_rt.confirm()\n",
 }
-_FEED = """
-for _h in %(chunk)r:
-    print("OUT " + binascii.hexlify(bytes(_rt.infer(binascii.unhexlify(_h)))).decode())
+# Inputs reach the board in 1 KB pieces written into one buffer (board_run._snippets), so a
+# board never parses more than a kilobyte of hex at a time whatever the input size.
+_FEED_SETUP = """
+import gc
+gc.collect()
+_mx = bytearray(%(size)d)
+def _mp(o, h):
+    _mx[o:o + len(h) // 2] = binascii.unhexlify(h)
+def _mo():
+    print("OUT " + binascii.hexlify(bytes(_rt.infer(_mx))).decode())
 """
 
 
@@ -78,25 +81,15 @@ def act(port, action, via="mpremote", root=ROOT, force=False, reason="rejected b
 
 
 def load_inputs(path, spec):
-    """The samples in ``path`` (.npy: one sample or a batch on axis 0; else raw bytes) as
-    bytes per sample, checked against the model's input ``spec``."""
-    size = int(np.prod(spec["shape"]))
-    dtype = np.dtype(_NUMPY_DTYPES.get(spec["dtype"], np.int8))
-    if str(path).endswith(".npy"):
-        array = np.load(path)
-        if array.dtype != dtype:
-            raise PackagerError(f"{path}: samples are {array.dtype}, the active model takes "
-                                f"{spec['dtype']} {spec['shape']}",
-                                "quantize them to the model's input type first")
-        raw = array.tobytes()
-    else:
-        raw = open(path, "rb").read()
-    step = size * dtype.itemsize
-    if not raw or len(raw) % step:
-        raise PackagerError(f"{path}: {len(raw)} bytes is not a whole number of samples of "
-                            f"{step} bytes ({spec['dtype']} {spec['shape']})",
-                            "pass samples of the active model's input shape")
-    return [raw[i:i + step] for i in range(0, len(raw), step)]
+    """The samples in ``path`` as bytes per sample, checked against the model's input
+    ``spec`` as `minerva run` checks them (float values are quantized, and said so)."""
+    from .board_run import load_inputs as run_inputs
+
+    class _Spec:
+        meta = {"inputs": [spec]}
+
+    samples, _note = run_inputs(path, _Spec())
+    return samples
 
 
 def feed(port, path, via="mpremote", root=ROOT, progress=None):
@@ -110,9 +103,11 @@ def feed(port, path, via="mpremote", root=ROOT, progress=None):
             raise PackagerError("the board has no active model",
                                 "stage one: minerva deploy --stage --port PORT model.cap")
         samples = load_inputs(path, spec[0])
-        for start in range(0, len(samples), CHUNK_INPUTS):
-            chunk = [s.hex() for s in samples[start:start + CHUNK_INPUTS]]
-            out = _run(board, _FEED % {"chunk": chunk}, timeout=600)
+        from .board_run import _snippets
+
+        _run(board, _FEED_SETUP % {"size": len(samples[0]) if samples else 0})
+        for code in _snippets(samples):
+            out = _run(board, code, timeout=600)
             outputs += [bytes.fromhex(h) for h in _lines(out, "OUT ")]
             if progress:
                 progress(len(outputs), len(samples))

@@ -118,6 +118,17 @@ def _drop(root, name, data):
     (root / "inbox" / name).write_bytes(data)
 
 
+def _provisioned_board(micropython, signed, tmp_path):
+    # A board trusting the release key, serving signed v1: (capsule root, keys folder).
+    root, keys = tmp_path / "capsules", tmp_path / "keys"
+    keys.mkdir()
+    pub = load_public_key(signed["pub"])
+    (keys / f"{key_id(pub).hex()}.pub").write_text(public_text(pub))
+    _drop(root, "v1.cap", signed["caps"]["v1"])
+    _start(micropython, root, keys)
+    return root, keys
+
+
 def _start(micropython, root, keys):
     return _board(micropython, root, keys,
                   "show(Runtime(ROOT, kernels='viper', keys=KEYS))")[0]
@@ -162,12 +173,7 @@ def _resealed(data, section, rng):
 def test_tampering_with_any_section_of_a_signed_capsule_is_refused(micropython, signed,
                                                                    tmp_path):
     caps = signed["caps"]
-    root, keys = tmp_path / "capsules", tmp_path / "keys"
-    keys.mkdir()
-    pub = load_public_key(signed["pub"])
-    (keys / f"{key_id(pub).hex()}.pub").write_text(public_text(pub))
-    _drop(root, "v1.cap", caps["v1"])
-    _start(micropython, root, keys)
+    root, keys = _provisioned_board(micropython, signed, tmp_path)
     rng = random.Random(13)
     sections = [name for name, _, _ in split(caps["v2"])]
     assert {"META", "GRAPH", "WEIGHTS", "SIGNATURE"} <= set(sections)
@@ -207,12 +213,7 @@ show(rt)
 def test_deltas_rebuild_on_the_board_and_wrong_bases_are_refused(micropython, signed,
                                                                 tmp_path):
     caps = signed["caps"]
-    root, keys = tmp_path / "capsules", tmp_path / "keys"
-    keys.mkdir()
-    pub = load_public_key(signed["pub"])
-    (keys / f"{key_id(pub).hex()}.pub").write_text(public_text(pub))
-    _drop(root, "v1.cap", caps["v1"])
-    _start(micropython, root, keys)
+    root, keys = _provisioned_board(micropython, signed, tmp_path)
     delta = make_delta(caps["v1"], caps["v2"])
     assert apply_delta(caps["v1"], delta) == caps["v2"]
     wrong_base = make_delta(caps["weak"], caps["v2"])

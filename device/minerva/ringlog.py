@@ -6,35 +6,16 @@ import binascii
 import os
 import struct
 
+from .slots import listdir as _listdir
+from .slots import makedirs as _makedirs
+from .slots import remove as _remove
+
 _MAGIC = b"MNVR"
 # magic, seq, time, crc, len(active), len(candidate), len(input), class a, class c, digest
 _HEAD = "<4sIIIHHHhh8s"
 _HEAD_SIZE = struct.calcsize(_HEAD)
 _CRC_FROM = 16
 _MAX_RECORDS = 256
-
-
-def _makedirs(path):
-    parts = path.strip("/").split("/")
-    for i in range(1, len(parts) + 1):
-        try:
-            os.mkdir("/" + "/".join(parts[:i]))
-        except OSError:
-            pass
-
-
-def _listdir(path):
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 class RingLog:

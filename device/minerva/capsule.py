@@ -1,7 +1,5 @@
 # Capsule container (docs/capsule-format.md): header, section table, checksums, META.
 # No arithmetic here: this layer decides what runs, never how.
-import binascii
-import hashlib
 import struct
 
 try:
@@ -11,6 +9,7 @@ except ImportError:  # CPython
         return x
 
 
+from .digest import crc32, sha256
 from .errors import CapsuleChecksumError, CapsuleError, CapsuleVersionError
 from .graph import check_residency, parse_graph
 from .schema import ANY_OBJECT, META, RESIDENCY, parse
@@ -106,7 +105,7 @@ def verify_checksums(f, name, size, sections):
     # so a capsule larger than the heap can still be checked.
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
-    sha = hashlib.sha256()
+    sha = sha256()
     crcs = {}
     ranges = [(off, off + n, kind) for kind, (off, n, _) in sections.items()]
     unsigned = sections.get(SECTION_SIGNATURE, (0, 0, 0))
@@ -131,7 +130,7 @@ def verify_checksums(f, name, size, sections):
             lo = start if start > pos else pos
             hi = end if end < pos + n else pos + n
             if lo < hi:
-                crcs[kind] = binascii.crc32(chunk[lo - pos:hi - pos], crcs.get(kind, 0))
+                crcs[kind] = crc32(chunk[lo - pos:hi - pos], crcs.get(kind, 0))
         pos += n
     # Section CRCs first: they say where the damage is.
     for kind, (_, _, crc) in sections.items():

@@ -8,11 +8,11 @@
 #   y = rt.infer(x)                 # the active model's answer; a buffer reused by the next call
 #   rt.status(); rt.promote(); rt.reject(); rt.rollback(); rt.poll()
 import gc
-import hashlib
 import json
 import os
 import time
 
+from .digest import sha256
 from .errors import CapsuleError, OutOfMemoryError
 from .graph import DTYPE_NAMES
 from .memory import new_buffer
@@ -29,6 +29,12 @@ from .staging import KEYS, inspect_capsule, read_trusted_keys
 if hasattr(time, "ticks_us"):
     _ticks = time.ticks_us
     _elapsed = time.ticks_diff
+elif hasattr(time, "monotonic_ns"):  # CircuitPython boards: no ticks_* in their time module
+    def _ticks():
+        return time.monotonic_ns() // 1000
+
+    def _elapsed(end, start):
+        return end - start
 else:  # CPython
     def _ticks():
         return time.perf_counter_ns() // 1000
@@ -277,7 +283,7 @@ class Runtime(Inbox, Decisions, Reporting):
         if not comp.compare(self._answer, out):
             inp = x[0] if isinstance(x, (list, tuple)) else x
             keep = policy["log_inputs"] and len(inp) <= policy["log_input_bytes"]
-            self._log().append(self._now(), hashlib.sha256(bytes(inp)).digest(),
+            self._log().append(self._now(), sha256(bytes(inp)).digest(),
                                self._answer, out, inp if keep else b"", comp.last)
         comp.time(spent_active, spent)
         comp.checkpoint()

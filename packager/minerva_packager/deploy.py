@@ -96,7 +96,8 @@ def _recover_snippet():
     from .runtime import DEVICE_PACKAGE
 
     source = (DEVICE_PACKAGE / "journal.py").read_text()
-    return source + "\nimport sys\nif sys.implementation.name == 'micropython':\n    recover()\n"
+    return source + ("\nimport sys\nif sys.implementation.name in ('micropython', "
+                     "'circuitpython'):\n    recover()\n")
 
 
 def _activation_order(paths):

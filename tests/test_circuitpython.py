@@ -122,6 +122,7 @@ def _write_damaged(shared_models, tmp_path):
 def test_every_damage_is_a_capsule_error(circuitpython, shared_models, tmp_path, prelude):
     paths = _write_damaged(shared_models, tmp_path)
     proc = circuitpython.run(prelude + f"""
+import minerva
 from minerva import digest
 print("NATIVE", digest.NATIVE_SHA256, digest.NATIVE_CRC32)
 for p in {paths!r}:
@@ -147,6 +148,7 @@ def test_pure_python_digests_verify_and_run(circuitpython, tmp_path):
     outs = run_on_micropython(circuitpython, V1, xs, tmp_path, kernels="python",
                               extra_path=())
     proc = circuitpython.run(WITHOUT_HASHLIB + f"""
+import minerva
 from minerva import digest
 m = minerva.load({str(V1)!r}, kernels="python")
 X = open({str(tmp_path / "inputs.bin")!r}, "rb").read()
@@ -244,3 +246,41 @@ show(rt)
     assert rolled["active"]["version"] == "1.0.0" and rolled["previous"] is None
     assert rolled["rejected"][-1]["reason"] == "rolled back by the user"
     assert not list((root / "inbox").iterdir())
+
+
+@pytest.mark.parametrize("prelude", ["", WITHOUT_HASHLIB], ids=["hashlib", "pure-python"])
+def test_pure_python_digests_verify_once_at_staging(circuitpython, tmp_path, prelude):
+    # Staging verifies in full and records the SHA-256; at later boots, pure-Python digests
+    # check the file still ends with it instead of hashing it again (seconds on an RP2040).
+    # Without hashlib, a swapped slot file is refused (it does not end with the recorded
+    # SHA-256); a flipped weight byte after staging is caught at boot only where hashing is
+    # native (and hashed in full at every boot there).
+    root = tmp_path / "capsules"
+    (root / "inbox").mkdir(parents=True)
+    inputs = tmp_path / "heldout.bin"
+    inputs.write_bytes(b"".join(_heldout(1)))
+    shutil.copy(V1, root / "inbox" / "digits.cap")
+
+    def boot(count=0):
+        proc = circuitpython.run(prelude + RUNTIME.format(
+            inputs=str(inputs), root=str(root), kernels="python", count=count),
+            heapsize="236304")
+        return [json.loads(x[7:]) for x in proc.stdout.splitlines() if x[:7] == "STATUS "][0]
+
+    slot = root / "slots" / boot(1)["active"]["file"]
+    data = bytearray(slot.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    slot.write_bytes(bytes(data))
+    status = boot()
+    if prelude:
+        assert status["active"]["version"] == "1.0.0"
+    else:
+        assert status["active"] is None
+        assert "SHA-256 mismatch" in status["rejected"][-1]["reason"] or \
+            "CRC-32 mismatch" in status["rejected"][-1]["reason"]
+        return
+    v2 = pack_tflite(DIGITS_TFLITE, name="digits", version="2.0.0")
+    slot.write_bytes(v2)  # same size, another capsule: its trailing SHA-256 differs
+    status = boot()
+    assert status["active"] is None
+    assert "not the capsule verified when it was staged" in status["rejected"][-1]["reason"]

@@ -9,7 +9,7 @@ except ImportError:  # CPython
         return x
 
 
-from .digest import crc32, sha256
+from .digest import NATIVE_CRC32, NATIVE_SHA256, crc32, sha256
 from .errors import CapsuleChecksumError, CapsuleError, CapsuleVersionError
 from .graph import check_residency, parse_graph
 from .schema import ANY_OBJECT, META, RESIDENCY, parse
@@ -161,9 +161,21 @@ def read_signature(f, name, sections):
     return raw[4:12], raw[12:76]
 
 
-def verified_sections(f, name, size):
-    # The section table, after every checksum has been checked.
+def verified_sections(f, name, size, recorded=None):
+    # The section table, after every checksum has been checked. ``recorded`` is the SHA-256
+    # noted when this file was verified in full as it was staged (signature included): a file
+    # not ending with it is not that capsule and is refused. Where the digests are pure Python
+    # (a CircuitPython board without hashlib or binascii.crc32: seconds per capsule on an
+    # RP2040) a file ending with it is not hashed again at every boot; the section table and
+    # the structure are still checked, and only bit rot after staging goes unseen there.
     sections = read_sections(f, name, size)
+    if recorded is not None:
+        f.seek(size - _SHA_SIZE)
+        if _read_exact(f, _SHA_SIZE, name, "the SHA-256") != recorded:
+            raise CapsuleChecksumError("%s: SHA-256 mismatch: not the capsule verified when "
+                                       "it was staged" % name)
+        if not (NATIVE_SHA256 and NATIVE_CRC32):
+            return sections
     verify_checksums(f, name, size, sections)
     return sections
 

@@ -271,21 +271,22 @@ _NO_HEAP = OutOfMemoryError("minerva: not enough RAM to load a capsule, or even 
                             "much more it needs (the heap is all but full); free memory first")
 
 
-def load(path, kernels=None, paged=None, arena=None):
+def load(path, kernels=None, paged=None, arena=None, verified=None):
     # Verify and prepare the capsule at ``path``. Raises CapsuleError (naming the file) and
     # changes nothing if anything is wrong; OutOfMemoryError (a CapsuleError) when the heap
     # cannot hold it. ``kernels`` forces a tier: "natmod", "viper", "python" (or "numpy" on
     # CPython); the default picks the fastest available. ``paged`` overrides the capsule's
     # residency plan: True pages every filter from flash, False keeps all weights in RAM.
     # ``arena`` (another model's ``.arena``) is shared when large enough: the two models must
-    # then run one after the other, never interleaved.
+    # then run one after the other, never interleaved. ``verified`` is the SHA-256 (32 bytes)
+    # recorded when the file was verified in full (capsule.verified_sections says when it counts).
     try:
-        return _load(path, kernels, paged, arena)
+        return _load(path, kernels, paged, arena, verified)
     except MemoryError:
         raise _NO_HEAP
 
 
-def _load(path, kernels, paged, shared):
+def _load(path, kernels, paged, shared, verified):
     try:
         size = os.stat(path)[6]
         f = open(path, "rb")
@@ -294,7 +295,7 @@ def _load(path, kernels, paged, shared):
     model = cap = arena = ready = None
     try:
         try:
-            sections = verified_sections(f, path, size)
+            sections = verified_sections(f, path, size, verified)
             # The kernel tier's code first: importing it needs contiguous heap, which the
             # model's large buffers would otherwise have cut up.
             kernels = select_kernels(kernels, path)

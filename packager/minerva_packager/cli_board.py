@@ -47,10 +47,19 @@ _VIA = click.option("--via", type=click.Choice(VIAS), default="mpremote", show_d
 @click.option("--heap", type=int, help="Heap bytes instead of the board's heap_bytes.")
 @click.option("--detach", is_flag=True, help="Run in the background; stop with "
               "`minerva vboard stop`.")
+@click.option("--circuitpython", is_flag=True, help="Run CircuitPython (its unix port) with "
+              "a host folder as the CIRCUITPY drive, instead of MicroPython on a flash image.")
+@click.option("--drive", type=click.Path(file_okay=False, path_type=Path),
+              help="The CIRCUITPY folder (implies --circuitpython; default "
+              "<state-dir>/CIRCUITPY).")
+@click.option("--interpreter", type=click.Path(dir_okay=False, path_type=Path),
+              help="The unix port to run (default: the venv's micropython, or "
+              "../shared/circuitpython/circuitpython).")
 @_STATE_DIR
 @click.pass_context
-def vboard(ctx, board, image, heap, detach, state_dir):
-    """Start a virtual board: MicroPython on a pty with the board's heap and flash."""
+def vboard(ctx, board, image, heap, detach, circuitpython, drive, interpreter, state_dir):
+    """Start a virtual board: MicroPython on a pty with the board's heap and flash, or
+    CircuitPython with a folder as its CIRCUITPY drive (--circuitpython)."""
     if ctx.invoked_subcommand is not None:
         return
     from .boards import load_board
@@ -59,19 +68,23 @@ def vboard(ctx, board, image, heap, detach, state_dir):
     profile = load_board(board)
     state_dir = _state_dir(state_dir)
     image = image or state_dir / f"{profile['name']}.lfs"
+    if circuitpython and drive is None:
+        drive = state_dir / "CIRCUITPY"
     if detach:
-        port, pid = start_detached(board, state_dir, image=image, heap=heap)
+        port, pid = start_detached(board, state_dir, image=image, heap=heap, drive=drive,
+                                   interpreter=interpreter)
         click.echo(port)
         click.echo(f"minerva vboard: {profile['name']} running as pid {pid}; stop it with "
                    f"`minerva vboard stop{_state_flag(state_dir)}`", err=True)
         return
-    vb = VirtualBoard(profile, image=image, heap=heap)
+    vb = VirtualBoard(profile, image=image, heap=heap, micropython=interpreter, drive=drive)
 
     def ready(port):
         click.echo(port)
+        storage = (f"CIRCUITPY drive {vb.drive}" if drive else
+                   f"flash {image} ({profile['filesystem']['size']} bytes)")
         click.echo(f"minerva vboard: {profile['title']} on {port}, heap {vb.heap} bytes, "
-                   f"flash {image} ({profile['filesystem']['size']} bytes); Ctrl-C stops it",
-                   err=True)
+                   f"{storage}; Ctrl-C stops it", err=True)
 
     vb.serve(ready)
 
@@ -101,8 +114,11 @@ def vboard_stop(state_dir):
               "(/capsules/inbox): the first becomes active, later ones are shadow-tested as "
               "candidates (minerva shadow).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verification line.")
+@click.option("--mpy-cross", type=click.Path(exists=True, dir_okay=False),
+              help="CircuitPython's mpy-cross: a CircuitPython board gets .mpy files made with "
+              "it (default: .py sources).")
 @click.argument("capsules", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-def deploy(port, via, board, no_runtime, stage, quiet, capsules):
+def deploy(port, via, board, no_runtime, stage, quiet, mpy_cross, capsules):
     """Install the runtime and CAPSULES on a board, skipping files that are unchanged."""
     from .deploy import deploy as run_deploy
     from .deploy import terminal_progress
@@ -112,7 +128,8 @@ def deploy(port, via, board, no_runtime, stage, quiet, capsules):
             click.echo(text)
 
     run_deploy(_port(port), capsules, board=board, via=via, runtime=not no_runtime, say=say,
-               progress=None if quiet else terminal_progress(), stage=stage)
+               progress=None if quiet else terminal_progress(), stage=stage,
+               mpy_cross=mpy_cross)
 
 
 @click.command()

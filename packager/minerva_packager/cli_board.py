@@ -117,11 +117,21 @@ def vboard_stop(state_dir):
 @click.option("--mpy-cross", type=click.Path(exists=True, dir_okay=False),
               help="CircuitPython's mpy-cross: a CircuitPython board gets .mpy files made with "
               "it (default: .py sources).")
+@click.option("--drive", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A CircuitPython board's CIRCUITPY drive: copy the runtime into lib/minerva "
+              "and the capsules into capsules/inbox as files (no serial port).")
 @click.argument("capsules", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-def deploy(port, via, board, no_runtime, stage, quiet, mpy_cross, capsules):
+def deploy(port, via, board, no_runtime, stage, quiet, mpy_cross, drive, capsules):
     """Install the runtime and CAPSULES on a board, skipping files that are unchanged."""
     from .deploy import deploy as run_deploy
     from .deploy import terminal_progress
+
+    if drive is not None:
+        from .drive import copy_to_drive
+
+        copy_to_drive(drive, capsules, runtime=not no_runtime, mpy_cross=mpy_cross,
+                      say=click.echo)
+        return
 
     def say(text):
         if not quiet or text.startswith("Verified"):

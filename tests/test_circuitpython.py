@@ -14,14 +14,14 @@ from device_runner import run_on_cpython, run_on_micropython
 from digits_versions import HELDOUT_X, V1
 from test_capsule_errors import damaged
 
-from minerva.digest import PySha256, py_crc32
+from minerva.digest_py import PySha256, py_crc32
 from minerva_packager.pack import pack_tflite
 
 pytestmark = pytest.mark.circuitpython
 
 DIGITS_TFLITE = V1.with_name("digits.tflite")
 # Replaces hashlib and binascii before minerva is imported, as on a board built without them:
-# `import` finds the stub in sys.modules and digest.py falls back to its pure-Python code.
+# `import` finds the stub in sys.modules and capsule.py falls back to digest_py.py.
 WITHOUT_HASHLIB = """
 class _Absent:
     pass
@@ -44,7 +44,8 @@ def test_fallback_digests_match_hashlib_and_zlib():
 
 SPEED = """
 import time
-from minerva.digest import PySha256, py_crc32, sha256, crc32
+from minerva.capsule import sha256, crc32
+from minerva.digest_py import PySha256, py_crc32
 data = bytearray(32768)
 for i in range(len(data)):
     data[i] = (i * 7) & 255
@@ -70,7 +71,7 @@ def test_fallback_speed(request, interpreter):
 
 def test_implementation_is_micropython_family(circuitpython):
     proc = circuitpython.run("""
-from minerva import digest, tiers
+from minerva import capsule as digest, tiers
 print("FAMILY", digest.MICROPYTHON_FAMILY, digest.CIRCUITPYTHON, tiers._default_order())
 """)
     assert "FAMILY True True ('viper', 'python')" in proc.stdout
@@ -123,7 +124,7 @@ def test_every_damage_is_a_capsule_error(circuitpython, shared_models, tmp_path,
     paths = _write_damaged(shared_models, tmp_path)
     proc = circuitpython.run(prelude + f"""
 import minerva
-from minerva import digest
+from minerva import capsule as digest
 print("NATIVE", digest.NATIVE_SHA256, digest.NATIVE_CRC32)
 for p in {paths!r}:
     try:
@@ -149,7 +150,7 @@ def test_pure_python_digests_verify_and_run(circuitpython, tmp_path):
                               extra_path=())
     proc = circuitpython.run(WITHOUT_HASHLIB + f"""
 import minerva
-from minerva import digest
+from minerva import capsule as digest
 m = minerva.load({str(V1)!r}, kernels="python")
 X = open({str(tmp_path / "inputs.bin")!r}, "rb").read()
 for i in range(5):

@@ -61,7 +61,7 @@ def test_deploy_installs_circuitpython_mpy_without_viper_or_natmod(deployed):
     assert installed and all(p.suffix == ".mpy" for p in installed)
     assert all(p.read_bytes()[:2] == b"C\x06" for p in installed), "CircuitPython's magic"
     names = {p.stem for p in installed}
-    assert "kernels_py" in names and "digest" in names
+    assert "kernels_py" in names and "digest_py" in names
     assert not any("viper" in n for n in names), "a CircuitPython board has no viper emitter"
     assert not list((drive / "lib").glob("minerva_nat*")), "natmod cannot load on CircuitPython"
     assert "kernels_np" not in names

@@ -1,6 +1,7 @@
 # Capsule container (docs/capsule-format.md): header, section table, checksums, META.
 # No arithmetic here: this layer decides what runs, never how.
 import struct
+import sys
 
 try:
     from micropython import const
@@ -9,10 +10,60 @@ except ImportError:  # CPython
         return x
 
 
-from .digest import NATIVE_CRC32, NATIVE_SHA256, crc32, sha256
 from .errors import CapsuleChecksumError, CapsuleError, CapsuleVersionError
 from .graph import check_residency, parse_graph
 from .schema import ANY_OBJECT, META, RESIDENCY, parse
+
+# Integrity primitives for every module (kept here, not in a module of their own: each file in
+# /lib/minerva costs the board heap). CircuitPython boards have hashlib only on Wi-Fi builds
+# (and then only hashlib.new("sha256")), and binascii.crc32 only where both CIRCUITPY_BINASCII
+# and CIRCUITPY_ZLIB are on: a Pico or an nRF board has neither. The pure-Python versions
+# (digest_py.py) are imported only when the C ones are missing; they are slow (README,
+# "CircuitPython"), so the runtime then verifies a capsule once, when it is staged.
+# True on MicroPython and CircuitPython (same VM, same heap rules, same .mpy family), False on
+# CPython. Code that asks "am I on a board-like interpreter?" asks this, never the name.
+MICROPYTHON_FAMILY = sys.implementation.name in ("micropython", "circuitpython")
+CIRCUITPYTHON = sys.implementation.name == "circuitpython"
+
+
+# Chosen once at import, by plain top-level code: a board keeps only the names below, not
+# the code that chose them (this module is imported on every board, and heap is tight there).
+try:
+    import hashlib
+except ImportError:
+    hashlib = None
+NATIVE_SHA256 = hasattr(hashlib, "sha256") or hasattr(hashlib, "new")
+if hasattr(hashlib, "sha256"):  # MicroPython, CPython, CircuitPython's unix port
+    sha256 = hashlib.sha256
+elif NATIVE_SHA256:  # CircuitPython boards with CIRCUITPY_HASHLIB: only hashlib.new()
+
+    def sha256(data=None):
+        h = hashlib.new("sha256")
+        if data is not None:
+            h.update(data)
+        return h
+else:
+    from .digest_py import PySha256 as sha256  # noqa: F401 - this module's API
+
+try:
+    import binascii
+except ImportError:
+    binascii = None
+NATIVE_CRC32 = hasattr(binascii, "crc32")
+if NATIVE_CRC32:
+    crc32 = binascii.crc32
+else:
+    from .digest_py import py_crc32 as crc32  # noqa: F401 - this module's API
+if hasattr(binascii, "hexlify"):
+    hexlify = binascii.hexlify
+    unhexlify = binascii.unhexlify
+else:  # lower-case hex as bytes, from bytes.hex()/fromhex()
+
+    def hexlify(data):
+        return bytes(data).hex().encode()
+
+    def unhexlify(text):
+        return bytes.fromhex(text.decode() if isinstance(text, (bytes, bytearray)) else text)
 
 MAGIC = b"MNVC"
 # v2: a SIGNATURE section may be present; its bytes are left out of the SHA-256 (which is

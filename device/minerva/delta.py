@@ -15,7 +15,7 @@
 import os
 import struct
 
-from .digest import crc32, hexlify
+from .capsule import crc32, hexlify
 from .errors import CapsuleError
 
 MAGIC = b"MNVD"

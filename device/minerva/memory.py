@@ -6,8 +6,8 @@ import json
 import struct
 from array import array
 
-from .capsule import SECTION_GRAPH, SECTION_RESIDENCY, SECTION_WEIGHTS
-from .digest import CIRCUITPYTHON, MICROPYTHON_FAMILY
+from .capsule import (CIRCUITPYTHON, MICROPYTHON_FAMILY, SECTION_GRAPH, SECTION_RESIDENCY,
+                      SECTION_WEIGHTS)
 
 TYPECODES = ("b", "B", "h", "i", "f")
 _SIZES = (1, 1, 2, 4, 4)

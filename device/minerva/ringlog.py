@@ -5,7 +5,7 @@
 import os
 import struct
 
-from .digest import crc32, hexlify
+from .capsule import crc32, hexlify
 
 _MAGIC = b"MNVR"
 # magic, seq, time, crc, len(active), len(candidate), len(input), class a, class c, digest

@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from .digest import NATIVE_CRC32, NATIVE_SHA256, sha256, unhexlify
+from .capsule import NATIVE_CRC32, NATIVE_SHA256, sha256, unhexlify
 from .errors import CapsuleError, OutOfMemoryError
 from .graph import DTYPE_NAMES
 from .memory import new_buffer
@@ -24,6 +24,7 @@ from .runtime_decisions import POLICY_FILE, Decisions
 from .runtime_inbox import Inbox
 from .runtime_report import Reporting
 from .staging import KEYS, inspect_capsule, read_trusted_keys
+from .tiers import select_kernels
 
 
 if hasattr(time, "ticks_us"):
@@ -57,6 +58,14 @@ class Runtime(Inbox, Decisions, Reporting):
     def __init__(self, root="/capsules", kernels=None, policy=None, keys=KEYS):
         self.root = root.rstrip("/")
         self.kernels = kernels
+        # The kernel tier's code first, while the heap is whole: staging a capsule scatters a
+        # signature check's numbers over it, after which the tier's import (contiguous blocks)
+        # failed on a virtual Pico with 126 KB free. load() imports it first for the same
+        # reason; an error here is left for load() to report.
+        try:
+            select_kernels(kernels, self.root)
+        except CapsuleError:
+            pass
         # Public keys provisioned on the board: once there is one, only its signatures pass.
         self.trusted = read_trusted_keys(keys)
         self.slots = Slots(self.root)

@@ -56,7 +56,7 @@ class Reporting:
     def report(self, out=print):
         # Everything `minerva shadow report` plots, one JSON line at a time (a board never
         # holds the whole report in RAM): STATUS, COUNTS, IO, then one LOG line per record.
-        from .digest import hexlify
+        from .capsule import hexlify
 
         out("STATUS " + json.dumps(self.status()))
         out("COUNTS " + json.dumps(self.counts()))

@@ -15,7 +15,7 @@ KEYS = "/keys"
 
 def read_trusted_keys(folder=KEYS):
     # {key id (8 bytes): public key (32 bytes)} from <folder>/*.pub ("ed25519 <hex>").
-    from .digest import sha256, unhexlify
+    from .capsule import sha256, unhexlify
 
     keys = {}
     try:

@@ -2,7 +2,7 @@
 # then pure Python (the spec). On CPython a numpy tier serves host-side simulation.
 import sys
 
-from .digest import CIRCUITPYTHON, MICROPYTHON_FAMILY
+from .capsule import CIRCUITPYTHON, MICROPYTHON_FAMILY
 from .errors import UnsupportedError
 from .memory import collect
 

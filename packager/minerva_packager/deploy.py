@@ -41,9 +41,13 @@ _HASHES = """
 import os
 try:
     from hashlib import sha256
+except ImportError:  # a CircuitPython board without it: digest_py.py was sent before this
+    sha256 = PySha256
+try:
     from binascii import hexlify
-except ImportError:  # a CircuitPython board without them: digest.py was sent before this
-    pass
+except ImportError:
+    def hexlify(b):
+        return b.hex().encode()
 def _h(p):
     try:
         n = os.stat(p)[6]
@@ -253,13 +257,13 @@ def _check_board_reads(transport, capsule_paths, port):
 def remote_hashes(transport, paths, portable=False):
     """``{path: (size, sha256 hex) or None}`` as the board sees its files.
 
-    ``portable`` sends the device's digest.py first, for CircuitPython boards whose build has
-    no hashlib (it then supplies a pure-Python SHA-256)."""
+    ``portable`` sends the device's digest_py.py first, for CircuitPython boards whose build
+    has no hashlib (it then supplies a pure-Python SHA-256)."""
     prefix = ""
     if portable:
         from .runtime import DEVICE_PACKAGE
 
-        prefix = (DEVICE_PACKAGE / "digest.py").read_text() + "\n"
+        prefix = (DEVICE_PACKAGE / "digest_py.py").read_text() + "\n"
     return _literal(transport.exec(prefix + _HASHES % (list(paths),)))
 
 
@@ -284,7 +288,13 @@ class Report:
 
 # After a staging deploy: the board's runtime takes the inbox now, and says what it did.
 _POLL = """
-import minerva, json
+# What this deploy's earlier scripts left in the REPL scope (the recovery code, hashing
+# helpers, an earlier runtime) is dropped first: the runtime stages on the heap a fresh boot
+# would give it, not one cut up by the deploy (a delta staged there ran out of heap).
+for _k in [k for k in globals() if not k.startswith("__")]:
+    del globals()[_k]
+import gc, minerva, json
+gc.collect()
 try:
     _rt = minerva.Runtime(%(root)r)
     print("STATUS " + json.dumps(_rt.status()))

@@ -23,6 +23,9 @@ DEVICE_PACKAGE = Path(minerva.tiers.__file__).resolve().parent
 # board then runs the viper tier).
 DIST_DIR = Path(__file__).resolve().parents[2] / "dist"
 MPY_ABI = "6.3"
+# Pure-Python SHA-256/CRC-32, for CircuitPython boards built without hashlib or binascii.crc32;
+# MicroPython's ports have both, and every file in /lib/minerva costs a board heap and flash.
+CIRCUITPYTHON_ONLY_MODULES = ("digest_py",)
 
 
 
@@ -61,7 +64,7 @@ def runtime_files(board, arch=None):
     runtime_dir = board.get("runtime_dir", "/lib/minerva")
     files = {}
     for source in sorted(DEVICE_PACKAGE.glob("*.py")):
-        if source.stem in HOST_ONLY_MODULES:
+        if source.stem in HOST_ONLY_MODULES or source.stem in CIRCUITPYTHON_ONLY_MODULES:
             continue
         files[f"{runtime_dir}/{source.stem}.mpy"] = compile_mpy(source, arch)
     lib_dir = runtime_dir.rsplit("/", 1)[0] or "/"

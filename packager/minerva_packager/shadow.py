@@ -18,7 +18,9 @@ CHUNK_INPUTS = 16
 _NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "float32": np.float32}
 
 _OPEN = """
-import minerva, json, binascii
+import gc, minerva, json, binascii
+_rt = None  # a runtime an earlier command left in the REPL scope: freed before a new one
+gc.collect()
 try:
     _rt = minerva.Runtime(%(root)r)
 except minerva.CapsuleError as e:

@@ -6,8 +6,7 @@
 #
 # On MicroPython it mounts the LittleFS2 image file at "/" the way a board's _boot.py mounts
 # its flash. CircuitPython's unix port has no vfs module, so there IMAGE is a host folder, the
-# stand-in for the CIRCUITPY drive: "/" paths given to open() and os are mapped into it, and
-# modules that use the native emitters fail to import as on a board built without them. It runs
+# stand-in for the CIRCUITPY drive (vboard_agent_drive.py). It runs
 # boot.py (and main.py when RUN_MAIN is "1"), then executes code chunks that the host bridge
 # (vboard.py) sends on stdin as "<kind> <length>\n<source>", kind "x" (file input, the raw REPL)
 # or "s" (single input, the friendly REPL). Program output goes to stdout unchanged, framed by
@@ -19,7 +18,7 @@ import sys
 
 try:
     import vfs
-except ImportError:  # CircuitPython: the filesystem is the host's (see _mount_drive)
+except ImportError:  # CircuitPython: the filesystem is the host's (vboard_agent_drive.py)
     vfs = None
 
 _IMAGE, _BLOCK, _NONCE, _BOARD, _MACHINE, _RUN_MAIN = sys.argv[1:7]
@@ -101,10 +100,6 @@ class VirtualBoardInfo:
     # `import vboard` on the virtual board: what it emulates (a real board has no such module).
     board = _BOARD
     machine = _MACHINE
-    # What the board's sys.implementation._mpy says: a CircuitPython board has no native
-    # emitter, so no arch (this unix port has x64's).
-    mpy = sys.implementation._mpy & 0x3FF if vfs is None else sys.implementation._mpy
-    drive = _IMAGE if vfs is None else None
 
     def flash_stats(self):
         # Traffic since boot, and its energy by the board profile's flash figures.
@@ -116,118 +111,14 @@ class VirtualBoardInfo:
         return stats
 
 
-class DriveOs:
-    # `import os` on the virtual CircuitPython board: the unix port's os with every path
-    # argument that starts with "/" moved into the drive folder, so "/capsules/inbox" is
-    # <drive>/capsules/inbox as on the board's CIRCUITPY filesystem.
-    def __getattr__(self, name):
-        return getattr(os, name)
-
-    def listdir(self, path="."):
-        return os.listdir(_on_drive(path))
-
-    def ilistdir(self, path="."):
-        return os.ilistdir(_on_drive(path))
-
-    def stat(self, path):
-        return os.stat(_on_drive(path))
-
-    def statvfs(self, path):
-        return os.statvfs(_on_drive(path))
-
-    def mkdir(self, path):
-        return os.mkdir(_on_drive(path))
-
-    def rmdir(self, path):
-        return os.rmdir(_on_drive(path))
-
-    def remove(self, path):
-        return os.remove(_on_drive(path))
-
-    def rename(self, old, new):
-        return os.rename(_on_drive(old), _on_drive(new))
-
-    def chdir(self, path):
-        return os.chdir(_on_drive(path))
-
-    def getcwd(self):
-        cwd = os.getcwd()
-        return cwd[len(_IMAGE):] or "/" if cwd.startswith(_IMAGE) else cwd
-
-
-def _on_drive(path):
-    if isinstance(path, str) and path.startswith("/") and not path.startswith(_IMAGE + "/") \
-            and path != _IMAGE:
-        return _IMAGE + path.rstrip("/") if path != "/" else _IMAGE
-    return path
-
-
-_native_sources = {}
-
-
-def _uses_native_emitter(module):
-    # Whether the module's source asks for viper/native code, which a CircuitPython board
-    # (CIRCUITPY_ENABLE_MPY_NATIVE off) refuses with "invalid micropython decorator".
-    if module not in _native_sources:
-        found = False
-        rel = module.replace(".", "/")
-        for folder in sys.path:
-            for path in (rel + ".py", rel + "/__init__.py"):
-                full = (folder + "/" + path) if folder else path
-                try:
-                    with _host_open(full, "rb") as f:
-                        text = f.read()
-                except OSError:
-                    continue
-                found = b"@micropython.viper" in text or b"@micropython.native" in text
-                break
-            else:
-                continue
-            break
-        _native_sources[module] = found
-    return _native_sources[module]
-
-
-def _board_import(name, globals=None, locals=None, fromlist=(), level=0):
-    base = name
-    if level:
-        package = (globals or {}).get("__name__", "")
-        if "__path__" not in (globals or {}):
-            package = package.rsplit(".", 1)[0] if "." in package else ""
-        for _ in range(level - 1):
-            package = package.rsplit(".", 1)[0]
-        base = package + ("." + name if name else "")
-    # CircuitPython passes fromlist as False for a plain `import x`.
-    items = fromlist if isinstance(fromlist, (tuple, list)) else ()
-    for module in [base] + [base + "." + item for item in items]:
-        if module not in sys.modules and _uses_native_emitter(module):
-            raise SyntaxError("invalid micropython decorator")
-    return _host_import(name, globals, locals, fromlist, level)
-
-
-def _mount_drive():
-    # The CIRCUITPY stand-in: a host folder, with "/" paths mapped into it.
-    global _host_open, _host_import
-    import builtins
-
-    _host_open = builtins.open
-    _host_import = builtins.__import__
-
-    def drive_open(path, *args, **kwargs):
-        return _host_open(_on_drive(path), *args, **kwargs)
-
-    builtins.open = drive_open
-    builtins.__import__ = _board_import
-    sys.modules["os"] = DriveOs()
-    os.chdir(_IMAGE)
-    sys.path[:] = ["", _IMAGE + "/lib"]
-    sys.modules["vboard"] = VirtualBoardInfo()
-
-
 def _mount():
     global _flash
     if vfs is None:
-        _mount_drive()
+        # Kept in its own module: this agent's code takes the virtual board's heap, and a
+        # MicroPython board must not pay for CircuitPython's drive.
+        import vboard_agent_drive
+
+        vboard_agent_drive.mount(_IMAGE, VirtualBoardInfo())
         return
     f = open(_IMAGE, "r+b")
     size = f.seek(0, 2)

@@ -1,11 +1,8 @@
-# SHA-256, CRC-32 and hex for capsule integrity, on any interpreter of the MicroPython family.
-# CircuitPython boards have hashlib only on Wi-Fi builds (and then only hashlib.new("sha256")),
-# and binascii.crc32 only where both CIRCUITPY_BINASCII and CIRCUITPY_ZLIB are on: a Pico or an
-# nRF board has neither. The pure-Python versions below are used only when the C ones are
-# missing; they are slow (see README, "CircuitPython"), so the runtime verifies a capsule once,
-# when it is staged, and not at every boot.
+# Pure-Python SHA-256 and CRC-32, for boards whose build has no hashlib or binascii.crc32
+# (most CircuitPython boards). capsule.py imports this module only then, so a board with the C
+# functions never spends heap on this code. Self-contained (deploy sends it to a board as a
+# script to check hashes there).
 import struct
-import sys
 
 try:
     from micropython import const
@@ -13,11 +10,6 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-
-# True on MicroPython and CircuitPython (same VM, same heap rules, same .mpy family), False on
-# CPython. Code that asks "am I on a board-like interpreter?" asks this, never the name.
-MICROPYTHON_FAMILY = sys.implementation.name in ("micropython", "circuitpython")
-CIRCUITPYTHON = sys.implementation.name == "circuitpython"
 
 _MASK = const(0xFFFFFFFF)
 _K = (
@@ -137,51 +129,3 @@ def py_crc32(data, crc=0):
     for byte in data:
         crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return ~crc & _MASK
-
-
-def _pick_sha256():
-    try:
-        import hashlib
-    except ImportError:
-        return PySha256, False
-    if hasattr(hashlib, "sha256"):  # MicroPython, CPython, CircuitPython's unix port
-        return hashlib.sha256, True
-    if hasattr(hashlib, "new"):  # CircuitPython boards with CIRCUITPY_HASHLIB
-
-        def board_sha256(data=None):
-            h = hashlib.new("sha256")
-            if data is not None:
-                h.update(data)
-            return h
-
-        return board_sha256, True
-    return PySha256, False
-
-
-def _pick_binascii():
-    try:
-        import binascii
-    except ImportError:
-        return py_crc32, False, None, None
-    crc = getattr(binascii, "crc32", None)
-    return (crc or py_crc32, crc is not None, getattr(binascii, "hexlify", None),
-            getattr(binascii, "unhexlify", None))
-
-
-sha256, NATIVE_SHA256 = _pick_sha256()
-crc32, NATIVE_CRC32, _hexlify, _unhexlify = _pick_binascii()
-
-
-def hexlify(data):
-    # Lower-case hex as bytes, like binascii.hexlify (a build without binascii has bytes.hex).
-    if _hexlify is not None:
-        return _hexlify(data)
-    return bytes(data).hex().encode()
-
-
-def unhexlify(text):
-    if _unhexlify is not None:
-        return _unhexlify(text)
-    if isinstance(text, (bytes, bytearray)):
-        text = text.decode()
-    return bytes.fromhex(text)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sysdeps test demo lint natmod natmod-pico pico-setup bench clean
+.PHONY: setup sysdeps test demo demo-circuitpython lint natmod natmod-pico pico-setup bench clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ test: setup sysdeps natmod-x64 natmod-pico pico-setup
 
 demo: setup
 	$(BIN)/python -m minerva_packager.demo
+
+# The inference part on a virtual CircuitPython board (../shared/circuitpython), capsules
+# dropped into its CIRCUITPY folder.
+demo-circuitpython: setup
+	$(BIN)/python -m minerva_packager.demo --circuitpython
 
 lint: setup
 	$(BIN)/ruff check .

@@ -109,3 +109,15 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             "skipped for missing tools: " + "; ".join(
                 f"{n} need {tool} ({_TOOLS[tool]})" for tool, n in sorted(counts.items())))
+
+
+CIRCUITPYTHON_DIR = ROOT.parent / "shared" / "circuitpython"
+
+
+@pytest.fixture(scope="session")
+def circuitpython():
+    """The CircuitPython 10.2.1 unix port from ../shared/circuitpython, run like MicroPython."""
+    binary = CIRCUITPYTHON_DIR / "circuitpython"
+    if not binary.exists():
+        pytest.skip(f"{binary} is absent (the CircuitPython unix port lives in ../shared)")
+    return MicroPython(str(binary))

@@ -1,8 +1,7 @@
 # Capsule container (docs/capsule-format.md): header, section table, checksums, META.
 # No arithmetic here: this layer decides what runs, never how.
-import binascii
-import hashlib
 import struct
+import sys
 
 try:
     from micropython import const
@@ -14,6 +13,57 @@ except ImportError:  # CPython
 from .errors import CapsuleChecksumError, CapsuleError, CapsuleVersionError
 from .graph import check_residency, parse_graph
 from .schema import ANY_OBJECT, META, RESIDENCY, parse
+
+# Integrity primitives for every module (kept here, not in a module of their own: each file in
+# /lib/minerva costs the board heap). CircuitPython boards have hashlib only on Wi-Fi builds
+# (and then only hashlib.new("sha256")), and binascii.crc32 only where both CIRCUITPY_BINASCII
+# and CIRCUITPY_ZLIB are on: a Pico or an nRF board has neither. The pure-Python versions
+# (digest_py.py) are imported only when the C ones are missing; they are slow (README,
+# "CircuitPython"), so the runtime then verifies a capsule once, when it is staged.
+# True on MicroPython and CircuitPython (same VM, same heap rules, same .mpy family), False on
+# CPython. Code that asks "am I on a board-like interpreter?" asks this, never the name.
+MICROPYTHON_FAMILY = sys.implementation.name in ("micropython", "circuitpython")
+CIRCUITPYTHON = sys.implementation.name == "circuitpython"
+
+
+# Chosen once at import, by plain top-level code: a board keeps only the names below, not
+# the code that chose them (this module is imported on every board, and heap is tight there).
+try:
+    import hashlib
+except ImportError:
+    hashlib = None
+NATIVE_SHA256 = hasattr(hashlib, "sha256") or hasattr(hashlib, "new")
+if hasattr(hashlib, "sha256"):  # MicroPython, CPython, CircuitPython's unix port
+    sha256 = hashlib.sha256
+elif NATIVE_SHA256:  # CircuitPython boards with CIRCUITPY_HASHLIB: only hashlib.new()
+
+    def sha256(data=None):
+        h = hashlib.new("sha256")
+        if data is not None:
+            h.update(data)
+        return h
+else:
+    from .digest_py import PySha256 as sha256  # noqa: F401 - this module's API
+
+try:
+    import binascii
+except ImportError:
+    binascii = None
+NATIVE_CRC32 = hasattr(binascii, "crc32")
+if NATIVE_CRC32:
+    crc32 = binascii.crc32
+else:
+    from .digest_py import py_crc32 as crc32  # noqa: F401 - this module's API
+if hasattr(binascii, "hexlify"):
+    hexlify = binascii.hexlify
+    unhexlify = binascii.unhexlify
+else:  # lower-case hex as bytes, from bytes.hex()/fromhex()
+
+    def hexlify(data):
+        return bytes(data).hex().encode()
+
+    def unhexlify(text):
+        return bytes.fromhex(text.decode() if isinstance(text, (bytes, bytearray)) else text)
 
 MAGIC = b"MNVC"
 # v2: a SIGNATURE section may be present; its bytes are left out of the SHA-256 (which is
@@ -106,7 +156,7 @@ def verify_checksums(f, name, size, sections):
     # so a capsule larger than the heap can still be checked.
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
-    sha = hashlib.sha256()
+    sha = sha256()
     crcs = {}
     ranges = [(off, off + n, kind) for kind, (off, n, _) in sections.items()]
     unsigned = sections.get(SECTION_SIGNATURE, (0, 0, 0))
@@ -131,7 +181,7 @@ def verify_checksums(f, name, size, sections):
             lo = start if start > pos else pos
             hi = end if end < pos + n else pos + n
             if lo < hi:
-                crcs[kind] = binascii.crc32(chunk[lo - pos:hi - pos], crcs.get(kind, 0))
+                crcs[kind] = crc32(chunk[lo - pos:hi - pos], crcs.get(kind, 0))
         pos += n
     # Section CRCs first: they say where the damage is.
     for kind, (_, _, crc) in sections.items():
@@ -162,9 +212,21 @@ def read_signature(f, name, sections):
     return raw[4:12], raw[12:76]
 
 
-def verified_sections(f, name, size):
-    # The section table, after every checksum has been checked.
+def verified_sections(f, name, size, recorded=None):
+    # The section table, after every checksum has been checked. ``recorded`` is the SHA-256
+    # noted when this file was verified in full as it was staged (signature included): a file
+    # not ending with it is not that capsule and is refused. Where the digests are pure Python
+    # (a CircuitPython board without hashlib or binascii.crc32: seconds per capsule on an
+    # RP2040) a file ending with it is not hashed again at every boot; the section table and
+    # the structure are still checked, and only bit rot after staging goes unseen there.
     sections = read_sections(f, name, size)
+    if recorded is not None:
+        f.seek(size - _SHA_SIZE)
+        if _read_exact(f, _SHA_SIZE, name, "the SHA-256") != recorded:
+            raise CapsuleChecksumError("%s: SHA-256 mismatch: not the capsule verified when "
+                                       "it was staged" % name)
+        if not (NATIVE_SHA256 and NATIVE_CRC32):
+            return sections
     verify_checksums(f, name, size, sections)
     return sections
 

@@ -12,10 +12,10 @@
 #
 # The result is checked like any capsule afterwards (checksums, signature), so a delta can at
 # worst produce a file that is refused; here every offset and length is bounded first.
-import binascii
 import os
 import struct
 
+from .capsule import crc32, hexlify
 from .errors import CapsuleError
 
 MAGIC = b"MNVD"
@@ -36,7 +36,7 @@ def read_header(f, name):
                            % (name, version))
     if size < 96:
         raise CapsuleError("%s: announces a %d-byte capsule, too small to be one" % (name, size))
-    return {"base": binascii.hexlify(base).decode(), "target": target, "size": size,
+    return {"base": hexlify(base).decode(), "target": target, "size": size,
             "ops": ops_len, "crc": crc}
 
 
@@ -60,7 +60,7 @@ def rebuild(delta_path, base_path, out_path, limit):
             n = d.readinto(buf)
             if not n:
                 break
-            crc = binascii.crc32(view[:n], crc)
+            crc = crc32(view[:n], crc)
         if crc & 0xFFFFFFFF != head["crc"]:
             raise CapsuleError("%s: CRC-32 mismatch: the delta is damaged" % name)
         d.seek(HEAD_SIZE)

@@ -33,7 +33,8 @@ def _remove(path):
 
 def recover():
     # Finish a committed activation (True), or drop the parts of one that never committed.
-    if sys.implementation.name != "micropython":
+    # Spelled out, not imported from .digest: deploy sends this file to the board as a script.
+    if sys.implementation.name not in ("micropython", "circuitpython"):
         return False
     paths = _lines(JOURNAL)
     if paths is None:

@@ -4,10 +4,10 @@
 import gc
 import json
 import struct
-import sys
 from array import array
 
-from .capsule import SECTION_GRAPH, SECTION_RESIDENCY, SECTION_WEIGHTS
+from .capsule import (CIRCUITPYTHON, MICROPYTHON_FAMILY, SECTION_GRAPH, SECTION_RESIDENCY,
+                      SECTION_WEIGHTS)
 
 TYPECODES = ("b", "B", "h", "i", "f")
 _SIZES = (1, 1, 2, 4, 4)
@@ -18,7 +18,7 @@ _OWN = 2
 def collect():
     # Gathers the heap's free blocks before a large allocation on a board. CPython's heap does
     # not fragment that way, and a full collection there costs tens of milliseconds.
-    if sys.implementation.name == "micropython":
+    if MICROPYTHON_FAMILY:
         gc.collect()
 
 
@@ -29,7 +29,11 @@ def new_buffer(dtype, nbytes):
     # both at once, which a fragmented board heap often cannot give). CPython has the RAM.
     if dtype > 4:
         raise ValueError("dtype")
-    if sys.implementation.name == "micropython":
+    if CIRCUITPYTHON:
+        # CircuitPython's array() range-checks each value (OverflowError past 127), but it
+        # can repeat an array, sized once, which MicroPython's cannot.
+        return array(TYPECODES[dtype], [0]) * (nbytes // _SIZES[dtype])
+    if MICROPYTHON_FAMILY:
         return array(TYPECODES[dtype], range(nbytes // _SIZES[dtype]))
     return array(TYPECODES[dtype], bytes(nbytes))
 

@@ -298,7 +298,7 @@ _NO_HEAP = OutOfMemoryError("minerva: not enough RAM to load a capsule, or even 
 CAPSULE_DIR = "/capsules"
 
 
-def load(path, kernels=None, paged=None, arena=None):
+def load(path, kernels=None, paged=None, arena=None, verified=None):
     # Verify and prepare the capsule at ``path`` (a bare name found in the current folder or
     # in CAPSULE_DIR). Raises CapsuleError (naming the file) and
     # changes nothing if anything is wrong; OutOfMemoryError (a CapsuleError) when the heap
@@ -306,9 +306,10 @@ def load(path, kernels=None, paged=None, arena=None):
     # CPython); the default picks the fastest available. ``paged`` overrides the capsule's
     # residency plan: True pages every filter from flash, False keeps all weights in RAM.
     # ``arena`` (another model's ``.arena``) is shared when large enough: the two models must
-    # then run one after the other, never interleaved.
+    # then run one after the other, never interleaved. ``verified`` is the SHA-256 (32 bytes)
+    # recorded when the file was verified in full (capsule.verified_sections says when it counts).
     try:
-        return _load(path, kernels, paged, arena)
+        return _load(path, kernels, paged, arena, verified)
     except MemoryError:
         raise _NO_HEAP
 
@@ -330,12 +331,12 @@ def _open(path):
     raise CapsuleError("%s: cannot open (%s)" % (path, first))
 
 
-def _load(path, kernels, paged, shared):
+def _load(path, kernels, paged, shared, verified):
     path, size, f = _open(path)
     model = cap = arena = ready = None
     try:
         try:
-            sections = verified_sections(f, path, size)
+            sections = verified_sections(f, path, size, verified)
             # The kernel tier's code first: importing it needs contiguous heap, which the
             # model's large buffers would otherwise have cut up.
             if not isinstance(kernels, tuple):  # (module, tier) already imported

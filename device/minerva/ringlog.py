@@ -2,10 +2,10 @@
 # of the ring is its own small file, written as <name>.new and renamed over the old one, so
 # an append cut off by a reset leaves the previous record whole (LittleFS renames are atomic)
 # and the log never grows past `records` files. Each record carries a CRC-32 against bit rot.
-import binascii
 import os
 import struct
 
+from .capsule import crc32, hexlify
 from .slots import listdir as _listdir
 from .slots import makedirs as _makedirs
 from .slots import remove as _remove
@@ -73,7 +73,7 @@ class RingLog:
         body = struct.pack(_HEAD, _MAGIC, self.seq, when & 0xFFFFFFFF, 0, len(active),
                            len(candidate), len(inp), classes[0], classes[1],
                            bytes(digest[:8])) + bytes(active) + bytes(candidate) + bytes(inp)
-        crc = binascii.crc32(memoryview(body)[_CRC_FROM:]) & 0xFFFFFFFF
+        crc = crc32(memoryview(body)[_CRC_FROM:]) & 0xFFFFFFFF
         path = self._path((self.seq - 1) % self.records)
         with open(path + ".new", "wb") as f:
             f.write(body[:12])
@@ -114,9 +114,9 @@ def _parse(data):
     _, seq, when, crc, na, nc, nx, ka, kc, digest = struct.unpack_from(_HEAD, data, 0)
     if len(data) != _HEAD_SIZE + na + nc + nx:
         return None
-    if binascii.crc32(memoryview(data)[_CRC_FROM:]) & 0xFFFFFFFF != crc:
+    if crc32(memoryview(data)[_CRC_FROM:]) & 0xFFFFFFFF != crc:
         return None
     pos = _HEAD_SIZE
-    return {"seq": seq, "time": when, "digest": binascii.hexlify(digest).decode(),
+    return {"seq": seq, "time": when, "digest": hexlify(digest).decode(),
             "active": data[pos:pos + na], "candidate": data[pos + na:pos + na + nc],
             "input": data[pos + na + nc:], "classes": [ka, kc]}

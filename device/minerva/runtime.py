@@ -8,11 +8,11 @@
 #   y = rt.infer(x)                 # the active model's answer; a buffer reused by the next call
 #   rt.status(); rt.promote(); rt.reject(); rt.rollback(); rt.poll()
 import gc
-import hashlib
 import json
 import os
 import time
 
+from .capsule import NATIVE_CRC32, NATIVE_SHA256, sha256, unhexlify
 from .errors import CapsuleError, OutOfMemoryError, UnsupportedError
 from .graph import DTYPE_NAMES
 from .memory import new_buffer
@@ -30,6 +30,12 @@ from .staging import KEYS, inspect_capsule, read_trusted_keys
 if hasattr(time, "ticks_us"):
     _ticks = time.ticks_us
     _elapsed = time.ticks_diff
+elif hasattr(time, "monotonic_ns"):  # CircuitPython boards: no ticks_* in their time module
+    def _ticks():
+        return time.monotonic_ns() // 1000
+
+    def _elapsed(end, start):
+        return end - start
 else:  # CPython
     def _ticks():
         return time.perf_counter_ns() // 1000
@@ -120,7 +126,7 @@ class Runtime(Inbox, Decisions, Reporting):
         st = self.slots.state
         while st["active"]:
             try:
-                self.active = self._load_fitting(self.slots.path(st["active"]), None)
+                self.active = self._load_fitting(st["active"], None)
                 break
             except (OutOfMemoryError, UnsupportedError):
                 # The capsule is fine; this board (its heap, its kernels) is not, now. Nothing
@@ -138,13 +144,24 @@ class Runtime(Inbox, Decisions, Reporting):
                 self.slots.sweep()
         self._new_answer()
 
-    def _load_fitting(self, path, arena):
+    def _recorded(self, slot):
+        # The SHA-256 noted when the slot's capsule was verified in full at staging, passed to
+        # load() only where digests are pure Python, so a boot does not hash it again. With
+        # C digests the full check is cheap and the heap stays as it was (the tight-heap tests
+        # of test_runtime.py show a few extra bytes there change what fits).
+        if NATIVE_SHA256 and NATIVE_CRC32:
+            return None
+        digest = (self.slots.state["info"].get(slot) or {}).get("sha256")
+        return unhexlify(digest) if digest else None
+
+    def _load_fitting(self, slot, arena):
         # As planned, else with every filter paged from flash; the second refusal is raised.
+        path = self.slots.path(slot)
         try:
-            return load(path, self.kernels, None, arena)
+            return load(path, self.kernels, None, arena, self._recorded(slot))
         except OutOfMemoryError:
             gc.collect()
-        return load(path, self.kernels, True, arena)
+        return load(path, self.kernels, True, arena, self._recorded(slot))
 
     def _new_answer(self):
         if self.active is None:
@@ -171,11 +188,10 @@ class Runtime(Inbox, Decisions, Reporting):
 
     def _load_candidate(self):
         st = self.slots.state
-        path = self.slots.path(st["candidate"])
         gc.collect()
         model = None
         try:
-            model = self._load_fitting(path, self.active.arena)
+            model = self._load_fitting(st["candidate"], self.active.arena)
         except (OutOfMemoryError, UnsupportedError) as exc:
             # The active model keeps serving; the candidate waits for more free heap (or
             # for a kernel tier that could not be imported now).
@@ -194,7 +210,7 @@ class Runtime(Inbox, Decisions, Reporting):
             gc.collect()
             try:
                 self.active = load(self.slots.path(st["active"]), self.kernels, None,
-                                   model.arena)
+                                   model.arena, self._recorded(st["active"]))
             except CapsuleError as exc:
                 model.close()
                 model = None
@@ -284,7 +300,7 @@ class Runtime(Inbox, Decisions, Reporting):
         if not comp.compare(self._answer, out):
             inp = x[0] if isinstance(x, (list, tuple)) else x
             keep = policy["log_inputs"] and len(inp) <= policy["log_input_bytes"]
-            self._log().append(self._now(), hashlib.sha256(bytes(inp)).digest(),
+            self._log().append(self._now(), sha256(bytes(inp)).digest(),
                                self._answer, out, inp if keep else b"", comp.last)
         comp.time(spent_active, spent)
         comp.checkpoint()

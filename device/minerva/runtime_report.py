@@ -56,7 +56,7 @@ class Reporting:
     def report(self, out=print):
         # Everything `minerva shadow report` plots, one JSON line at a time (a board never
         # holds the whole report in RAM): STATUS, COUNTS, IO, then one LOG line per record.
-        import binascii
+        from .capsule import hexlify
 
         out("STATUS " + json.dumps(self.status()))
         out("COUNTS " + json.dumps(self.counts()))
@@ -69,6 +69,6 @@ class Reporting:
         out("IO " + json.dumps(io))
         for rec in self.log_records():
             for key in ("active", "candidate", "input"):
-                rec[key] = binascii.hexlify(rec[key]).decode()
+                rec[key] = hexlify(rec[key]).decode()
             out("LOG " + json.dumps(rec))
 

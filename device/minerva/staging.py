@@ -15,8 +15,7 @@ KEYS = "/keys"
 
 def read_trusted_keys(folder=KEYS):
     # {key id (8 bytes): public key (32 bytes)} from <folder>/*.pub ("ed25519 <hex>").
-    import binascii
-    import hashlib
+    from .capsule import sha256, unhexlify
 
     keys = {}
     try:
@@ -29,11 +28,11 @@ def read_trusted_keys(folder=KEYS):
         try:
             with open(folder + "/" + name) as f:
                 kind, hexkey = f.read().split()
-            key = binascii.unhexlify(hexkey)
+            key = unhexlify(hexkey)
         except (OSError, ValueError):
             continue
         if kind == "ed25519" and len(key) == 32:
-            keys[hashlib.sha256(key).digest()[:8]] = key
+            keys[sha256(key).digest()[:8]] = key
     return keys
 
 

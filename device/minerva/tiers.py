@@ -2,6 +2,7 @@
 # then pure Python (the spec). On CPython a numpy tier serves host-side simulation.
 import sys
 
+from .capsule import CIRCUITPYTHON, MICROPYTHON_FAMILY
 from .errors import UnsupportedError
 from .memory import collect
 
@@ -102,7 +103,12 @@ def bind(kernels, tier, op_name, name):
 
 
 def _default_order():
-    if sys.implementation.name == "micropython":
+    if CIRCUITPYTHON:
+        # Dynamic native modules cannot load on CircuitPython (one with a patched header
+        # crashes the VM), and boards build without the viper emitter unless
+        # CIRCUITPY_ENABLE_MPY_NATIVE is set: viper where the build has it, else pure Python.
+        return ("viper", "python")
+    if MICROPYTHON_FAMILY:
         return ("natmod", "viper", "python")
     return ("numpy", "python")
 

@@ -57,10 +57,21 @@ _VIA = click.option("--via", type=click.Choice(VIAS), default="mpremote", show_d
 @click.option("--bootrom", type=click.Path(dir_okay=False, path_type=Path),
               help="RP2040 B1 bootrom for --emulate (default: rp2040-bootrom-b1.bin next to "
               "the firmware).")
+@click.option("--circuitpython", is_flag=True, help="Run CircuitPython (its unix port) with "
+              "a host folder as the CIRCUITPY drive, instead of MicroPython on a flash image.")
+@click.option("--drive", type=click.Path(file_okay=False, path_type=Path),
+              help="The CIRCUITPY folder (implies --circuitpython; default "
+              "<state-dir>/CIRCUITPY).")
+@click.option("--interpreter", type=click.Path(dir_okay=False, path_type=Path),
+              help="The unix port to run (default: the venv's micropython, or "
+              "../shared/circuitpython/circuitpython).")
 @_STATE_DIR
 @click.pass_context
-def vboard(ctx, board, image, heap, detach, emulate, firmware, bootrom, state_dir):
-    """Start a virtual board: MicroPython on a pty with the board's heap and flash."""
+def vboard(ctx, board, image, heap, detach, emulate, firmware, bootrom, circuitpython, drive,
+           interpreter, state_dir):
+    """Start a virtual board: MicroPython on a pty with the board's heap and flash, the real
+    Pico firmware in an emulator (--emulate), or CircuitPython with a folder as its CIRCUITPY
+    drive (--circuitpython)."""
     if ctx.invoked_subcommand is not None:
         return
     from .boards import load_board
@@ -76,22 +87,27 @@ def vboard(ctx, board, image, heap, detach, emulate, firmware, bootrom, state_di
                                 "RPI_PICO) or set MINERVA_PICO_FIRMWARE")
         _emulate(profile, board, image, heap, detach, firmware, bootrom, state_dir)
         return
+    if circuitpython and drive is None:
+        drive = state_dir / "CIRCUITPY"
     if detach:
-        port, pid = start_detached(board, state_dir, image=image, heap=heap)
+        port, pid = start_detached(board, state_dir, image=image, heap=heap, drive=drive,
+                                   interpreter=interpreter)
         click.echo(port)
         click.echo(f"minerva vboard: {profile['name']} running as pid {pid}; stop it with "
                    f"`minerva vboard stop{_state_flag(state_dir)}`", err=True)
         return
-    from .vboard import check_options
+    if drive is None:
+        from .vboard import check_options
 
-    check_options(profile, image, heap)
-    vb = VirtualBoard(profile, image=image, heap=heap)
+        check_options(profile, image, heap)
+    vb = VirtualBoard(profile, image=image, heap=heap, micropython=interpreter, drive=drive)
 
     def ready(port):
         click.echo(port)
+        storage = (f"CIRCUITPY drive {vb.drive}" if drive else
+                   f"flash {image} ({profile['filesystem']['size']} bytes)")
         click.echo(f"minerva vboard: {profile['title']} on {port}, heap {vb.heap} bytes, "
-                   f"flash {image} ({profile['filesystem']['size']} bytes); Ctrl-C stops it",
-                   err=True)
+                   f"{storage}; Ctrl-C stops it", err=True)
 
     vb.serve(ready)
 
@@ -145,11 +161,24 @@ def vboard_stop(state_dir):
               "(/capsules/inbox): the first becomes active, later ones are shadow-tested as "
               "candidates (minerva shadow).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verification line.")
+@click.option("--mpy-cross", type=click.Path(exists=True, dir_okay=False),
+              help="CircuitPython's mpy-cross: a CircuitPython board gets .mpy files made with "
+              "it (default: .py sources).")
+@click.option("--drive", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A CircuitPython board's CIRCUITPY drive: copy the runtime into lib/minerva "
+              "and the capsules into capsules/inbox as files (no serial port).")
 @click.argument("capsules", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-def deploy(port, via, board, no_runtime, stage, quiet, capsules):
+def deploy(port, via, board, no_runtime, stage, quiet, mpy_cross, drive, capsules):
     """Install the runtime and CAPSULES on a board, skipping files that are unchanged."""
     from .deploy import deploy as run_deploy
     from .deploy import terminal_progress
+
+    if drive is not None:
+        from .drive import copy_to_drive
+
+        copy_to_drive(drive, capsules, runtime=not no_runtime, mpy_cross=mpy_cross,
+                      say=click.echo)
+        return
 
     def say(text):
         if not quiet or text.startswith("Verified"):
@@ -158,7 +187,8 @@ def deploy(port, via, board, no_runtime, stage, quiet, capsules):
     with _signals_as_interrupt():
         try:
             run_deploy(_port(port), capsules, board=board, via=via, runtime=not no_runtime,
-                       say=say, progress=None if quiet else terminal_progress(), stage=stage)
+                       say=say, progress=None if quiet else terminal_progress(), stage=stage,
+                       mpy_cross=mpy_cross)
         except KeyboardInterrupt as exc:
             how = "by SIGTERM" if isinstance(exc, Terminated) else "by Ctrl-C"
             raise PackagerError(f"deploy stopped {how}: the board keeps its previous release, "

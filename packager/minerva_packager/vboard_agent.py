@@ -1,9 +1,12 @@
-# The virtual board's CPU side: this script runs inside the MicroPython unix port (never CPython).
+# The virtual board's CPU side: this script runs inside the MicroPython unix port, or the
+# CircuitPython one (never CPython).
 #
 #   micropython -X heapsize=N vboard_agent.py IMAGE BLOCK_SIZE NONCE BOARD MACHINE RUN_MAIN \
 #       READ_J_PER_BYTE WRITE_J_PER_BYTE ERASE_J_PER_BLOCK
 #
-# It mounts the LittleFS2 image file at "/" the way a board's _boot.py mounts its flash, runs
+# On MicroPython it mounts the LittleFS2 image file at "/" the way a board's _boot.py mounts
+# its flash. CircuitPython's unix port has no vfs module, so there IMAGE is a host folder, the
+# stand-in for the CIRCUITPY drive (vboard_agent_drive.py). It runs
 # boot.py (and main.py when RUN_MAIN is "1"), then executes code chunks that the host bridge
 # (vboard.py) sends on stdin as "<kind> <length>\n<source>", kind "x" (file input, the raw REPL)
 # or "s" (single input, the friendly REPL). Program output goes to stdout unchanged, framed by
@@ -13,7 +16,10 @@ import io
 import os
 import sys
 
-import vfs
+try:
+    import vfs
+except ImportError:  # CircuitPython: the filesystem is the host's (vboard_agent_drive.py)
+    vfs = None
 
 _IMAGE, _BLOCK, _NONCE, _BOARD, _MACHINE, _RUN_MAIN = sys.argv[1:7]
 _ENERGY = [float(x) for x in sys.argv[7:10]]
@@ -97,7 +103,8 @@ class VirtualBoardInfo:
 
     def flash_stats(self):
         # Traffic since boot, and its energy by the board profile's flash figures.
-        stats = dict(_flash.stats)
+        stats = dict(_flash.stats) if vfs is not None else {
+            "read_bytes": 0, "written_bytes": 0, "erased_blocks": 0}
         read_j, write_j, erase_j = _ENERGY
         stats["energy_j"] = (stats["read_bytes"] * read_j + stats["written_bytes"] * write_j
                              + stats["erased_blocks"] * erase_j)
@@ -106,6 +113,13 @@ class VirtualBoardInfo:
 
 def _mount():
     global _flash
+    if vfs is None:
+        # Kept in its own module: this agent's code takes the virtual board's heap, and a
+        # MicroPython board must not pay for CircuitPython's drive.
+        import vboard_agent_drive
+
+        vboard_agent_drive.mount(_IMAGE, VirtualBoardInfo())
+        return
     f = open(_IMAGE, "r+b")
     size = f.seek(0, 2)
     block_size = int(_BLOCK)
@@ -125,9 +139,14 @@ def _mount():
 
 def _traceback(exc):
     s = io.StringIO()
-    sys.print_exception(exc, s)
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(exc, s)
+    else:  # CircuitPython
+        import traceback
+
+        traceback.print_exception(exc, file=s)
     # Drop the agent's own frames: a board's traceback starts at the user's code.
-    lines = [ln for ln in s.getvalue().split("\n") if _ME not in ln]
+    lines = [ln.rstrip("\r") for ln in s.getvalue().split("\n") if _ME not in ln]
     return "\n".join(lines).encode()
 
 
@@ -221,7 +240,8 @@ def _shutdown(scope):
 
     scope.clear()
     gc.collect()
-    vfs.umount("/")
+    if vfs is not None:
+        vfs.umount("/")
 
 
 main()

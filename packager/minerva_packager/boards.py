@@ -37,20 +37,30 @@ BOARDS_DIR = next((d for d in (Path(__file__).resolve().parent / "board_data",
                   Path(__file__).resolve().parents[2] / "boards")
 
 
+# The names boards are sold and flashed under (micropython.org's download pages, mpremote
+# users) for the profiles named by chip.
+ALIASES = {"pico": "rp2040", "rpi_pico": "rp2040", "pico-w": "rp2040w", "pico_w": "rp2040w",
+           "rpi_pico_w": "rp2040w", "esp32-s3": "esp32s3", "esp32_generic": "esp32",
+           "esp32_generic_s3": "esp32s3"}
+
+
 def board_names():
     """Names of the boards that have a data file."""
     return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
 
 
 def load_board(name_or_path):
-    """Return the board profile ``name_or_path`` (a board name or a JSON file) as a dict."""
+    """Return the board profile ``name_or_path`` (a board name, an alias such as ``pico``, or
+    a JSON file) as a dict."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = BOARDS_DIR / f"{name_or_path}.json"
+        name = ALIASES.get(str(name_or_path).lower(), str(name_or_path))
+        path = BOARDS_DIR / f"{name}.json"
     if not path.is_file():
         raise PackagerError(
             f"no board named {name_or_path!r}",
-            "known boards: " + ", ".join(board_names()),
+            "known boards: " + ", ".join(board_names()) + "; aliases: "
+            + ", ".join(sorted(ALIASES)),
         )
     try:
         return json.loads(path.read_text())

@@ -306,4 +306,25 @@ def flash(board, port, drive, baud, image_file):
                             "pass --drive /media/$USER/RPI-RP2 or copy it there yourself")
 
 
-COMMANDS = [vboard, deploy, run, image, flash]
+@click.command("ls")
+@_PORT
+@_VIA
+def ls(port, via):
+    """List the capsules on a board: the runtime's slots, deployed ones, inbox and refused."""
+    from .board_files import describe_listing, list_capsules
+
+    click.echo("\n".join(describe_listing(list_capsules(_port(port), via))))
+
+
+@click.command("rm")
+@_PORT
+@_VIA
+@click.argument("name")
+def rm(port, via, name):
+    """Remove capsule NAME from a board (not one of the runtime's slots)."""
+    from .board_files import remove_capsule
+
+    click.echo(f"removed {remove_capsule(_port(port), name, via)}")
+
+
+COMMANDS = [vboard, deploy, run, image, flash, ls, rm]

@@ -92,9 +92,7 @@ def vboard(ctx, board, image, heap, detach, emulate, firmware, bootrom, circuitp
     if detach:
         port, pid = start_detached(board, state_dir, image=image, heap=heap, drive=drive,
                                    interpreter=interpreter)
-        click.echo(port)
-        click.echo(f"minerva vboard: {profile['name']} running as pid {pid}; stop it with "
-                   f"`minerva vboard stop{_state_flag(state_dir)}`", err=True)
+        _say_detached(port, pid, profile["name"], state_dir)
         return
     if drive is None:
         from .vboard import check_options
@@ -119,9 +117,7 @@ def _emulate(profile, board, image, heap, detach, firmware, bootrom, state_dir):
     if detach:
         port, pid = start_detached(board, state_dir, image=image, heap=heap, firmware=firmware,
                                    bootrom=bootrom)
-        click.echo(port)
-        click.echo(f"minerva vboard: emulated {profile['name']} running as pid {pid}; stop it "
-                   f"with `minerva vboard stop{_state_flag(state_dir)}`", err=True)
+        _say_detached(port, pid, f"emulated {profile['name']}", state_dir)
         return
     if heap:
         raise PackagerError("--heap does not apply to the emulated Pico",
@@ -134,6 +130,13 @@ def _emulate(profile, board, image, heap, detach, firmware, bootrom, state_dir):
                    f"{firmware.name} on {port}, flash {image}; Ctrl-C stops it", err=True)
 
     pico.serve(ready)
+
+
+def _say_detached(port, pid, what, state_dir):
+    # The port alone on stdout (scripts read it), the rest on stderr.
+    click.echo(port)
+    click.echo(f"minerva vboard: {what} running as pid {pid}; stop it with "
+               f"`minerva vboard stop{_state_flag(state_dir)}`", err=True)
 
 
 def _state_flag(state_dir):

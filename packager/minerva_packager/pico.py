@@ -204,15 +204,9 @@ class EmulatedPico:
                 self.usb_ready_at = time.monotonic()
 
     def _flush_to_host(self):
-        while self.to_host:
-            try:
-                n = os.write(self.master, self.to_host)
-            except BlockingIOError:
-                # Nobody reads the port and its buffer is full: drop, as a closed port would.
-                if len(self.to_host) > 1 << 20:
-                    self.to_host.clear()
-                return
-            del self.to_host[:n]
+        from .vboard import drain
+
+        drain(self.master, self.to_host)
 
     def _stop_emulator(self):
         if self.emulator.poll() is None:

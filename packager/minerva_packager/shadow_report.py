@@ -56,16 +56,16 @@ def _decode_record(record):
 
 
 def wilson(agree, n, z):
-    """Wilson score interval (lo, hi) of agree/n, elementwise over arrays (as the board's)."""
-    agree, n = np.asarray(agree, float), np.asarray(n, float)
-    safe_n = np.where(n > 0, n, 1.0)
-    p = agree / safe_n
-    denom = 1 + z * z / safe_n
-    centre = (p + z * z / (2 * safe_n)) / denom
-    half = z * np.sqrt(p * (1 - p) / safe_n + z * z / (4 * safe_n * safe_n)) / denom
-    lo = np.where(n > 0, np.maximum(0.0, centre - half), 0.0)
-    hi = np.where(n > 0, np.minimum(1.0, centre + half), 1.0)
-    return lo, hi
+    """Wilson score interval (lo, hi) of agree/n, the board's own formula
+    (minerva.shadow.wilson), point by point over arrays."""
+    from minerva.shadow import wilson as board_wilson
+
+    scalar = np.ndim(agree) == 0
+    pairs = np.array([board_wilson(int(a), int(k), z)
+                      for a, k in zip(np.atleast_1d(agree), np.atleast_1d(n))]).reshape(-1, 2)
+    if scalar:
+        return float(pairs[0, 0]), float(pairs[0, 1])
+    return pairs[:, 0], pairs[:, 1]
 
 
 def confusion_summary(counts):

@@ -191,15 +191,7 @@ class VirtualBoard:
         self.out += data
 
     def _flush(self):
-        while self.out:
-            try:
-                n = os.write(self.master, self.out)
-            except BlockingIOError:
-                # Nobody reads the port and its buffer is full: a UART would drop it too.
-                if len(self.out) > 1 << 20:
-                    self.out.clear()
-                return
-            del self.out[:n]
+        drain(self.master, self.out)
 
     # -- the MicroPython process -------------------------------------------------------------
     def start_agent(self, run_main):
@@ -553,6 +545,20 @@ class VirtualBoard:
 
     def _stop_signal(self, signum, frame):
         self.stopping = True
+
+
+def drain(fd, pending):
+    """Write what ``pending`` (a bytearray) holds to the pty ``fd`` without blocking; what
+    does not go stays queued. Past 1 MB nobody is reading the port: it is dropped, as a UART
+    or a closed USB port would."""
+    while pending:
+        try:
+            n = os.write(fd, pending)
+        except BlockingIOError:
+            if len(pending) > 1 << 20:
+                pending.clear()
+            return
+        del pending[:n]
 
 
 def start_detached(board, state_dir=None, image=None, heap=None, timeout=None, firmware=None,

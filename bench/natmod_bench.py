@@ -77,7 +77,7 @@ def main():
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"bench: {SHARED} is absent (the reference models live in ../shared)")
-    from minerva_packager.pack import pack_file
+    from minerva_packager.capsule.pack import pack_file
 
     tiers = args.tiers.split(",")
     with tempfile.TemporaryDirectory() as workdir:

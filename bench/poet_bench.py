@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from minerva_packager.boards import board_names, load_board
+from minerva_packager.board.profiles import board_names, load_board
 from minerva_packager.poet.graph import TrainingGraph
 from minerva_packager.poet.heuristics import evaluate, keep_all_policy, policy_plan
 from minerva_packager.poet.model_graph import model_training_graph

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from reference import TFLM, LiteRT, tflm_arena_bytes  # noqa: E402
 
-from minerva_packager.capsule import read_capsule  # noqa: E402
-from minerva_packager.pack import pack_file  # noqa: E402
+from minerva_packager.capsule.container import read_capsule  # noqa: E402
+from minerva_packager.capsule.pack import pack_file  # noqa: E402
 
 MODELS = ["kws01_dscnn_int8", "ic01_resnet8_int8", "ad01_fc_autoencoder_int8"]
 SHARED = ROOT.parent / "shared" / "models"

@@ -65,7 +65,7 @@ def micropython_binary():
 
 
 def _input_size(capsule):
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     spec = read_capsule(capsule).meta["inputs"][0]
     size = 1
@@ -104,7 +104,7 @@ def measure_viper(models=MODELS, tiers=("viper", "python"), runs=None, per_op=Fa
     """Pack each shared model and time each tier; returns one row per model:
     ``{"model": name, "tiers": {tier: median seconds or None}, "best": {tier: seconds or
     None}, "ops": {op: seconds}}``."""
-    from minerva_packager.pack import pack_file
+    from minerva_packager.capsule.pack import pack_file
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from minerva_packager import signing  # noqa: E402
-from minerva_packager.capsule import read_capsule  # noqa: E402
-from minerva_packager.delta import make_delta  # noqa: E402
-from minerva_packager.pack import pack_tflite  # noqa: E402
-from minerva_packager.transport import connect  # noqa: E402
+from minerva_packager.board.transport import connect  # noqa: E402
+from minerva_packager.capsule import signing  # noqa: E402
+from minerva_packager.capsule.container import read_capsule  # noqa: E402
+from minerva_packager.capsule.delta import make_delta  # noqa: E402
+from minerva_packager.capsule.pack import pack_tflite  # noqa: E402
 
 MINERVA = [str(Path(sys.executable).parent / "minerva")]
 _STAGE = """
@@ -65,7 +65,7 @@ def _with_weights(data, edit):
             edit(raw)
             raw = bytes(raw)
         sections.append((name, raw, required))
-    from minerva_packager.capsule import encode_capsule
+    from minerva_packager.capsule.container import encode_capsule
 
     return encode_capsule(sections)
 
@@ -108,7 +108,7 @@ def _bump(data):
             meta["version"] = "1.1.0"
             raw = json.dumps(meta).encode()
         sections.append((name, raw, required))
-    from minerva_packager.capsule import encode_capsule
+    from minerva_packager.capsule.container import encode_capsule
 
     return encode_capsule(sections)
 

@@ -18,9 +18,10 @@ HERE = Path(__file__).resolve().parent
 def main():
     result = digits.build(HERE)
     try:
-        from minerva_packager.pack import pack_tflite
+        from minerva_packager.capsule.pack import pack_tflite
     except ImportError:
-        print("minerva_packager.pack is not available: digits.cap not written", file=sys.stderr)
+        print("minerva_packager.capsule.pack is not available: digits.cap not written",
+              file=sys.stderr)
     else:
         capsule = HERE / "digits.cap"
         capsule.write_bytes(pack_tflite(result["tflite"], name="digits", version="1.0.0"))

@@ -58,8 +58,8 @@ PICO_FIRMWARE = PICO_FIRMWARE_DIR / "micropython-v1.28.0-RPI_PICO.uf2"
 
 def require_emulated_pico():
     """Skip unless Node, rp2040js (make pico-setup) and the Pico firmware are all here."""
+    from minerva_packager.board.pico import firmware_files, node_binary, node_modules
     from minerva_packager.errors import PackagerError
-    from minerva_packager.pico import firmware_files, node_binary, node_modules
 
     if not PICO_FIRMWARE.exists():
         pytest.skip(f"{PICO_FIRMWARE} is absent (the Pico firmware lives in ../shared)")

@@ -3,7 +3,7 @@ a test exercises the loader's structural checks rather than its checksums."""
 
 import struct
 
-from minerva_packager.capsule import SECTION_TYPES, encode_capsule
+from minerva_packager.capsule.container import SECTION_TYPES, encode_capsule
 
 NAMES = {v: k for k, v in SECTION_TYPES.items()}
 

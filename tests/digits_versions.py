@@ -12,8 +12,8 @@ _RECIPES = {"v2": (11, 60, "2.0.0"), "weak": (5, 2, "3.0.0")}
 
 def build(out_dir, extra_sections=()):
     """``{"v1": path, "v2": path, "weak": path}``; v2 and weak are trained and packed here."""
+    from minerva_packager.capsule.pack import pack_tflite
     from minerva_packager.examples import digits
-    from minerva_packager.pack import pack_tflite
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

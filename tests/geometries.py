@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from minerva_packager import quant
+from minerva_packager.capsule import quant
 
 INT32_MAX = (1 << 31) - 1
 # Where kernels change strategy: C groups of 4 and 8 channels, 16-byte SIMD chunks, viper's

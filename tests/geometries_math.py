@@ -14,8 +14,8 @@ mixed in.
 
 import numpy as np
 
-from minerva_packager import lut, quant
-from minerva_packager.lower_math import mean_multiplier, sub_params
+from minerva_packager.capsule import lut, quant
+from minerva_packager.capsule.lower_math import mean_multiplier, sub_params
 
 INT32_MAX = (1 << 31) - 1
 MAX_ELEMENTS = 2400

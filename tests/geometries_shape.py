@@ -20,8 +20,8 @@ from array import array
 
 import numpy as np
 
-from minerva_packager.lower_shape import PAD_MARK, nearest_neighbor
-from minerva_packager.tflite_writer import TfliteBuilder
+from minerva_packager.capsule.lower_shape import PAD_MARK, nearest_neighbor
+from minerva_packager.capsule.tflite_writer import TfliteBuilder
 
 MAX_ELEMENTS = 3000
 

@@ -10,7 +10,7 @@ random-geometry tests run against TFLite Micro, and ``describe`` gives a one-lin
 
 import numpy as np
 
-from minerva_packager.tflite_writer import TfliteBuilder
+from minerva_packager.capsule.tflite_writer import TfliteBuilder
 
 UNARY_OPS = ("LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "ABS")
 BINARY_OPS = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM")

@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import pytest
 
-from minerva_packager.tflite_writer import (
+from minerva_packager.capsule.tflite_writer import (
     TfliteBuilder,
     activation_quantization,
     quantize_bias,

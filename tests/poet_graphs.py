@@ -3,7 +3,7 @@
 from minerva_packager.poet.graph import Node, TrainingGraph
 from minerva_packager.poet.training import training_graph
 
-# Same schema as boards/*.json (minerva_packager.boards); the figures are made up.
+# Same schema as boards/*.json (minerva_packager.board.profiles); the figures are made up.
 PROFILE = {"name": "testboard", "heap_bytes": 4096, "sram_bytes": 8192,
            "filesystem": {"size": 65536},
            "energy": {"compute_j_per_mac": 1e-9, "flash_read_j_per_byte": 2e-9,

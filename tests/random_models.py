@@ -11,7 +11,7 @@ computes multipliers and shifts from them, so these models test ``minerva pack``
 import numpy as np
 from geometries import MAX_ELEMENTS, MAX_MACS, _axis, _channels, _r, _window
 
-from minerva_packager.tflite_writer import TfliteBuilder
+from minerva_packager.capsule.tflite_writer import TfliteBuilder
 
 ACTIVATIONS = ("NONE", "NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 

@@ -4,7 +4,7 @@ import re
 
 from board_helpers import tool, vboard
 
-from minerva_packager.boards import load_board
+from minerva_packager.board.profiles import load_board
 
 
 def test_board_aliases_name_the_profiles():

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from minerva_packager.board_run import load_inputs
-from minerva_packager.capsule import read_capsule
+from minerva_packager.board.run import load_inputs
+from minerva_packager.capsule.container import read_capsule
+from minerva_packager.capsule.pack import pack_file
 from minerva_packager.errors import PackagerError
-from minerva_packager.pack import pack_file
 
 
 @pytest.fixture(scope="module")

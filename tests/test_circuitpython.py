@@ -15,7 +15,7 @@ from digits_versions import HELDOUT_X, V1
 from test_capsule_errors import damaged
 
 from minerva.digest_py import PySha256, py_crc32
-from minerva_packager.pack import pack_tflite
+from minerva_packager.capsule.pack import pack_tflite
 
 pytestmark = pytest.mark.circuitpython
 

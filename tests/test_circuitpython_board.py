@@ -13,7 +13,7 @@ import pytest
 from board_helpers import DIGITS_CAPSULE, DIGITS_X, host_outputs, tool
 from conftest import CIRCUITPYTHON_DIR
 
-from minerva_packager.pack import pack_tflite
+from minerva_packager.capsule.pack import pack_tflite
 
 pytestmark = pytest.mark.circuitpython
 MPY_CROSS = CIRCUITPYTHON_DIR / "mpy-cross"

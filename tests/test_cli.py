@@ -80,9 +80,9 @@ def test_pack_default_output_name(shared_models, tmp_path, name, expected):
 
 
 def test_deploy_refuses_two_capsules_with_one_name(shared_models, tmp_path):
-    from minerva_packager.deploy import capsule_files
+    from minerva_packager.board.deploy import capsule_files
+    from minerva_packager.capsule.pack import pack_file
     from minerva_packager.errors import PackagerError
-    from minerva_packager.pack import pack_file
 
     for folder in ("a", "v2"):
         (tmp_path / folder).mkdir()

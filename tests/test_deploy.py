@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from board_helpers import DIGITS_CAPSULE, DIGITS_X, DIGITS_Y, host_outputs, tool, vboard
 
-from minerva_packager.board_run import run_on_board
-from minerva_packager.capsule import read_capsule
-from minerva_packager.deploy import deploy, identify_board
+from minerva_packager.board.deploy import deploy, identify_board
+from minerva_packager.board.run import run_on_board
+from minerva_packager.board.transport import DeviceError, connect
+from minerva_packager.capsule.container import read_capsule
+from minerva_packager.capsule.pack import pack_tflite
 from minerva_packager.errors import PackagerError
-from minerva_packager.pack import pack_tflite
-from minerva_packager.transport import DeviceError, connect
 
 SAMPLES = 24
 
@@ -71,7 +71,7 @@ def test_run_batch_of_40_kws_inputs_streams_and_the_board_lives(port, deployed, 
                                                                 tmp_path):
     # 40 KWS inputs were one 39 KB hex snippet of 32: the board ran out of RAM for it (the
     # virtual board died of it). Now inputs go in bounded chunks to a model loaded once.
-    from minerva_packager.pack import pack_file
+    from minerva_packager.capsule.pack import pack_file
 
     cap = tmp_path / "kws.cap"
     pack_file(shared_models / "kws01_dscnn_int8.tflite", cap)
@@ -203,7 +203,7 @@ def test_sigterm_during_deploy_says_what_was_left(port, deployed, shared_models,
 
     from board_helpers import BIN
 
-    from minerva_packager.pack import pack_file
+    from minerva_packager.capsule.pack import pack_file
 
     cap = tmp_path / "kws_term.cap"
     pack_file(shared_models / "kws01_dscnn_int8.tflite", cap)  # 33 KB: a long upload

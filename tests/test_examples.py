@@ -10,7 +10,7 @@ import pytest
 from device_runner import run_on_cpython, run_on_micropython
 from reference import TFLM
 
-from minerva_packager.tflite_import import read_tflite
+from minerva_packager.capsule.tflite_import import read_tflite
 
 CAPSULES = Path(__file__).resolve().parents[1] / "capsules"
 # Measured: 97.1% for the float network and the int8 model (449 held-out samples); the margin
@@ -55,7 +55,7 @@ def test_committed_digits_capsule_matches_its_model_and_figures():
     capsule, tflite = CAPSULES / "digits.cap", CAPSULES / "digits.tflite"
     if not capsule.exists():
         pytest.skip("capsules/digits.cap is not built (python capsules/build_examples.py)")
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     meta = read_capsule(capsule).meta
     assert meta["source_sha256"] == hashlib.sha256(tflite.read_bytes()).hexdigest()

@@ -20,7 +20,7 @@ import pytest
 from capsule_surgery import graph_ops, join, split
 
 import minerva
-from minerva_packager.pack import pack_file
+from minerva_packager.capsule.pack import pack_file
 
 ROOT = Path(__file__).resolve().parents[1]
 NATMOD = ROOT / "dist" / "x64_6.3"

@@ -10,8 +10,8 @@ import struct
 
 import pytest
 
-from minerva_packager.delta import make_delta
-from minerva_packager.signing import load_private_key, new_key, sign_capsule
+from minerva_packager.capsule.delta import make_delta
+from minerva_packager.capsule.signing import load_private_key, new_key, sign_capsule
 
 CASES = 2000
 

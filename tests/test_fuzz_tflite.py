@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import minerva
+from minerva_packager.capsule.pack import pack_file
 from minerva_packager.errors import PackagerError
-from minerva_packager.pack import pack_file
 
 SOURCES = ["hello_world_int8", "ad01_fc_autoencoder_int8", "kws01_dscnn_int8"]
 GENERATED = ["chain", "add_branches", "fc_keep_num_dims", "softmax_beta1",

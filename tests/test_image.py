@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from board_helpers import DIGITS_CAPSULE, DIGITS_X, host_outputs, tool, vboard
 
-from minerva_packager.board_run import run_on_board
-from minerva_packager.boards import load_board
+from minerva_packager.board.image import build_image, flash_esp32, from_uf2
+from minerva_packager.board.profiles import load_board
+from minerva_packager.board.run import run_on_board
 from minerva_packager.errors import PackagerError
-from minerva_packager.image import build_image, flash_esp32, from_uf2
 
 RP2040 = load_board("rp2040")
 

@@ -26,8 +26,8 @@ import pytest
 from conftest import MicroPython
 from device_runner import run_on_cpython, run_on_micropython
 
-from minerva_packager import quant
-from minerva_packager.pack import pack_file
+from minerva_packager.capsule import quant
+from minerva_packager.capsule.pack import pack_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "device"))
 from minerva import kernels_np, kernels_py  # noqa: E402
@@ -362,7 +362,7 @@ SHARED_INPUTS = {"hello_world_int8": 4, "ad01_fc_autoencoder_int8": 3,
 
 
 def _cap_input_size(cap):
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     spec = read_capsule(cap).meta["inputs"][0]
     return int(np.prod(spec["shape"])) * (4 if spec["dtype"] == "float32" else 1)

@@ -9,8 +9,8 @@ import pytest
 from capsule_surgery import with_graph, with_param
 
 import minerva
-from minerva_packager.pack import pack_tflite
-from minerva_packager.tflite_writer import TfliteBuilder
+from minerva_packager.capsule.pack import pack_tflite
+from minerva_packager.capsule.tflite_writer import TfliteBuilder
 
 CONV, FC, ADD, SOFTMAX, QUANTIZE, DEQUANTIZE = 1, 3, 6, 8, 9, 10
 

@@ -22,8 +22,8 @@ from geometries_math import GENERATORS
 
 from minerva import math_np as kernels_np
 from minerva import math_py as kernels_py
-from minerva_packager import lut, quant
-from minerva_packager.lower_math import mean_multiplier, sub_params
+from minerva_packager.capsule import lut, quant
+from minerva_packager.capsule.lower_math import mean_multiplier, sub_params
 
 ROOT = Path(__file__).resolve().parents[1]
 NATMOD_DIR = ROOT / "dist" / "x64_6.3"

@@ -31,10 +31,10 @@ from mathmodels import (
 from reference import run_tflm
 
 import minerva
-from minerva_packager import lut
+from minerva_packager.capsule import lut
+from minerva_packager.capsule.pack import pack_file
+from minerva_packager.capsule.tflite_writer import TfliteBuilder
 from minerva_packager.errors import PackagerError
-from minerva_packager.pack import pack_file
-from minerva_packager.tflite_writer import TfliteBuilder
 
 ROOT = Path(__file__).resolve().parents[1]
 NATMOD_DIR = ROOT / "dist" / "x64_6.3"
@@ -115,7 +115,7 @@ def test_tables_match_tflite_micro_on_every_input(op):
 def _relu_table_float32_ratio(in_q, out_q):
     # RELU as its Prepare is written: in_scale / out_scale divided in float32.
     from minerva.kernels_py import mbqm
-    from minerva_packager import quant
+    from minerva_packager.capsule import quant
 
     m, s = quant.quantize_multiplier(float(np.float32(in_q[0]) / np.float32(out_q[0])))
     return [min(127, max(max(-128, out_q[1]), out_q[1] + mbqm(x - in_q[1], m, s)))
@@ -141,7 +141,7 @@ def test_relu_multiplier_is_the_double_precision_ratio(in_q, out_q):
 
 def test_abs_multiplier_is_the_double_precision_ratio():
     from minerva.kernels_py import mbqm
-    from minerva_packager import quant
+    from minerva_packager.capsule import quant
 
     in_q, out_q = (0.1419394612312317, -100), (0.18663319945335388, -94)
     m, s = quant.quantize_multiplier(float(np.float32(in_q[0]) / np.float32(out_q[0])))
@@ -493,7 +493,7 @@ def test_packager_refusals_name_op_and_index(tmp_path):
 
 
 def test_supported_ops_hint_lists_tflite_names():
-    from minerva_packager.lower import SUPPORTED_OPS
+    from minerva_packager.capsule.lower import SUPPORTED_OPS
 
     for name in ("MUL", "SUB", "LOGISTIC", "MEAN", "HARD_SWISH"):
         assert name in SUPPORTED_OPS
@@ -501,7 +501,7 @@ def test_supported_ops_hint_lists_tflite_names():
 
 
 def test_inspect_names_the_math_ops(tmp_path):
-    from minerva_packager.summary import format_summary, summarize
+    from minerva_packager.capsule.summary import format_summary, summarize
 
     model, _, _ = _chain_model()
     text = format_summary(summarize(_pack(model, tmp_path, "chain")))

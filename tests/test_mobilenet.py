@@ -10,7 +10,7 @@ from device_runner import run_on_cpython, run_on_micropython
 from opmodels import Net, finish
 from reference import run_tflm
 
-from minerva_packager.pack import pack_file
+from minerva_packager.capsule.pack import pack_file
 
 # (output channels of the pointwise conv, stride of the depthwise conv) per block, width 0.25.
 BLOCKS = [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)] + [(128, 1)] * 5 \
@@ -44,7 +44,7 @@ def mobilenet(tmp_path_factory):
 
 
 def test_mobilenet_has_the_6x6x128_depthwise_block(mobilenet):
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     cap = read_capsule(mobilenet[0])
     shapes = [tuple(cap.tensors[op.inputs[0]].shape) for op in cap.ops

@@ -14,8 +14,8 @@ from device_runner import run_on_cpython, run_on_micropython
 from opmodels import Net, finish
 from reference import run_tflm
 
-from minerva_packager.capsule import read_capsule
-from minerva_packager.pack import pack_file
+from minerva_packager.capsule.container import read_capsule
+from minerva_packager.capsule.pack import pack_file
 
 NATMOD = Path(__file__).resolve().parents[1] / "dist" / "x64_6.3"
 

@@ -195,7 +195,7 @@ def test_shared_model_natmod_bit_exact_with_tflite_micro(name, shared_models, na
     from device_runner import run_on_micropython
     from reference import TFLM
 
-    from minerva_packager.pack import pack_file
+    from minerva_packager.capsule.pack import pack_file
 
     src = shared_models / f"{name}.tflite"
     cap = tmp_path / f"{name}.cap"
@@ -221,7 +221,7 @@ def test_op_model_natmod_bit_exact_with_tflite_micro(name, natmod_x64, micropyth
     from opmodels import build_op_model
     from reference import run_tflm
 
-    from minerva_packager.pack import pack_file
+    from minerva_packager.capsule.pack import pack_file
 
     model = build_op_model(name, 0)
     src = tmp_path / f"{name}.tflite"

@@ -7,8 +7,8 @@ from device_runner import run_on_cpython, run_on_micropython
 from opmodels import OP_MODELS, build_op_model
 from reference import run_litert_ref, run_tflm
 
-from minerva_packager.capsule import read_capsule
-from minerva_packager.pack import pack_file
+from minerva_packager.capsule.container import read_capsule
+from minerva_packager.capsule.pack import pack_file
 
 SEEDS = (0, 1)
 INPUTS_PER_SEED = 3

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from minerva_packager.pack import pack_file
+from minerva_packager.capsule.pack import pack_file
 
 NATMOD = Path(__file__).resolve().parents[1] / "dist" / "x64_6.3"
 

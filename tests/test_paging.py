@@ -7,11 +7,11 @@ import pytest
 from device_runner import run_on_cpython, run_on_micropython
 
 import minerva
-from minerva_packager.boards import load_board
-from minerva_packager.capsule import read_capsule
+from minerva_packager.board.profiles import load_board
+from minerva_packager.capsule.container import read_capsule
+from minerva_packager.capsule.pack import pack_file, pack_tflite
+from minerva_packager.capsule.residency import board_budget
 from minerva_packager.errors import PackagerError
-from minerva_packager.pack import pack_file, pack_tflite
-from minerva_packager.residency import board_budget
 
 RP2040 = load_board("rp2040")
 # A 200 KB heap: the whole IC model does not fit it, its paged plan does. (The Pico's measured
@@ -70,7 +70,7 @@ def test_forced_paging_matches_resident(ic):
 def deployed_runtime(tmp_path_factory):
     """The runtime as `minerva deploy` puts it on a board: .mpy files (compiling .py source
     on the board would take heap a deployed board never spends)."""
-    from minerva_packager.runtime import runtime_files
+    from minerva_packager.board.device_files import runtime_files
 
     root = tmp_path_factory.mktemp("lib")
     for path, data in runtime_files(load_board("unix"), arch="x64").items():
@@ -104,7 +104,7 @@ def test_budget_too_small_is_a_clear_error(shared_models):
 def test_bad_residency_is_rejected(ic, tmp_path):
     from test_capsule_errors import sections_of
 
-    from minerva_packager.capsule import SECTION_TYPES, encode_capsule
+    from minerva_packager.capsule.container import SECTION_TYPES, encode_capsule
 
     _, paged, _ = ic
     data = paged.read_bytes()

@@ -27,12 +27,12 @@ from board_helpers import (
 from board_helpers import require_emulated_pico as require_pico
 from digits_versions import HELDOUT_X
 
-from minerva_packager.board_run import run_on_board
-from minerva_packager.boards import load_board
-from minerva_packager.capsule import read_capsule
-from minerva_packager.residency import board_budget
-from minerva_packager.runtime import DIST_DIR, arch_from_mpy
-from minerva_packager.transport import connect
+from minerva_packager.board.device_files import DIST_DIR, arch_from_mpy
+from minerva_packager.board.profiles import load_board
+from minerva_packager.board.run import run_on_board
+from minerva_packager.board.transport import connect
+from minerva_packager.capsule.container import read_capsule
+from minerva_packager.capsule.residency import board_budget
 
 pytestmark = pytest.mark.pico
 BOARD = load_board("rp2040")

@@ -92,7 +92,7 @@ def test_usage_errors(files, monkeypatch, args, message):
 
 
 def test_plan_a_shared_model_into_a_capsule_section(shared_models, tmp_path):
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     (tmp_path / "board.json").write_text(json.dumps(PROFILE))
     out = run("plan", shared_models / "ad01_fc_autoencoder_int8.tflite", "--board",
@@ -112,7 +112,7 @@ def test_plan_a_shared_model_into_a_capsule_section(shared_models, tmp_path):
 
 
 def test_plan_with_a_real_board_profile(shared_models):
-    from minerva_packager.boards import board_names
+    from minerva_packager.board.profiles import board_names
 
     if "rp2040" not in board_names():
         pytest.skip("boards/rp2040.json is not there yet")

@@ -100,8 +100,8 @@ def test_training_graph_of_the_resnet8_model(shared_models, trainable, nodes):
 
 
 def test_training_graph_from_a_capsule_equals_the_tflite_one(shared_models, tmp_path):
-    from minerva_packager.capsule import read_capsule
-    from minerva_packager.pack import pack_file
+    from minerva_packager.capsule.container import read_capsule
+    from minerva_packager.capsule.pack import pack_file
 
     model = shared_models / "kws01_dscnn_int8.tflite"
     capsule = tmp_path / "kws.cap"

@@ -123,7 +123,7 @@ def test_relaxation_pages_in_only_where_used(remat):
     a recomputation there). Without that row the relaxation paged tensors in a few percent per
     stage, paid for one page-out in twenty, and its bound was 3 % below the optimum on a
     149-node chain, which no solver could close in 60 s."""
-    from minerva_packager.boards import load_board
+    from minerva_packager.board.profiles import load_board
     from minerva_packager.poet.milp import Formulation
     from minerva_packager.poet.training import chain_layers, training_graph
 
@@ -163,7 +163,7 @@ def test_highs_runs_with_another_thread_count_in_the_same_process():
 def test_cbc_stopping_at_the_requested_gap_reports_a_gap_within_it(shared_models):
     """CBC's log keeps the root's bound after a search it completed; reporting that bound made
     an optimal plan read as a 2.1 % gap on KWS (with --gap 0 the same search is "optimal")."""
-    from minerva_packager.boards import load_board
+    from minerva_packager.board.profiles import load_board
     from minerva_packager.poet.model_graph import model_training_graph
 
     graph = model_training_graph(shared_models / "kws01_dscnn_int8.tflite",
@@ -179,7 +179,7 @@ def test_relaxation_cannot_build_a_tensor_from_small_page_ins():
     """A tensor read in three stages was "paged in" a twelfth at a time, each piece within
     IN <= OUT, for one twelfth of a page-out. The lineage rows stop that; the relaxation's
     bound on this 39-node ResNet rose from 96.7 % to 97.4 % of the optimum."""
-    from minerva_packager.boards import load_board
+    from minerva_packager.board.profiles import load_board
     from minerva_packager.poet.milp import Formulation
     from minerva_packager.poet.training import resnet_layers, training_graph
 

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from board_helpers import DIGITS_CAPSULE, ROOT, vboard
 
-from minerva_packager import runtime
-from minerva_packager.boards import load_board
-from minerva_packager.deploy import deploy
+from minerva_packager.board import device_files as runtime
+from minerva_packager.board.deploy import deploy
+from minerva_packager.board.profiles import load_board
+from minerva_packager.board.transport import connect
+from minerva_packager.capsule.pack import pack_file
+from minerva_packager.capsule.residency import board_budget
 from minerva_packager.errors import PackagerError
-from minerva_packager.pack import pack_file
-from minerva_packager.residency import board_budget
-from minerva_packager.transport import connect
 
 _STATE = """
 import minerva, os

@@ -16,7 +16,7 @@ import random_models
 from device_runner import run_on_cpython
 from reference import TFLM
 
-from minerva_packager.pack import pack_file
+from minerva_packager.capsule.pack import pack_file
 
 
 def _shape_model(generate):

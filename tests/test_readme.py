@@ -7,8 +7,8 @@ from io import StringIO
 import numpy as np
 from board_helpers import ROOT, tool, vboard
 
-from minerva_packager.pack import pack_file
-from minerva_packager.transport import connect
+from minerva_packager.board.transport import connect
+from minerva_packager.capsule.pack import pack_file
 
 
 def _repl_blocks(section):

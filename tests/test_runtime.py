@@ -212,7 +212,7 @@ for r in rt.log_records():
 
 
 def test_auto_promote_and_auto_reject_follow_the_policy(board, digits_versions, tmp_path):
-    from minerva_packager.pack import pack_tflite
+    from minerva_packager.capsule.pack import pack_tflite
 
     drop(board, digits_versions["v1"])
     board("Runtime(ROOT, kernels='viper')")
@@ -264,7 +264,7 @@ def _bad_files(v1, hello):
 def test_bad_inbox_files_are_refused_with_a_reason(board, digits_versions, tmp_path):
     from opmodels import build_op_model
 
-    from minerva_packager.pack import pack_tflite
+    from minerva_packager.capsule.pack import pack_tflite
 
     # A model with other inputs and outputs: its answers cannot be compared with digits'.
     other_tflite = tmp_path / "other.tflite"

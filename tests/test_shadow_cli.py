@@ -72,7 +72,7 @@ def test_feed_quantizes_float_samples_and_refuses_the_wrong_shape(tmp_path, digi
 
 
 def test_pack_carries_a_checked_shadow_policy(tmp_path, digits_versions):
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     tflite = digits_versions["v2"].with_suffix(".tflite")
     good = tmp_path / "policy.json"

@@ -14,10 +14,10 @@ import pytest
 import minerva
 import minerva.runtime
 from minerva.shadow import wilson as board_wilson
+from minerva_packager.capsule.pack import pack_tflite
 from minerva_packager.errors import PackagerError
 from minerva_packager.examples import digits
-from minerva_packager.pack import pack_tflite
-from minerva_packager.shadow_report import (
+from minerva_packager.shadow.report import (
     confusion_summary,
     parse_pull,
     wilson,

@@ -14,9 +14,9 @@ from test_natmod import build_natmod
 
 import minerva
 from minerva import kernels_np, shape_py
+from minerva_packager.capsule.pack import pack_file, pack_tflite
+from minerva_packager.capsule.tflite_writer import TfliteBuilder
 from minerva_packager.errors import PackagerError
-from minerva_packager.pack import pack_file, pack_tflite
-from minerva_packager.tflite_writer import TfliteBuilder
 
 KERNEL_CASES_PER_OP = 40
 RANDOM_MODELS_PER_OP = 200
@@ -195,7 +195,7 @@ def _folding_model():
 
 
 def test_constant_subgraphs_are_folded_at_pack_time(tmp_path):
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     tflite = _folding_model()
     src = tmp_path / "fold.tflite"
@@ -215,7 +215,7 @@ def test_constant_subgraphs_are_folded_at_pack_time(tmp_path):
 def test_transpose_then_slice_is_one_gather(tmp_path):
     from opmodels import build_op_model
 
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     src = tmp_path / "m.tflite"
     src.write_bytes(build_op_model("conv_transpose_slice", 0).tflite)
@@ -295,7 +295,7 @@ def test_pack_refuses_concatenation_of_different_scales(tmp_path):
 
 
 def _gather_capsule(table, params, table_storage="weights", in_bytes=None):
-    from minerva_packager.capsule import (
+    from minerva_packager.capsule.container import (
         CapsuleOp,
         CapsuleTensor,
         encode_capsule,
@@ -319,7 +319,12 @@ def _gather_capsule(table, params, table_storage="weights", in_bytes=None):
 
 
 def _concat_capsule(sizes, params):
-    from minerva_packager.capsule import CapsuleOp, CapsuleTensor, encode_capsule, encode_graph
+    from minerva_packager.capsule.container import (
+        CapsuleOp,
+        CapsuleTensor,
+        encode_capsule,
+        encode_graph,
+    )
 
     tensors = [CapsuleTensor(f"x{k}", "int8", (n,), "arena", None, 0, 1.0)
                for k, n in enumerate(sizes)]
@@ -428,7 +433,7 @@ def test_composed_gathers_equal_gathers_in_sequence():
     # The packager fuses a GATHER feeding a GATHER (lower_shape.compose_gathers).
     from geometries_shape import gather_tables
 
-    from minerva_packager.lower_shape import apply_gather, compose_gathers
+    from minerva_packager.capsule.lower_shape import apply_gather, compose_gathers
 
     def four(tables):
         return [[0]] * (4 - len(tables)) + [list(t) for t in tables]

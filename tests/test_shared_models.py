@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from device_runner import run_on_cpython, run_on_micropython
 
-from minerva_packager.pack import pack_file
+from minerva_packager.capsule.pack import pack_file
 
 MODELS = {
     "hello_world_int8": 4,
@@ -53,7 +53,7 @@ def _inputs(shared_models, name, count):
 
 
 def _check(cap, outs, ref_outs, micro_outs):
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     name = cap.stem
     has_fc = "FULLY_CONNECTED" in read_capsule(cap).meta["ops"]
@@ -142,7 +142,7 @@ def _tflm_activation_bytes(shared_models):
 
 
 def test_arena_no_larger_than_tflite_micro(packed, shared_models):
-    from minerva_packager.capsule import read_capsule
+    from minerva_packager.capsule.container import read_capsule
 
     tflm = _tflm_activation_bytes(shared_models)
     assert set(tflm) == {"KWS", "IC", "AD"}

@@ -26,7 +26,7 @@ def _run(micropython, config, heapsize="4M"):
 
 
 def test_every_write_of_every_slot_operation(micropython, digits_versions, tmp_path):
-    from minerva_packager.delta import make_delta
+    from minerva_packager.capsule.delta import make_delta
 
     delta = tmp_path / "v2.delta"
     delta.write_bytes(make_delta(digits_versions["v1"].read_bytes(),
@@ -47,7 +47,7 @@ def test_every_write_of_every_slot_operation(micropython, digits_versions, tmp_p
 
 
 def test_random_writes_of_a_larger_update(micropython, shared_models, tmp_path):
-    from minerva_packager.pack import pack_tflite
+    from minerva_packager.capsule.pack import pack_tflite
 
     source = shared_models / "kws01_dscnn_int8.tflite"
     if not source.exists():

@@ -15,9 +15,9 @@ from reference import (
     with_zero_conv_biases,
 )
 
+from minerva_packager.capsule.tflite_import import read_tflite
+from minerva_packager.capsule.tflite_writer import TfliteBuilder
 from minerva_packager.errors import PackagerError
-from minerva_packager.tflite_import import read_tflite
-from minerva_packager.tflite_writer import TfliteBuilder
 
 SAMPLES = 8
 

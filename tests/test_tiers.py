@@ -3,7 +3,7 @@
 import pytest
 
 import minerva
-from minerva_packager.pack import pack_file
+from minerva_packager.capsule.pack import pack_file
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 NATMOD_X64 = ROOT / "dist" / "x64_6.3" / "minerva_nat.mpy"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from capsule_surgery import split
 
-from minerva_packager.capsule import encode_capsule
-from minerva_packager.delta import apply_delta, make_delta
-from minerva_packager.signing import (
+from minerva_packager.capsule.container import encode_capsule
+from minerva_packager.capsule.delta import apply_delta, make_delta
+from minerva_packager.capsule.signing import (
     key_id,
     load_private_key,
     load_public_key,

@@ -6,8 +6,8 @@ import re
 
 from board_helpers import tool, vboard
 
-from minerva_packager.capsule import read_capsule
-from minerva_packager.signing import signature_of
+from minerva_packager.capsule.container import read_capsule
+from minerva_packager.capsule.signing import signature_of
 
 
 def _status(port):

@@ -11,8 +11,8 @@ import pytest
 import serial
 from board_helpers import BIN, DIGITS_CAPSULE, DIGITS_X, tool, vboard
 
-from minerva_packager.boards import load_board
-from minerva_packager.vboard import process_alive
+from minerva_packager.board.detached import process_alive
+from minerva_packager.board.profiles import load_board
 
 BOARD = load_board("rp2040")
 
@@ -234,7 +234,7 @@ def test_micropython_killed_while_booting_resets_the_board(tmp_path):
 
 def test_code_larger_than_the_heap_is_a_memory_error_not_a_dead_board(port):
     # The board's compiler runs out of RAM for it; the board answers the next command.
-    from minerva_packager.transport import DeviceError, connect
+    from minerva_packager.board.transport import DeviceError, connect
 
     with connect(port) as board:
         with pytest.raises(DeviceError, match="MemoryError"):

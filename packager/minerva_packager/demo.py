@@ -35,8 +35,8 @@ def _stage(number, text, total=STAGES):
 
 def build_capsule(work_dir):
     """Train the digits example, pack it; return (capsule path, build figures)."""
+    from .capsule.pack import pack_tflite
     from .examples import digits
-    from .pack import pack_tflite
 
     figures = digits.build(work_dir)
     capsule = Path(work_dir) / "digits.cap"
@@ -47,10 +47,10 @@ def build_capsule(work_dir):
 def build_versions(work_dir, v1):
     """A release key; v1 signed; v2 (retrained from another seed) signed and as a delta
     against v1; a v3 damaged in transit and an unsigned v3. Returns their paths."""
-    from .delta import make_delta
+    from .capsule.delta import make_delta
+    from .capsule.pack import pack_tflite
+    from .capsule.signing import load_private_key, new_key, sign_capsule
     from .examples import digits
-    from .pack import pack_tflite
-    from .signing import load_private_key, new_key, sign_capsule
 
     work_dir = Path(work_dir)
     key = work_dir / "release.key"
@@ -79,7 +79,7 @@ def build_versions(work_dir, v1):
 
 
 def _say_status(st):
-    from .shadow import describe
+    from .shadow.remote import describe
 
     for line in describe(st):
         print("  " + line)
@@ -110,9 +110,9 @@ def main(argv=None):
     if args.circuitpython:
         return circuitpython_demo(args)
 
-    from .boards import load_board
+    from .board.detached import running_vboard
+    from .board.profiles import load_board
     from .errors import PackagerError
-    from .vboard import running_vboard
 
     started = time.monotonic()
     work_dir = args.work_dir
@@ -158,13 +158,14 @@ def circuitpython_demo(args):
     """Inference on a virtual CircuitPython board, capsules dropped onto its CIRCUITPY drive."""
     import shutil
 
-    from . import shadow
-    from .boards import load_board
-    from .deploy import deploy
+    from .board.deploy import deploy
+    from .board.detached import running_vboard
+    from .board.profiles import load_board
+    from .board.vboard import CIRCUITPYTHON_BINARY
+    from .capsule.pack import pack_tflite
     from .errors import PackagerError
     from .examples import digits
-    from .pack import pack_tflite
-    from .vboard import CIRCUITPYTHON_BINARY, running_vboard
+    from .shadow import remote as shadow
 
     started = time.monotonic()
     work_dir = args.work_dir / "circuitpython"
@@ -226,9 +227,9 @@ def circuitpython_demo(args):
 
 
 def _story(args, port, capsule, files, x, y, work_dir):
-    from . import shadow
-    from .deploy import deploy
+    from .board.deploy import deploy
     from .errors import PackagerError
+    from .shadow import remote as shadow
 
     def quiet(text):
         if not text.startswith(("up to date", "uploading")):
@@ -236,7 +237,7 @@ def _story(args, port, capsule, files, x, y, work_dir):
 
     _stage(3, f"Installing the runtime and signed v1 over {port} ({args.via}); v1 serves")
     deploy(port, [], board=args.board, via=args.via, say=quiet)
-    from .signing import provision
+    from .capsule.signing import provision
 
     kid, _ = provision(port, files["public"], args.via)
     print(f"  the board now trusts key {kid}: it stages only capsules that key signed")
@@ -278,7 +279,7 @@ def _story(args, port, capsule, files, x, y, work_dir):
           f"{len(outputs)}")
 
     _stage(5, "Writing the shadow report")
-    from .shadow_report import write_report
+    from .shadow.report import write_report
 
     written = write_report(shadow.pull(port, args.via), work_dir / "shadow_report.html",
                            work_dir / "disagreements")
@@ -304,7 +305,7 @@ def _story(args, port, capsule, files, x, y, work_dir):
     except PackagerError as exc:
         print(f"  minerva deploy refuses the damaged one on the host: {exc}")
     # Copied by other means (mpremote cp, a USB drive), they reach the board's inbox.
-    from .transport import connect
+    from .board.transport import connect
 
     with connect(port, args.via) as transport:
         for path in (v3, files["unsigned"]):

@@ -6,7 +6,7 @@ seeded split into training and held-out samples. It is then quantized after trai
 TFLite converter does it: int8 weights with one scale per output channel, int32 biases, int8
 activations whose ranges are calibrated on the training set, and an int8 softmax output
 (scale 1/256, zero point -128). :func:`build` writes ``digits.tflite`` (int8 input and output)
-with :mod:`minerva_packager.tflite_writer` and measures the held-out accuracy of the float
+with :mod:`minerva_packager.capsule.tflite_writer` and measures the held-out accuracy of the float
 network and of the int8 model in TFLite's reference kernels (and TFLite Micro when installed).
 
 Input: the 64 pixels scaled to ``[0, 1]`` (pixel / 16), quantized with scale 1/255 and zero
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PackagerError
-from ..tflite_writer import (
+from ..capsule.tflite_writer import (
     TfliteBuilder,
     activation_quantization,
     quantize_bias,
     quantize_weights,
     symmetric_scales,
 )
+from ..errors import PackagerError
 
 SEED = 20261123
 HIDDEN = 32

@@ -18,7 +18,7 @@ class Outcome:
 
 def load_training_graph(model=None, graph_path=None, board=None, trainable="all"):
     """The training graph (from a graph JSON file or a model) and the board profile (or None)."""
-    from ..boards import load_board
+    from ..board.profiles import load_board
 
     profile = load_board(board) if board else None
     if graph_path is not None:
@@ -48,7 +48,7 @@ def run_plan(graph, profile=None, ram=None, deadline=None, flash_bytes=None, mod
         Path(output).write_text(json.dumps(result.best.document, indent=1))
         written.append(output)
     if capsule_out:
-        from ..capsule import write_atomic
+        from ..capsule.container import write_atomic
 
         write_atomic(capsule_out, capsule_with_schedule(source, result.best.document))
         written.append(capsule_out)

@@ -90,11 +90,11 @@ def trainable_start(layers, trainable):
 
 def model_training_graph(path, board, trainable="all"):
     """The training graph of the capsule or .tflite at ``path`` on ``board`` (a profile)."""
-    from ..capsule import read_capsule
+    from ..capsule.container import read_capsule
 
     path = Path(path)
     if path.suffix == ".tflite":
-        from ..pack import pack_tflite
+        from ..capsule.pack import pack_tflite
 
         capsule = read_capsule(pack_tflite(str(path)), name=str(path))
     else:

@@ -39,11 +39,11 @@ def format_result(result, budget, deadline=None):
 
 def capsule_with_schedule(model_path, document):
     """Capsule bytes of ``model_path`` (.tflite or capsule) with a TRAIN_SCHEDULE section."""
-    from ..capsule import SECTION_TYPES, encode_capsule, read_capsule
+    from ..capsule.container import SECTION_TYPES, encode_capsule, read_capsule
 
     section = ("TRAIN_SCHEDULE", schedule_section(document), False)
     if Path(model_path).suffix == ".tflite":
-        from ..pack import pack_tflite
+        from ..capsule.pack import pack_tflite
 
         return pack_tflite(str(model_path), extra_sections=[section])
     capsule = read_capsule(str(model_path))

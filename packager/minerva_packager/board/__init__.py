@@ -1,0 +1,2 @@
+"""Boards: profiles, transports, deploy, images, virtual and emulated boards, running
+capsules on a board."""

@@ -1,0 +1,104 @@
+"""``minerva pack`` and ``minerva inspect``."""
+
+import json
+from pathlib import Path
+
+import click
+
+from ..board.profiles import load_board
+from ..capsule.arena import PLANNERS
+from ..capsule.pack import pack_file
+from ..capsule.residency import board_budget
+from ..capsule.summary import format_summary, summarize
+from ..errors import PackagerError
+
+
+def default_output(model):
+    """MODEL's path with ``.tflite`` (if it has it) replaced by ``.cap``, in MODEL's folder."""
+    path = Path(model)
+    stem = path.name[:-len(".tflite")] if path.name.endswith(".tflite") else path.name
+    return path.with_name(stem + ".cap")
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Capsule to write (default: MODEL with .cap).")
+@click.option("--name", help="Model name stored in the capsule (default: file stem).")
+@click.option("--version", "version", default="1.0.0", show_default=True,
+              help="The model's semantic version.")
+@click.option("--planner", type=click.Choice(sorted(PLANNERS)), default="greedy",
+              show_default=True, help="Arena planner.")
+@click.option("--board", help="Fit the board's heap (boards/NAME.json), paging weights from "
+              "flash if needed.")
+@click.option("--ram-budget", type=int, help="Fit this many bytes of heap instead.")
+@click.option("--shadow-policy", type=click.Path(exists=True, dir_okay=False),
+              help="JSON file: how the board shadow-tests this capsule as a candidate "
+              "(README: the shadow policy).")
+@click.option("--sign", "sign_key", type=click.Path(exists=True, dir_okay=False),
+              help="Sign with this private key (`minerva keys new`).")
+@click.option("--delta-from", type=click.Path(exists=True, dir_okay=False),
+              help="Also write OUTPUT.delta: the update from this capsule (the board's).")
+def pack(model, output, name, version, planner, board, ram_budget, shadow_policy, sign_key,
+         delta_from):
+    """Convert an int8 .tflite MODEL into a capsule."""
+    output = output or str(default_output(model))
+    if board and ram_budget is None:
+        ram_budget = board_budget(load_board(board))
+    extra = [("SHADOW_POLICY", shadow_policy_section(shadow_policy), False)] \
+        if shadow_policy else []
+    data = pack_file(model, output, name=name, version=version, planner=planner,
+                     ram_budget=ram_budget, extra_sections=extra)
+    s = summarize(output)
+    click.echo(f"wrote {output}: {len(data)} bytes, {len(s['ops'])} ops, arena "
+               f"{s['arena_bytes']} bytes, weights {s['weights_bytes']} bytes, RAM "
+               f"{s['meta']['ram_bytes']} bytes ({len(s['meta']['paged_tensors'])} filters "
+               "paged from flash)")
+    if sign_key:
+        from ..capsule.container import write_atomic
+        from ..capsule.signing import load_private_key, sign_capsule
+
+        data = sign_capsule(data, load_private_key(sign_key))
+        write_atomic(output, data)
+        click.echo(f"signed with {sign_key}")
+    click.echo(f"verified: checksums OK, sha256 {data[-32:].hex()}")
+    if delta_from:
+        from ..capsule.container import read_capsule, write_atomic
+        from ..capsule.delta import delta_summary, make_delta
+
+        old = read_capsule(delta_from).raw
+        delta_bytes = make_delta(old, data)
+        path = str(Path(output).with_suffix(".delta"))
+        write_atomic(path, delta_bytes)
+        d = delta_summary(old, data, delta_bytes)
+        click.echo(f"wrote {path}: {d['delta_bytes']} bytes against {delta_from}")
+
+
+def shadow_policy_section(path):
+    """The SHADOW_POLICY section's bytes from a JSON file, checked as the board checks it."""
+    from minerva.errors import CapsuleError
+    from minerva.shadow import make_policy
+
+    try:
+        policy = json.loads(Path(path).read_text())
+        if not isinstance(policy, dict):
+            raise ValueError("not a JSON object")
+        make_policy(path, policy)
+    except (ValueError, CapsuleError) as exc:
+        raise PackagerError(f"{path}: {exc}", "see the shadow policy settings in the README")
+    return json.dumps(policy, sort_keys=True).encode()
+
+
+@click.command()
+@click.argument("capsule", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def inspect(capsule, as_json):
+    """Verify CAPSULE and print what it holds."""
+    s = summarize(capsule)
+    click.echo(json.dumps(s, indent=2) if as_json else format_summary(s))
+    if s["checksums"] != "OK":
+        raise PackagerError(f"{capsule}: checksums failed", "copy the file again or rebuild it "
+                            "with `minerva pack`")
+
+
+COMMANDS = [pack, inspect]

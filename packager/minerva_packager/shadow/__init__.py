@@ -1,0 +1,1 @@
+"""The Minerva core from the desktop: a board's shadow test and its report."""

@@ -6,6 +6,8 @@ from minerva_packager.poet.training import training_graph
 # Same schema as boards/*.json (minerva_packager.board.profiles); the figures are made up.
 PROFILE = {"name": "testboard", "heap_bytes": 4096, "sram_bytes": 8192,
            "filesystem": {"size": 65536},
+           # A planner test board: no runtime counted against its tiny heap.
+           "memory": {"runtime_bytes": 0},
            "energy": {"compute_j_per_mac": 1e-9, "flash_read_j_per_byte": 2e-9,
                       "flash_write_j_per_byte": 2e-8},
            "timing": {"compute_s_per_mac": 1e-8, "flash_read_s_per_byte": 1e-8,

@@ -325,3 +325,19 @@ def test_transport_exec_eval_and_device_errors(port, via):
             board.exec("def f():\n    return 1 / 0\nf()")
     assert str(err.value) == ("the board raised ZeroDivisionError: divide by zero "
                               "(at File \"<stdin>\", line 2, in f)")
+
+
+def test_deploy_warns_when_a_capsule_cannot_fit_the_board(port, deployed, shared_models,
+                                                          tmp_path):
+    # IC packed for no board keeps all its weights in RAM: more than an RP2040's heap has
+    # beside the runtime and the application's reserve.
+    capsule = tmp_path / "ic_whole.cap"
+    capsule.write_bytes(pack_tflite(shared_models / "ic01_resnet8_int8.tflite"))
+    out = tool("minerva", "deploy", "--port", port, "--no-runtime", capsule).stdout
+    assert f"warning: {capsule} needs" in out and "--board rp2040" in out, out
+    fitted = tmp_path / "ic_rp2040.cap"
+    tool("minerva", "pack", shared_models / "ic01_resnet8_int8.tflite", "-b", "rp2040", "-o",
+         fitted)
+    out = tool("minerva", "deploy", "--port", port, "--no-runtime", fitted).stdout
+    assert "warning" not in out, out
+    tool("mpremote", "connect", port, "rm", ":/capsules/ic_whole.cap", ":/capsules/ic_rp2040.cap")

@@ -10,7 +10,6 @@ import minerva
 from minerva_packager.board.profiles import load_board
 from minerva_packager.capsule.container import read_capsule
 from minerva_packager.capsule.pack import pack_file, pack_tflite
-from minerva_packager.capsule.residency import board_budget
 from minerva_packager.errors import PackagerError
 
 RP2040 = load_board("rp2040")
@@ -88,7 +87,7 @@ def test_packed_for_rp2040_runs_on_its_heap(shared_models, micropython, tmp_path
     src = shared_models / f"{name}.tflite"
     whole, fitted = tmp_path / "whole.cap", tmp_path / "rp2040.cap"
     pack_file(src, whole)
-    pack_file(src, fitted, ram_budget=board_budget(RP2040))
+    pack_file(src, fitted, board=RP2040)
     size = int(np.prod(read_capsule(whole).meta["inputs"][0]["shape"]))
     x = np.random.default_rng(4).integers(-128, 128, size, dtype=np.int8).tobytes()
     assert run_on_micropython(micropython, fitted, [x], tmp_path, heapsize=BOARD_HEAP,

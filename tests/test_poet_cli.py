@@ -58,10 +58,15 @@ def test_board_limits_are_the_defaults(files):
     graph = tiny_deep()
     (tmp / "deep.json").write_text(json.dumps(graph.to_json()))
     out = run("plan", "--graph", tmp / "deep.json", "--board", tmp / "board.json",
-              "--no-baselines", "-o", tmp / "s.json")
+              "--app-reserve", 0, "--no-baselines", "-o", tmp / "s.json")
     assert out.exit_code == 0, out.output
     limits = json.loads((tmp / "s.json").read_text())["limits"]
     assert limits == {"ram_bytes": 4096, "deadline_s": None, "flash_bytes": 65536}
+    # The application's reserve comes off the board's heap, as for pack.
+    out = run("plan", "--graph", tmp / "deep.json", "--board", tmp / "board.json",
+              "--app-reserve", 1000, "--no-baselines", "-o", tmp / "s.json")
+    assert out.exit_code == 0, out.output
+    assert json.loads((tmp / "s.json").read_text())["limits"]["ram_bytes"] == 3096
 
 
 def test_infeasible_budget_exits_with_the_smallest_ram(files):

@@ -21,7 +21,6 @@ from minerva_packager.board.deploy import deploy
 from minerva_packager.board.profiles import load_board
 from minerva_packager.board.transport import connect
 from minerva_packager.capsule.pack import pack_file
-from minerva_packager.capsule.residency import board_budget
 from minerva_packager.errors import PackagerError
 
 _STATE = """
@@ -125,7 +124,7 @@ def test_power_cut_at_random_writes_of_a_large_update(update, shared_models, tmp
     base, b_pkg, v2, a_hashes, b_hashes, _ = update
     kws = v2.parent / "kws.cap"
     pack_file(shared_models / "kws01_dscnn_int8.tflite", kws,
-              ram_budget=board_budget(load_board("rp2040")))
+              board=load_board("rp2040"))
     large = (base, b_pkg, [v2, kws], a_hashes, b_hashes, None)
     image = tmp_path / "count.img"
     shutil.copy(base, image)

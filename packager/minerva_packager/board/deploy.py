@@ -219,6 +219,25 @@ def capsule_files(board, capsules, stage=False):
     return files
 
 
+def fit_warnings(board, capsules):
+    """A warning per capsule that the memory model says will not fit ``board`` (its heap,
+    less the runtime and the application reserve); such a capsule is still deployed, since
+    the user may run it with a smaller application, or paged (minerva.load(paged=True))."""
+    from ..capsule.memory import fit_report
+
+    warnings = []
+    for capsule in capsules:
+        if str(capsule).endswith(".delta"):
+            continue
+        cap = read_capsule(capsule)
+        reason = fit_report(board, cap.meta, len(cap.ops), len(cap.tensors),
+                            cap.meta.get("app_reserve_bytes"))
+        if reason:
+            warnings.append(f"warning: {capsule} {reason}; repack it for this board: "
+                            f"minerva pack MODEL.tflite --board {board['name']}")
+    return warnings
+
+
 # Whether the board's installed runtime reads a capsule part ("OK", "RAM" when it reads it but
 # has no heap for it now, else the refusal): capsules deployed without the runtime must suit
 # the runtime already there.
@@ -283,7 +302,8 @@ def space_needed(sizes, block_size):
 
 class Report:
     """The outcome of a deploy: ``board``, ``uploaded`` and ``unchanged`` paths,
-    ``verified`` ({path: sha256}), ``bytes_uploaded``."""
+    ``verified`` ({path: sha256}), ``bytes_uploaded``, ``warnings`` (capsules the memory model
+    says will not fit the board)."""
 
 
 # After a staging deploy: the board's runtime takes the inbox now, and says what it did.
@@ -331,6 +351,9 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
         else:
             files = runtime_files(profile, info.arch)
         files.update(capsule_files(profile, capsules, stage))
+        report.warnings = fit_warnings(profile, capsules)
+        for warning in report.warnings:
+            say(warning)
         folders = _folders(files)
         # A journal left by a cut during an earlier activation is finished first; then any
         # stray parts (of uploads that never committed) are removed.

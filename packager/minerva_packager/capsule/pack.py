@@ -11,6 +11,7 @@ from ..errors import PackagerError
 from .arena import PLANNERS, Buffer, check_plan
 from .container import encode_capsule, encode_graph, layout_weights, write_atomic
 from .lower import lower
+from .memory import APP_RESERVE_BYTES, buffers_budget, load_peak_bytes, model_heap_bytes
 from .residency import filters, plan_residency, ram_needed, residency_section
 from .tflite_import import read_tflite
 
@@ -72,11 +73,13 @@ def _io_spec(t):
 
 
 def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra_sections=(),
-                ram_budget=None):
+                ram_budget=None, board=None, app_reserve=None):
     """Build a capsule from ``tflite_path`` and return its bytes.
 
-    ``ram_budget`` (bytes of heap the model may use) makes the packager page the largest
-    filters from flash until it fits (a RESIDENCY section). ``extra_sections`` are
+    ``ram_budget`` (bytes of heap the model's buffers may use) makes the packager page the
+    largest filters from flash until it fits (a RESIDENCY section). ``board`` (a profile) sets
+    that budget from the board's memory model (capsule/memory.py), keeping ``app_reserve``
+    bytes for the application. ``extra_sections`` are
     ``(type_name, bytes, required)`` tuples appended after the required sections (e.g. a
     TRAIN_SCHEDULE).
     """
@@ -85,9 +88,23 @@ def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra
                             "use MAJOR.MINOR.PATCH, e.g. 1.2.0")
     model = read_tflite(tflite_path)
     tensors, ops, inputs, outputs = lower(model)
-    arena_bytes, slots = plan_residency(
-        tensors, ram_budget, lambda paged: plan_arena(tensors, ops, inputs, outputs, planner,
-                                                      paged), filters(ops))
+    if board is not None and ram_budget is None:
+        ram_budget = buffers_budget(board, len(ops), len(tensors), app_reserve)
+    try:
+        arena_bytes, slots = plan_residency(
+            tensors, ram_budget, lambda paged: plan_arena(tensors, ops, inputs, outputs,
+                                                          planner, paged), filters(ops))
+    except PackagerError as exc:
+        if board is None:
+            raise
+        reserve = APP_RESERVE_BYTES if app_reserve is None else app_reserve
+        smallest = min_buffers_bytes(tensors, ops, inputs, outputs, planner)
+        fits_with = reserve - (smallest - ram_budget)
+        hint = (f"it fits with --app-reserve {fits_with} or less" if fits_with >= 0 else
+                "choose a board with more RAM or a smaller model")
+        raise PackagerError(f"{Path(tflite_path).name} does not fit {board['name']}: "
+                            f"{exc.what} (the board's heap, less the runtime, the model's "
+                            f"objects and {reserve} bytes of application reserve)", hint)
     paged = sorted(slots)
     weights = layout_weights(tensors)
     graph = encode_graph(tensors, ops, inputs, outputs, arena_bytes)
@@ -107,6 +124,12 @@ def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra
         "paged_tensors": paged,
         "packager": f"minerva_packager {__version__}",
     }
+    if board is not None:
+        meta["board"] = board["name"]
+        meta["heap_bytes"] = model_heap_bytes(board, meta["ram_bytes"], len(ops), len(tensors))
+        meta["load_peak_bytes"] = load_peak_bytes(board, meta["ram_bytes"], len(ops),
+                                                  len(tensors))
+        meta["app_reserve_bytes"] = APP_RESERVE_BYTES if app_reserve is None else app_reserve
     try:
         meta_text = json.dumps(meta, separators=(",", ":"), allow_nan=False)
     except ValueError:
@@ -117,6 +140,13 @@ def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra
     if residency:
         sections.append(("RESIDENCY", residency, False))
     return encode_capsule(sections + list(extra_sections))
+
+
+def min_buffers_bytes(tensors, ops, inputs, outputs, planner):
+    """The model's buffers with every filter paged: the least RAM it can run in."""
+    every = filters(ops)
+    arena_bytes, _ = plan_arena(tensors, ops, inputs, outputs, planner, every)
+    return ram_needed(tensors, arena_bytes, every)
 
 
 def verify_with_loader(path, source):

@@ -11,23 +11,6 @@ import json
 
 from ..errors import PackagerError
 
-# Heap kept for the runtime and the parsed graph besides the model's buffers. Measured on the
-# 64-bit unix port (the virtual board), where objects take twice a 32-bit board's bytes, with
-# the runtime deployed as .mpy: `import minerva` 40.7 KB, the python tier 5.4 KB (imported
-# before the model's buffers), parsing IC's graph 15.6 KB. With a 196,608-byte heap (RP2040)
-# and this reserve, IC and AD packed with --board rp2040 load and run with 34.6 KB and 32.5 KB
-# still free (KWS 91 KB). On the real firmware (MicroPython v1.28.0 RPI_PICO on the emulated
-# Pico, tests/test_pico.py) with its measured 245,888-byte heap: `import minerva` leaves
-# 209,800 B free, and KWS, IC and AD packed with --board rp2040 (budget 163,968) load and run
-# leaving 139,920, 51,408 and 30,816 B free with the native module (IC 37,088, AD 16,384 with
-# viper, whose modules are larger). Issue 11 replaces this constant with a measured memory model.
-RUNTIME_RESERVE_BYTES = 80 * 1024
-
-
-def board_budget(board):
-    """Heap a model may use on ``board`` (a board profile dict)."""
-    return int(board["heap_bytes"]) - RUNTIME_RESERVE_BYTES
-
 
 def filters(ops):
     """Indices of the int8 filters of conv/fc ops: the tensors that can be paged."""

@@ -77,6 +77,16 @@ def format_summary(s):
              f"  created      {m.get('created')} by {m.get('packager')}",
              f"  arena        {s['arena_bytes']} bytes ({m.get('planner')} plan)",
              f"  weights      {s['weights_bytes']} bytes"]
+    if "ram_bytes" in m:
+        paged = m.get("paged_tensors", [])
+        lines.append(f"  RAM          {m['ram_bytes']} bytes (arena and resident weights); "
+                     + (f"{len(paged)} {'filter' if len(paged) == 1 else 'filters'} paged from "
+                        f"flash: tensors {', '.join(map(str, paged))}" if paged
+                        else "no weights paged from flash"))
+    if "board" in m and "load_peak_bytes" in m:
+        lines.append(f"  board        packed for {m['board']}: {m['heap_bytes']} bytes of heap "
+                     f"once loaded, {m['load_peak_bytes']} while loading, with "
+                     f"{m['app_reserve_bytes']} bytes left for the application")
     for kind, io in (("input", m.get("inputs", [])), ("output", m.get("outputs", []))):
         for t in io:
             lines.append(f"  {kind:<12} {t['name']} {t['dtype']}{t['shape']} "

@@ -7,8 +7,8 @@ import click
 
 from ..board.profiles import load_board
 from ..capsule.arena import PLANNERS
+from ..capsule.memory import APP_RESERVE_BYTES
 from ..capsule.pack import pack_file
-from ..capsule.residency import board_budget
 from ..capsule.summary import format_summary, summarize
 from ..errors import PackagerError
 
@@ -29,9 +29,12 @@ def default_output(model):
               help="The model's semantic version.")
 @click.option("--planner", type=click.Choice(sorted(PLANNERS)), default="greedy",
               show_default=True, help="Arena planner.")
-@click.option("--board", help="Fit the board's heap (boards/NAME.json), paging weights from "
-              "flash if needed.")
-@click.option("--ram-budget", type=int, help="Fit this many bytes of heap instead.")
+@click.option("-b", "--board", help="Fit the board's heap (boards/NAME.json) with the runtime "
+              "and the application reserve, paging weights from flash if needed.")
+@click.option("--app-reserve", type=int, help="Heap left for your application on the board "
+              f"(default {APP_RESERVE_BYTES} bytes).")
+@click.option("--ram-budget", type=int, help="Fit the model's buffers (arena + resident "
+              "weights) in this many bytes instead.")
 @click.option("--shadow-policy", type=click.Path(exists=True, dir_okay=False),
               help="JSON file: how the board shadow-tests this capsule as a candidate "
               "(README: the shadow policy).")
@@ -39,21 +42,27 @@ def default_output(model):
               help="Sign with this private key (`minerva keys new`).")
 @click.option("--delta-from", type=click.Path(exists=True, dir_okay=False),
               help="Also write OUTPUT.delta: the update from this capsule (the board's).")
-def pack(model, output, name, version, planner, board, ram_budget, shadow_policy, sign_key,
-         delta_from):
+def pack(model, output, name, version, planner, board, app_reserve, ram_budget, shadow_policy,
+         sign_key, delta_from):
     """Convert an int8 .tflite MODEL into a capsule."""
     output = output or str(default_output(model))
-    if board and ram_budget is None:
-        ram_budget = board_budget(load_board(board))
+    if app_reserve is not None and not board:
+        raise PackagerError("--app-reserve needs --board", "name the board it reserves on")
+    profile = load_board(board) if board else None
     extra = [("SHADOW_POLICY", shadow_policy_section(shadow_policy), False)] \
         if shadow_policy else []
     data = pack_file(model, output, name=name, version=version, planner=planner,
-                     ram_budget=ram_budget, extra_sections=extra)
+                     ram_budget=ram_budget, board=profile, app_reserve=app_reserve,
+                     extra_sections=extra)
     s = summarize(output)
     click.echo(f"wrote {output}: {len(data)} bytes, {len(s['ops'])} ops, arena "
                f"{s['arena_bytes']} bytes, weights {s['weights_bytes']} bytes, RAM "
                f"{s['meta']['ram_bytes']} bytes ({len(s['meta']['paged_tensors'])} filters "
                "paged from flash)")
+    if "heap_bytes" in s["meta"]:
+        click.echo(f"fits {s['meta']['board']}: {s['meta']['heap_bytes']} bytes of heap with "
+                   f"the runtime and {s['meta']['app_reserve_bytes']} bytes left for your "
+                   "application")
     if sign_key:
         from ..capsule.container import write_atomic
         from ..capsule.signing import load_private_key, sign_capsule

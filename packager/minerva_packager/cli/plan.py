@@ -13,10 +13,11 @@ from ..poet.schedule import MODELS
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False),
               help="Plan a training graph JSON file (docs/poet.md) instead of a model.")
-@click.option("--board", help="Board profile (name or JSON file): costs, RAM and flash.")
+@click.option("-b", "--board", help="Board profile (name or JSON file): costs, RAM and flash.")
 @click.option("--trainable", default="all", show_default=True,
               help="Layers to train: 'all' or 'last:K'.")
-@click.option("--ram", type=int, help="RAM budget in bytes (default: the board's heap).")
+@click.option("--ram", type=int, help="RAM budget in bytes (default: the board's heap less the "
+              "runtime and the application reserve, as for pack).")
 @click.option("--deadline", type=float, help="Time limit for one iteration, in seconds.")
 @click.option("--flash-bytes", type=int,
               help="Flash bytes one iteration may write (default: the board's filesystem).")
@@ -35,8 +36,11 @@ from ..poet.schedule import MODELS
               help="Write MODEL as a capsule with the schedule in its TRAIN_SCHEDULE section.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw RAM over time (PNG).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--app-reserve", type=int, help="Heap left for your application when the budget "
+              "comes from --board (default 16384 bytes, as for pack).")
 def plan(model, graph_path, board, trainable, ram, deadline, flash_bytes, cost_model, solver,
-         time_limit, threads, gap, no_baselines, output, capsule_out, plot, as_json):
+         time_limit, threads, gap, no_baselines, output, capsule_out, plot, as_json,
+         app_reserve):
     """Plan rematerialization and paging for training MODEL (.cap or .tflite) on a board."""
     from ..poet.api import load_training_graph, run_plan
 
@@ -48,7 +52,7 @@ def plan(model, graph_path, board, trainable, ram, deadline, flash_bytes, cost_m
     graph, profile = load_training_graph(model, graph_path, board, trainable)
     outcome = run_plan(graph, profile, ram, deadline, flash_bytes, cost_model, solver,
                        time_limit, threads, not no_baselines, output, plot, model, capsule_out,
-                       gap)
+                       gap, app_reserve)
     if as_json:
         click.echo(json.dumps({"plan": outcome.result.table(), "solve": outcome.result.solve},
                               indent=2))

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from ..capsule.memory import available_bytes
 from ..errors import PackagerError
 from .graph import load_graph
 from .planner import plan_training
@@ -33,12 +34,14 @@ def load_training_graph(model=None, graph_path=None, board=None, trainable="all"
 
 def run_plan(graph, profile=None, ram=None, deadline=None, flash_bytes=None, model="minerva",
              solver="cbc", time_limit=60.0, threads=2, baselines=True, output=None, plot=None,
-             source=None, capsule_out=None, gap=1e-4):
-    """Plan ``graph`` and write the requested files; limits default to the board's."""
+             source=None, capsule_out=None, gap=1e-4, app_reserve=None):
+    """Plan ``graph`` and write the requested files; limits default to the board's (its heap
+    less the runtime and ``app_reserve``, as for pack)."""
     if ram is None:
         if profile is None:
             raise PackagerError("no RAM budget", "give --ram BYTES or --board NAME")
-        ram = int(profile["heap_bytes"])
+        # The heap the packer and the loader count on too (capsule/memory.py).
+        ram = available_bytes(profile, app_reserve)
     if flash_bytes is None and profile is not None and model != "poet":
         flash_bytes = int(profile.get("filesystem", {}).get("size", 0)) or None
     result = plan_training(graph, ram, deadline, flash_bytes, model, solver, time_limit,

@@ -89,3 +89,17 @@ def test_deploy_refuses_two_capsules_with_one_name(shared_models, tmp_path):
         pack_file(shared_models / "hello_world_int8.tflite", tmp_path / folder / "x.cap")
     with pytest.raises(PackagerError, match="would both be /capsules/x.cap"):
         capsule_files({"name": "rp2040"}, [tmp_path / "a" / "x.cap", tmp_path / "v2" / "x.cap"])
+
+
+def test_counts_agree_with_their_nouns(shared_models, tmp_path):
+    from click.testing import CliRunner
+
+    from minerva_packager.cli import main
+    from minerva_packager.errors import count
+
+    assert [count(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
+    out = tmp_path / "ic.cap"
+    result = CliRunner().invoke(main, ["pack", str(shared_models / "ic01_resnet8_int8.tflite"),
+                                       "--ram-budget", "100000", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "16 ops" in result.output and "(1 filter paged from flash)" in result.output

@@ -341,3 +341,38 @@ def test_deploy_warns_when_a_capsule_cannot_fit_the_board(port, deployed, shared
     out = tool("minerva", "deploy", "--port", port, "--no-runtime", fitted).stdout
     assert "warning" not in out, out
     tool("mpremote", "connect", port, "rm", ":/capsules/ic_whole.cap", ":/capsules/ic_rp2040.cap")
+
+
+KWS_LABELS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "silence",
+              "unknown"]  # MLPerf Tiny KWS's output order
+
+
+def test_labels_in_the_capsule_printed_by_run_and_on_the_board(port, deployed, shared_models,
+                                                               tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(KWS_LABELS) + "\n\n")
+    capsule = tmp_path / "kws_labels.cap"
+    tool("minerva", "pack", shared_models / "kws01_dscnn_int8.tflite", "-b", "rp2040",
+         "--labels", labels, "-o", capsule)
+    assert "labels       12: down, go, left" in tool("minerva", "inspect", capsule).stdout
+    tool("minerva", "deploy", "--port", port, "--no-runtime", capsule)
+    sample = shared_models / "samples" / "kws01_sample0_int8_49x10.npy"
+    out = tool("minerva", "run", "--port", port, capsule, sample).stdout.splitlines()
+    # The reference kernels classify this sample as "on" (../shared/models/README.md).
+    assert out[1].startswith("top-3 5 on: "), out
+    with connect(port) as board:
+        got = board.exec("import minerva\nm = minerva.load('kws_labels.cap')\n"
+                         "print(m.labels == m.info()['labels'], m.labels[5])").decode()
+    assert got.split() == ["True", "on"]
+    tool("mpremote", "connect", port, "rm", ":/capsules/kws_labels.cap")
+
+
+def test_wrong_labels_are_refused(shared_models, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(KWS_LABELS[:11]))
+    proc = tool("minerva", "pack", shared_models / "kws01_dscnn_int8.tflite", "--labels", labels,
+                "-o", tmp_path / "k.cap", check=False)
+    assert proc.returncode == 1 and "11 labels for 12 classes" in proc.stderr
+    proc = tool("minerva", "pack", shared_models / "hello_world_int8.tflite",
+                "--labels", labels, "-o", tmp_path / "a.cap", check=False)
+    assert proc.returncode == 1 and "labels need a classifier's output" in proc.stderr

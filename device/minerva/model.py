@@ -28,6 +28,8 @@ class Model:
         g = cap.graph
         self.name = cap.name
         self.meta = cap.meta
+        # Class names (`minerva pack --labels`), one per output value, or None.
+        self.labels = cap.meta.get("labels")
         self.kernels, self.tier = kernels if isinstance(kernels, tuple) else \
             select_kernels(kernels, cap.name)
         paged = _paged_slots(g, cap.paged, paged)
@@ -217,6 +219,7 @@ class Model:
             "outputs": [spec(i, m) for i, m in zip(g.outputs, outs)],
             "ops": [OPS[op.code][0] for op in g.ops],
             "arena_bytes": g.arena_bytes,
+            "labels": self.labels,
             "paged": len(self.paged),
             "kernels": self.tier,
             "fallbacks": self.fallbacks,

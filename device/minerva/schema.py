@@ -21,7 +21,8 @@ _MAX_DEPTH = const(16)
 _IO = {"name?": "str", "dtype?": "str", "shape?": [("int", 0, 0x7FFFFFFF), 8],
        "scale?": "num", "zero_point?": "int"}
 META = {"name?": "str", "version?": "str", "inputs?": [_IO, 256], "outputs?": [_IO, 256],
-        "ops?": ["str", 65536], "arena_bytes?": ("int", 0, 0x7FFFFFFF)}
+        "ops?": ["str", 65536], "arena_bytes?": ("int", 0, 0x7FFFFFFF),
+        "labels?": ["str", 65536]}
 RESIDENCY = {"paged": [[("int", 0, 0x7FFFFFFF), 2, 2], 65536]}
 ANY_OBJECT = {}
 

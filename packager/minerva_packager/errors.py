@@ -21,3 +21,8 @@ class PackagerError(Exception):
 class Terminated(KeyboardInterrupt):
     """SIGTERM turned into an exception (by a command that installs the handler), so that
     the code it lands in cleans up and the user hears what state things were left in."""
+
+
+def count(n, noun, plural=None):
+    """``"1 file"``, ``"3 files"``: a count with its noun agreeing, for messages."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

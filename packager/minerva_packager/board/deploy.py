@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..capsule.container import read_capsule
-from ..errors import PackagerError, Terminated
+from ..errors import PackagerError, Terminated, count
 from .device_files import arch_from_mpy, circuitpython_runtime_files, runtime_files, sha256_hex
 from .profiles import board_names, load_board
 from .transport import connect
@@ -359,7 +359,8 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
         # stray parts (of uploads that never committed) are removed.
         transport.exec(_recover_snippet())
         transport.exec(_REMOVE_PARTS % (folders, PART))
-        say(f"Checking {len(files)} files on {profile['name']} at {port} ({transport.via})…")
+        say(f"Checking {count(len(files), 'file')} on {profile['name']} at {port} "
+            f"({transport.via})…")
         remote = remote_hashes(transport, files, circuitpython)
         wanted = {p: (len(d), sha256_hex(d)) for p, d in files.items()}
         changed = [p for p in files if remote.get(p) != wanted[p]]
@@ -386,9 +387,10 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
             transport, files, wanted, changed, port,
             lambda: new_capsules and _check_board_reads(transport, new_capsules, port),
             circuitpython)
-    say(f"Verified {len(files)} files on {profile['name']} at {port}: "
+    say(f"Verified {count(len(files), 'file')} on {profile['name']} at {port}: "
         f"{len(changed)} uploaded ({report.bytes_uploaded} bytes), "
-        f"{len(report.unchanged)} up to date; SHA-256 of every file matches.")
+        f"{len(report.unchanged)} up to date; the SHA-256 of "
+        f"{'the file' if len(files) == 1 else 'every file'} matches.")
     report.status = None
     if stage:
         # A fresh connection is a fresh start for the board: its runtime stages with the
@@ -415,7 +417,7 @@ def _stage_on_board(transport, profile):
 
 def _upload(transport, files, changed, say, progress):
     total = sum(len(files[p]) for p in changed)
-    say(f"Uploading {len(changed)} files ({total} bytes)…")
+    say(f"Uploading {count(len(changed), 'file')} ({total} bytes)…")
     try:
         if progress is None:
             for path in changed:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from ..capsule.container import read_capsule
-from ..errors import PackagerError
+from ..errors import PackagerError, count
 from .device_files import circuitpython_runtime_files
 
 INBOX = "capsules/inbox"
@@ -56,7 +56,8 @@ def copy_to_drive(drive, capsules=(), runtime=True, mpy_cross=None, say=print):
                                     "check the drive and copy again")
         os.replace(part, target)
         written.append(rel)
-    say(f"Copied {len(written)} files to {drive} ({len(files) - len(written)} already there)"
+    say(f"Copied {count(len(written), 'file')} to {drive} "
+        f"({len(files) - len(written)} already there)"
         + (f"; capsules in {INBOX}/ are staged by minerva.Runtime at its next start or "
            "poll()" if capsules else ""))
     return written

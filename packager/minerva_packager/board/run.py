@@ -231,6 +231,8 @@ def describe_output(capsule, output, top_k=3):
                                   for v in values)]
     if len(spec["shape"]) == 2 and spec["shape"][-1] > 1:
         order = np.argsort(-real, kind="stable")[:top_k]
-        lines.append("top-%d " % len(order) + ", ".join(f"{int(i)}: {real[i]:.3f}"
-                                                         for i in order))
+        labels = capsule.meta.get("labels") or []
+        names = [f"{int(i)} {labels[i]}" if i < len(labels) else f"{int(i)}" for i in order]
+        lines.append("top-%d " % len(order) + ", ".join(f"{name}: {real[i]:.3f}"
+                                                         for name, i in zip(names, order)))
     return lines

@@ -73,13 +73,14 @@ def _io_spec(t):
 
 
 def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra_sections=(),
-                ram_budget=None, board=None, app_reserve=None):
+                ram_budget=None, board=None, app_reserve=None, labels=None):
     """Build a capsule from ``tflite_path`` and return its bytes.
 
     ``ram_budget`` (bytes of heap the model's buffers may use) makes the packager page the
     largest filters from flash until it fits (a RESIDENCY section). ``board`` (a profile) sets
     that budget from the board's memory model (capsule/memory.py), keeping ``app_reserve``
-    bytes for the application. ``extra_sections`` are
+    bytes for the application. ``labels`` (class names, one per output value of a classifier)
+    go into META, for ``minerva run`` and the board's ``Model.labels``. ``extra_sections`` are
     ``(type_name, bytes, required)`` tuples appended after the required sections (e.g. a
     TRAIN_SCHEDULE).
     """
@@ -124,6 +125,8 @@ def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra
         "paged_tensors": paged,
         "packager": f"minerva_packager {__version__}",
     }
+    if labels is not None:
+        meta["labels"] = check_labels(labels, tensors[outputs[0]].shape, tflite_path)
     if board is not None:
         meta["board"] = board["name"]
         meta["heap_bytes"] = model_heap_bytes(board, meta["ram_bytes"], len(ops), len(tensors))
@@ -140,6 +143,33 @@ def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra
     if residency:
         sections.append(("RESIDENCY", residency, False))
     return encode_capsule(sections + list(extra_sections))
+
+
+def read_labels(path):
+    """Class names from a text file, one per line (blank lines at the end ignored)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PackagerError(f"{path}: cannot read the labels: {exc}",
+                            "give a UTF-8 text file with one class name per line")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return [line.strip() for line in lines]
+
+
+def check_labels(labels, shape, source):
+    """``labels`` as a list, checked against the classifier output's ``shape``."""
+    classes = shape[-1] if len(shape) == 2 else None
+    if classes is None or classes < 2:
+        raise PackagerError(f"{source}: labels need a classifier's output (batch, classes); "
+                            f"this model's output is {list(shape)}", "leave out --labels")
+    if len(labels) != classes:
+        raise PackagerError(f"{source}: {len(labels)} labels for {classes} classes",
+                            f"give exactly {classes} lines, one class name each, in output "
+                            "order")
+    if any(not label for label in labels):
+        raise PackagerError(f"{source}: an empty label", "name every class")
+    return list(labels)
 
 
 def min_buffers_bytes(tensors, ops, inputs, outputs, planner):

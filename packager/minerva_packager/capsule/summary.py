@@ -83,6 +83,9 @@ def format_summary(s):
                      + (f"{len(paged)} {'filter' if len(paged) == 1 else 'filters'} paged from "
                         f"flash: tensors {', '.join(map(str, paged))}" if paged
                         else "no weights paged from flash"))
+    if m.get("labels"):
+        shown = ", ".join(m["labels"][:12]) + (", …" if len(m["labels"]) > 12 else "")
+        lines.append(f"  labels       {len(m['labels'])}: {shown}")
     if "board" in m and "load_peak_bytes" in m:
         lines.append(f"  board        packed for {m['board']}: {m['heap_bytes']} bytes of heap "
                      f"once loaded, {m['load_peak_bytes']} while loading, with "

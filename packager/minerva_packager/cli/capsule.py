@@ -8,9 +8,9 @@ import click
 from ..board.profiles import load_board
 from ..capsule.arena import PLANNERS
 from ..capsule.memory import APP_RESERVE_BYTES
-from ..capsule.pack import pack_file
+from ..capsule.pack import pack_file, read_labels
 from ..capsule.summary import format_summary, summarize
-from ..errors import PackagerError
+from ..errors import PackagerError, count
 
 
 def default_output(model):
@@ -35,6 +35,9 @@ def default_output(model):
               f"(default {APP_RESERVE_BYTES} bytes).")
 @click.option("--ram-budget", type=int, help="Fit the model's buffers (arena + resident "
               "weights) in this many bytes instead.")
+@click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False),
+              help="Text file of class names, one per line in output order: stored in the "
+              "capsule, printed by `minerva run`, on the board as Model.labels.")
 @click.option("--shadow-policy", type=click.Path(exists=True, dir_okay=False),
               help="JSON file: how the board shadow-tests this capsule as a candidate "
               "(README: the shadow policy).")
@@ -42,8 +45,8 @@ def default_output(model):
               help="Sign with this private key (`minerva keys new`).")
 @click.option("--delta-from", type=click.Path(exists=True, dir_okay=False),
               help="Also write OUTPUT.delta: the update from this capsule (the board's).")
-def pack(model, output, name, version, planner, board, app_reserve, ram_budget, shadow_policy,
-         sign_key, delta_from):
+def pack(model, output, name, version, planner, board, app_reserve, ram_budget, labels_path,
+         shadow_policy, sign_key, delta_from):
     """Convert an int8 .tflite MODEL into a capsule."""
     output = output or str(default_output(model))
     if app_reserve is not None and not board:
@@ -53,12 +56,13 @@ def pack(model, output, name, version, planner, board, app_reserve, ram_budget, 
         if shadow_policy else []
     data = pack_file(model, output, name=name, version=version, planner=planner,
                      ram_budget=ram_budget, board=profile, app_reserve=app_reserve,
+                     labels=read_labels(labels_path) if labels_path else None,
                      extra_sections=extra)
     s = summarize(output)
-    click.echo(f"wrote {output}: {len(data)} bytes, {len(s['ops'])} ops, arena "
+    click.echo(f"wrote {output}: {len(data)} bytes, {count(len(s['ops']), 'op')}, arena "
                f"{s['arena_bytes']} bytes, weights {s['weights_bytes']} bytes, RAM "
-               f"{s['meta']['ram_bytes']} bytes ({len(s['meta']['paged_tensors'])} filters "
-               "paged from flash)")
+               f"{s['meta']['ram_bytes']} bytes "
+               f"({count(len(s['meta']['paged_tensors']), 'filter')} paged from flash)")
     if "heap_bytes" in s["meta"]:
         click.echo(f"fits {s['meta']['board']}: {s['meta']['heap_bytes']} bytes of heap with "
                    f"the runtime and {s['meta']['app_reserve_bytes']} bytes left for your "

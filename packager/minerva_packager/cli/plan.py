@@ -4,7 +4,7 @@ import json
 
 import click
 
-from ..errors import PackagerError
+from ..errors import PackagerError, count
 from ..poet.lp import SOLVERS
 from ..poet.schedule import MODELS
 
@@ -57,7 +57,8 @@ def plan(model, graph_path, board, trainable, ram, deadline, flash_bytes, cost_m
         click.echo(json.dumps({"plan": outcome.result.table(), "solve": outcome.result.solve},
                               indent=2))
     else:
-        click.echo(f"Planning {graph.name}: {len(graph)} nodes, {len(graph.edges)} edges, "
+        click.echo(f"Planning {graph.name}: {count(len(graph), 'node')}, "
+                   f"{count(len(graph.edges), 'edge')}, "
                    f"{graph.static_bytes} static bytes, model {cost_model}")
         click.echo(outcome.text)
     for path in outcome.written:

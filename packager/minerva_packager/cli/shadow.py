@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import count
 from .board import _PORT, _VIA, _port
 
 _ROOT = click.option("--root", default="/capsules", show_default=True,
@@ -71,7 +72,7 @@ def shadow_feed(port, via, root, inputs):
     from ..shadow.remote import describe, feed
 
     outputs, st = feed(_port(port), inputs, via, root)
-    click.echo(f"served {len(outputs)} inputs with the active model")
+    click.echo(f"served {count(len(outputs), 'input')} with the active model")
     click.echo("\n".join(describe(st)))
 
 

@@ -22,22 +22,17 @@ def _state_dir(state_dir):
 
 
 def _port(port):
-    """--port, else MINERVA_PORT, else the running virtual board's port."""
-    if port:
-        return port
-    if os.environ.get("MINERVA_PORT"):
-        return os.environ["MINERVA_PORT"]
-    from ..board.detached import running_port
+    """--port (a path, mpremote's a0/u0/c3, or auto), else MINERVA_PORT, else the running
+    virtual board's port."""
+    from ..board.ports import resolve_port
 
-    found = running_port()
-    if found is None:
-        raise PackagerError("no port given", "pass --port PORT, set MINERVA_PORT, or start a "
-                            "virtual board: minerva vboard --detach")
-    return found
+    return resolve_port(port)
 
 
-_PORT = click.option("--port", "-p", help="Serial port of the board (default: MINERVA_PORT, "
-                     "then the running virtual board).")
+_PORT = click.option("--port", "-p", help="Serial port of the board: a path, mpremote's short "
+                     "names (a0 = /dev/ttyACM0, u0 = /dev/ttyUSB0, c3 = COM3) or auto (the "
+                     "first plugged-in board). Default: MINERVA_PORT, then the running "
+                     "virtual board.")
 _VIA = click.option("--via", type=click.Choice(VIAS), default="mpremote", show_default=True,
                     help="Tool that talks to the board.")
 
@@ -282,7 +277,8 @@ def image(board, output, capsules):
 
 @click.command()
 @click.option("--board", "-b", required=True)
-@click.option("--port", "-p", help="Serial port (ESP32 boards).")
+@click.option("--port", "-p", help="Serial port (ESP32 boards; a path, a0/u0/c3 or auto; "
+              "default MINERVA_PORT).")
 @click.option("--drive", type=click.Path(file_okay=False), help="Mounted RPI-RP2 drive "
               "(RP2040 boards).")
 @click.option("--baud", default=460800, show_default=True)
@@ -295,8 +291,13 @@ def flash(board, port, drive, baud, image_file):
 
     profile = load_board(board)
     if "esptool_chip" in profile:
+        port = port or os.environ.get("MINERVA_PORT")
         if not port:
-            raise PackagerError("no port given", "pass --port PORT of the ESP32")
+            raise PackagerError("no port given", "pass --port PORT of the ESP32 or set "
+                                "MINERVA_PORT")
+        from ..board.ports import auto_port, expand_short_name
+
+        port = auto_port() if port == "auto" else expand_short_name(port)
         flash_esp32(profile, port, image_file, baud=baud, say=click.echo)
         click.echo(f"Flashed {image_file} to {profile['name']} at 0x"
                    f"{profile['filesystem']['offset']:X}.")

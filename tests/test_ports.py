@@ -38,7 +38,7 @@ def test_cli_auto_finds_the_running_virtual_board(tmp_path):
     tool("minerva", "vboard", "--board", "rp2040", "--detach", env=env, timeout=60)
     try:
         out = tool("minerva", "ls", "--port", "auto", env=env).stdout
-        assert out.strip() == "No capsules on the board", out
+        assert out.strip().lower() == "no capsules on the board", out
         proc = tool("minerva", "ls", "--port", "a97", env=env, check=False)
         assert proc.returncode == 1 and "no port /dev/ttyACM97" in proc.stderr
     finally:

@@ -119,8 +119,27 @@ def test_deploy_with_ampy_and_import_at_the_board(port, deployed, tmp_path):
     other = tmp_path / "digits_v2.cap"
     other.write_bytes(pack_tflite(DIGITS_CAPSULE.with_suffix(".tflite"), name="digits",
                                   version="2.0.0"))
-    report = deploy(port, [other], via="ampy", runtime=False, say=lambda text: None)
+    steps = []
+
+    class Bar:
+        def __init__(self, total):
+            self.total = total
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            steps.append(n)
+
+    report = deploy(port, [other], via="ampy", runtime=False, say=lambda text: None,
+                    progress=Bar)
     assert report.uploaded == ["/capsules/digits_v2.cap"]
+    # The bar moves with the bytes: one step per 256-byte chunk, adding up to the file.
+    moves = [n for n in steps if n]
+    assert len(moves) == -(-other.stat().st_size // 256) and sum(moves) == other.stat().st_size
     out = tool("ampy", "--port", port, "run", _write(tmp_path / "info.py",
                "import minerva\nprint(minerva.load('/capsules/digits_v2.cap').info()"
                "['version'])\n")).stdout

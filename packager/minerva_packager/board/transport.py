@@ -141,9 +141,16 @@ class AmpyTransport(Transport):
             raise _not_micropython(port)
 
     def write_file(self, path, data, progress=None):
-        # ampy's put re-enters the raw REPL (a soft reset) around each file, as its CLI does.
+        # What ampy's put does (open, write chunks, close through its raw REPL), one chunk per
+        # exec so that a progress bar moves as the bytes go, not once per file.
+        data = bytes(data)
         try:
-            self.files.put(path, bytes(data))
+            self.board.exec_("f = open(%r, 'wb')" % path)
+            for start in range(0, len(data), CHUNK_BYTES):
+                self.board.exec_("f.write(%r)" % data[start:start + CHUNK_BYTES])
+                if progress:
+                    progress(min(start + CHUNK_BYTES, len(data)), len(data))
+            self.board.exec_("f.close()")
         except OSError as exc:
             raise PackagerError(f"{path}: write failed, lost the board ({exc})",
                                 "check the cable and retry")
@@ -151,9 +158,6 @@ class AmpyTransport(Transport):
             if len(exc.args) == 3:
                 raise DeviceError(exc.args[2].decode(errors="replace"))
             raise PackagerError(f"{path}: write failed ({exc})", "check the cable and retry")
-        self.board.enter_raw_repl()
-        if progress:
-            progress(len(data), len(data))
 
     def close(self):
         with contextlib.suppress(self._error, OSError):

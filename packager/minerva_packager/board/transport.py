@@ -118,12 +118,11 @@ class MpremoteTransport(Transport):
 
 
 class AmpyTransport(Transport):
-    """ampy's Pyboard and Files used as a library."""
+    """ampy's Pyboard used as a library."""
 
     via = "ampy"
 
     def __init__(self, port):
-        from ampy.files import Files
         from ampy.pyboard import Pyboard, PyboardError
 
         self._error = PyboardError
@@ -133,7 +132,6 @@ class AmpyTransport(Transport):
             raise PackagerError(f"{port}: cannot open the port ({exc})",
                                 "check the path and that no other program holds it")
         self.board.serial.timeout = 2
-        self.files = Files(self.board)
         try:
             self.board.enter_raw_repl()
         except PyboardError:

@@ -125,3 +125,21 @@ def test_plan_with_a_real_board_profile(shared_models):
               "--trainable", "last:2", "--time-limit", 20)
     assert out.exit_code == 0, out.output
     assert "verified: the independent checker" in out.output
+
+
+def test_solving_shows_elapsed_time_while_the_solver_runs():
+    import io
+    import time
+
+    from minerva_packager.cli.plan import solving
+
+    stream = io.StringIO()
+    with solving("planning deep with cbc", 60, stream=stream, interval=0.05, force=True):
+        time.sleep(0.3)
+    text = stream.getvalue()
+    assert text.count("\rplanning deep with cbc: ") >= 3 and "s of at most 60 s" in text
+    assert text.endswith("\r\x1b[K")  # erased, so the plan's table starts on a clean line
+    quiet = io.StringIO()
+    with solving("x", 60, stream=quiet, interval=0.01):  # not a terminal: nothing drawn
+        time.sleep(0.05)
+    assert quiet.getvalue() == ""

@@ -1,6 +1,10 @@
 """``minerva plan``: the POET training planner (docs/poet.md)."""
 
+import contextlib
 import json
+import sys
+import threading
+import time
 
 import click
 
@@ -50,9 +54,10 @@ def plan(model, graph_path, board, trainable, ram, deadline, flash_bytes, cost_m
     if capsule_out and model is None:
         raise PackagerError("--capsule-out needs MODEL", "plan a .cap or .tflite")
     graph, profile = load_training_graph(model, graph_path, board, trainable)
-    outcome = run_plan(graph, profile, ram, deadline, flash_bytes, cost_model, solver,
-                       time_limit, threads, not no_baselines, output, plot, model, capsule_out,
-                       gap, app_reserve)
+    with solving(f"planning {graph.name} with {solver}", time_limit):
+        outcome = run_plan(graph, profile, ram, deadline, flash_bytes, cost_model, solver,
+                           time_limit, threads, not no_baselines, output, plot, model,
+                           capsule_out, gap, app_reserve)
     if as_json:
         click.echo(json.dumps({"plan": outcome.result.table(), "solve": outcome.result.solve},
                               indent=2))
@@ -64,6 +69,34 @@ def plan(model, graph_path, board, trainable, ram, deadline, flash_bytes, cost_m
     for path in outcome.written:
         # With --json, stdout carries the JSON document alone.
         click.echo(f"wrote {path}", err=as_json)
+
+
+@contextlib.contextmanager
+def solving(label, limit, stream=None, interval=1.0, force=False):
+    """While the block runs, ``label: 12 s of at most 60 s`` on ``stream`` (stderr), redrawn
+    every ``interval`` seconds and erased after; only on a terminal unless ``force``."""
+    stream = stream or sys.stderr
+    if not (force or stream.isatty()):
+        yield
+        return
+    done = threading.Event()
+    start = time.monotonic()
+
+    def tick():
+        while not done.wait(interval):
+            stream.write(f"\r{label}: {time.monotonic() - start:.0f} s of at most "
+                         f"{limit:g} s per solve")
+            stream.flush()
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+        stream.write("\r\x1b[K")
+        stream.flush()
 
 
 COMMANDS = [plan]

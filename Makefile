@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sysdeps test demo demo-circuitpython lint natmod natmod-pico pico-setup bench clean
+.PHONY: setup sysdeps test demo demo-circuitpython lint natmod natmod-pico pico-setup bench mip clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,11 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The device package for mip, compiled per arch (dist/mip/<arch>_6.3/package.json), with the
+# native modules built so far; serve dist/mip over HTTP(S) and mip.install(".../package.json").
+mip: setup
+	$(BIN)/python -m minerva_packager.board.mip dist/mip
 
 # Native module: dist/<arch>_6.3/minerva_nat.mpy per arch (natmod/Makefile, docs/natmod.md).
 NATMOD_ARCHES := x64 armv6m armv7emsp xtensawin

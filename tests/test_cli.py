@@ -103,3 +103,15 @@ def test_counts_agree_with_their_nouns(shared_models, tmp_path):
                                        "--ram-budget", "100000", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "16 ops" in result.output and "(1 filter paged from flash)" in result.output
+
+
+@pytest.mark.parametrize("command", ["pack", "plan", "deploy", "image", "flash", "vboard"])
+def test_every_board_option_is_b_and_lists_the_boards(command):
+    from click.testing import CliRunner
+
+    from minerva_packager.board.profiles import board_names
+    from minerva_packager.cli import main
+
+    text = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
+    assert "-b, --board" in text
+    assert all(name in text for name in board_names()) and "pico-w" in text

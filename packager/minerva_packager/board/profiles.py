@@ -49,6 +49,12 @@ def board_names():
     return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
 
 
+def names_help():
+    """The board names for a command's --help: names, then aliases, as `load_board` takes."""
+    return ("one of " + ", ".join(board_names()) + " (or pico, pico-w, esp32-s3), or a board "
+            "JSON file")
+
+
 def load_board(name_or_path):
     """Return the board profile ``name_or_path`` (a board name, an alias such as ``pico``, or
     a JSON file) as a dict."""

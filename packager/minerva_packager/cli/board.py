@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..board.profiles import names_help
 from ..board.transport import VIAS
 from ..errors import PackagerError, Terminated
 
@@ -38,7 +39,8 @@ _VIA = click.option("--via", type=click.Choice(VIAS), default="mpremote", show_d
 
 
 @click.group(invoke_without_command=True)
-@click.option("--board", "-b", default="rp2040", show_default=True, help="Board to emulate.")
+@click.option("--board", "-b", default="rp2040", show_default=True,
+              help="Board to emulate: " + names_help() + ".")
 @click.option("--image", type=click.Path(dir_okay=False, path_type=Path),
               help="Flash image file (created if absent; persists across runs).")
 @click.option("--heap", type=int, help="Heap bytes instead of the board's heap_bytes.")
@@ -154,7 +156,8 @@ def vboard_stop(state_dir):
 @click.command()
 @_PORT
 @_VIA
-@click.option("--board", "-b", help="Expected board (checked against the board's own name).")
+@click.option("--board", "-b", help="Expected board (checked against the board's own name): "
+              + names_help() + ".")
 @click.option("--no-runtime", is_flag=True, help="Copy capsules only.")
 @click.option("--stage", is_flag=True, help="Put the capsules in the runtime's inbox "
               "(/capsules/inbox): the first becomes active, later ones are shadow-tested as "
@@ -238,7 +241,8 @@ def run(port, via, top_k, raw_dtype, capsule, input_file):
 
 
 @click.command()
-@click.option("--board", "-b", required=True, help="Board whose filesystem to build.")
+@click.option("--board", "-b", required=True, help="Board whose filesystem to build: "
+              + names_help() + ".")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Image file: .uf2 for a UF2 (RP2040), anything else for the raw partition.")
 @click.argument("capsules", nargs=-1, type=click.Path(exists=True, dir_okay=False))
@@ -276,7 +280,7 @@ def image(board, output, capsules):
 
 
 @click.command()
-@click.option("--board", "-b", required=True)
+@click.option("--board", "-b", required=True, help="The board: " + names_help() + ".")
 @click.option("--port", "-p", help="Serial port (ESP32 boards; a path, a0/u0/c3 or auto; "
               "default MINERVA_PORT).")
 @click.option("--drive", type=click.Path(file_okay=False), help="Mounted RPI-RP2 drive "

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..board.profiles import load_board
+from ..board.profiles import load_board, names_help
 from ..capsule.arena import PLANNERS
 from ..capsule.memory import APP_RESERVE_BYTES
 from ..capsule.pack import pack_file, read_labels
@@ -29,8 +29,8 @@ def default_output(model):
               help="The model's semantic version.")
 @click.option("--planner", type=click.Choice(sorted(PLANNERS)), default="greedy",
               show_default=True, help="Arena planner.")
-@click.option("-b", "--board", help="Fit the board's heap (boards/NAME.json) with the runtime "
-              "and the application reserve, paging weights from flash if needed.")
+@click.option("-b", "--board", help="Fit the board's heap with the runtime and the application "
+              "reserve, paging weights from flash if needed: " + names_help() + ".")
 @click.option("--app-reserve", type=int, help="Heap left for your application on the board "
               f"(default {APP_RESERVE_BYTES} bytes).")
 @click.option("--ram-budget", type=int, help="Fit the model's buffers (arena + resident "

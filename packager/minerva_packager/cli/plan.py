@@ -8,6 +8,7 @@ import time
 
 import click
 
+from ..board.profiles import names_help
 from ..errors import PackagerError, count
 from ..poet.lp import SOLVERS
 from ..poet.schedule import MODELS
@@ -17,7 +18,8 @@ from ..poet.schedule import MODELS
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False),
               help="Plan a training graph JSON file (docs/poet.md) instead of a model.")
-@click.option("-b", "--board", help="Board profile (name or JSON file): costs, RAM and flash.")
+@click.option("-b", "--board", help="Board whose costs, RAM and flash to plan for: "
+              + names_help() + ".")
 @click.option("--trainable", default="all", show_default=True,
               help="Layers to train: 'all' or 'last:K'.")
 @click.option("--ram", type=int, help="RAM budget in bytes (default: the board's heap less the "

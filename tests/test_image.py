@@ -65,6 +65,10 @@ def test_flash_errors_are_clear(tmp_path, rp2040_images):
     good.write_bytes(build_image("esp32", [DIGITS_CAPSULE]))
     with pytest.raises(PackagerError, match="esptool could not write"):
         flash_esp32("esp32", "/dev/no-such-port", good)
+    # The port comes from MINERVA_PORT when not given, short names included.
+    proc = tool("minerva", "flash", "-b", "esp32", good, check=False,
+                env={"MINERVA_PORT": "u97"})
+    assert proc.returncode == 1 and "to /dev/ttyUSB97" in proc.stderr, proc.stderr
     proc = tool("minerva", "flash", "--board", "rp2040", uf2, check=False)
     assert proc.returncode == 1 and "--drive" in proc.stderr
 

@@ -6,6 +6,7 @@ field arithmetic, SHA-512, reduction mod L and point decoding match Python integ
 hashlib on random and extreme values."""
 
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -158,3 +159,41 @@ def test_point_decoding_matches_the_python_verifier(driver):
         want = None if point is None else _le(point[0] % P) + _le(point[1] % P)
         assert (rc == 0) == (point is not None), f"decode {e.hex()}: rc {rc}"
         assert want is None or got == want, f"decode {e.hex()}: got {got.hex()}"
+
+
+_ON_MICROPYTHON = """
+import json, binascii, minerva_nat
+from minerva import ed25519
+with open({path!r}) as f:
+    cases = json.load(f)
+for pk, msg, sig in cases:
+    pk, msg, sig = binascii.unhexlify(pk), binascii.unhexlify(msg), binascii.unhexlify(sig)
+    print("%d%d%d" % (minerva_nat.ed25519_verify(pk, memoryview(msg), sig),
+                      ed25519.verify_py(pk, msg, sig), ed25519.verify(pk, msg, sig)))
+print("dispatch", ed25519._native is minerva_nat.ed25519_verify)
+print("short", ed25519.verify(pk[:31], msg, sig), ed25519.verify(pk, msg, sig[:63]))
+try:
+    minerva_nat.ed25519_verify(pk, msg, sig[:63])
+except ValueError as e:
+    print("refused", e)
+"""
+
+
+def test_natmod_agrees_with_python_and_cryptography_on_micropython(micropython,
+                                                                   tmp_path):
+    from test_natmod import build_natmod
+
+    natmod = build_natmod("x64")
+    cases = all_cases()
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps([[c["pk"].hex(), c["msg"].hex(), c["sig"].hex()]
+                                for c in cases]))
+    out = micropython.run(_ON_MICROPYTHON.format(path=str(path)),
+                          extra_path=[natmod.parent]).stdout.splitlines()
+    verdicts, tail = out[:len(cases)], out[len(cases):]
+    wrong = [f"{repro(c)} natmod/python/verify={got}" for c, got in zip(cases, verdicts)
+             if got != ("111" if c["want"] == VALID else "000")]
+    assert not wrong, f"{len(wrong)} of {len(cases)} differ; first: {wrong[0]}"
+    assert tail[0] == "dispatch True", "verify() did not pick the native module"
+    assert tail[1] == "short False False"
+    assert tail[2].startswith("refused minerva_nat: ed25519_verify takes a 32-byte")

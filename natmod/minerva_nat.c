@@ -7,6 +7,7 @@
 // the buffers writes nothing and makes this raise ValueError (a loaded capsule never does).
 #include "py/dynruntime.h"
 
+#include "kernels/mnv_ed25519.h"
 #include "kernels/mnv_kernels.h"
 #include "kernels/mnv_math.h"
 
@@ -267,6 +268,22 @@ static mp_obj_t quantize_int16(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(quantize_int16_obj, quantize_int16);
 
+// ed25519_verify(public_key, message, signature) -> bool: RFC 8032 verification of a 64-byte
+// signature by a 32-byte public key; any other size is a caller's error, not a bad signature.
+static mp_obj_t ed25519_verify(mp_obj_t key_obj, mp_obj_t message_obj, mp_obj_t sig_obj) {
+    size_t key_len, message_len, sig_len;
+    const uint8_t *key = bytes_of(key_obj, &key_len, MP_BUFFER_READ);
+    const uint8_t *message = bytes_of(message_obj, &message_len, MP_BUFFER_READ);
+    const uint8_t *sig = bytes_of(sig_obj, &sig_len, MP_BUFFER_READ);
+    if (key_len != 32 || sig_len != 64) {
+        mp_raise_ValueError(MP_ERROR_TEXT(
+            "minerva_nat: ed25519_verify takes a 32-byte public key and a 64-byte signature"));
+    }
+    return mp_obj_new_bool(mnv_ed25519_verify(key, message, message_len, sig)
+        == MNV_ED25519_VALID);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(ed25519_verify_obj, ed25519_verify);
+
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
 
@@ -286,6 +303,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_binary, MP_OBJ_FROM_PTR(&binary_obj));
     mp_store_global(MP_QSTR_mean, MP_OBJ_FROM_PTR(&mean_obj));
     mp_store_global(MP_QSTR_quantize_int16, MP_OBJ_FROM_PTR(&quantize_int16_obj));
+    mp_store_global(MP_QSTR_ed25519_verify, MP_OBJ_FROM_PTR(&ed25519_verify_obj));
     mp_store_global(MP_QSTR_HAS_FLOAT, mp_obj_new_bool(MNV_HAS_FLOAT));
 
     MP_DYNRUNTIME_INIT_EXIT

@@ -288,3 +288,45 @@ except minerva.OutOfMemoryError as e:
     assert out.startswith("OOM"), out
     need = int(re.search(r"needs (\d+) bytes", out).group(1))
     assert need > BOARD["heap_bytes"]
+
+
+_ED25519_ON_PICO = """
+import binascii, minerva_nat
+from minerva import ed25519
+from minerva.errors import CapsuleError
+from minerva.staging import inspect_capsule
+u = binascii.unhexlify
+pk, msg, sig = u({pk!r}), u({msg!r}), u({sig!r})
+keys = {{u({kid!r}): u({capsule_pk!r})}}
+for tier, native in (("natmod", minerva_nat.ed25519_verify), ("python", None)):
+    ed25519._native = native  # None: verify() runs the pure-Python verifier
+    try:
+        inspect_capsule("/tampered.cap", keys)
+        verdict = "staged"
+    except CapsuleError as e:
+        verdict = "refused" if "altered after signing" in str(e) else repr(e)
+    print(tier, ed25519.verify(pk, msg, sig), verdict)
+"""
+
+
+def test_ed25519_natmod_and_python_decide_alike_on_the_pico(port, deployed, tmp_path):
+    # The armv6m verifier and the pure-Python one on the board's own interpreter: an RFC 8032
+    # vector accepted, a signed capsule altered after signing (and resealed) refused.
+    from capsule_surgery import split
+    from ed25519_cases import RFC8032
+
+    from minerva_packager.capsule import encode_capsule
+    from minerva_packager.signing import key_id, load_private_key, new_key, sign_capsule
+
+    public = new_key(tmp_path / "release.key")
+    signed = sign_capsule(DIGITS_CAPSULE.read_bytes(), load_private_key(tmp_path / "release.key"))
+    sections = [(name, raw if name != "WEIGHTS" else bytes([raw[0] ^ 1]) + raw[1:], required)
+                for name, raw, required in split(signed)]
+    with connect(port) as board:
+        board.write_file("/tampered.cap", encode_capsule(sections))
+    capsule_pk = bytes.fromhex(public.read_text().split()[1])
+    _, pk, msg, sig = RFC8032[0]
+    out = on_board(port, _ED25519_ON_PICO.format(pk=pk, msg=msg, sig=sig,
+                                                 kid=key_id(capsule_pk).hex(),
+                                                 capsule_pk=capsule_pk.hex()), timeout=300)
+    assert out.split() == ["natmod", "True", "refused", "python", "True", "refused"], out

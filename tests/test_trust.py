@@ -232,3 +232,32 @@ def test_deltas_rebuild_on_the_board_and_wrong_bases_are_refused(micropython, si
     assert st["candidate"]["sha256"] == caps["v2"][-32:].hex()
     assert sorted(os.listdir(root / "inbox")) == []
     assert (root / "slots" / st["candidate"]["file"]).read_bytes() == caps["v2"]
+
+
+def test_staging_verifies_in_the_native_module_where_it_loads(micropython, signed, tmp_path):
+    from test_natmod import build_natmod
+
+    natmod = build_natmod("x64")
+    pub = load_public_key(signed["pub"])
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / f"{key_id(pub).hex()}.pub").write_text(public_text(pub))
+    good, tampered = tmp_path / "good.cap", tmp_path / "tampered.cap"
+    good.write_bytes(signed["caps"]["v2"])
+    tampered.write_bytes(_resealed(signed["caps"]["v2"], "WEIGHTS", random.Random(5)))
+    out = micropython.run(f"""
+from minerva import ed25519
+from minerva.errors import CapsuleError
+from minerva.staging import inspect_capsule, read_trusted_keys
+keys = read_trusted_keys({str(keys)!r})
+for path in ({str(good)!r}, {str(tampered)!r}):
+    try:
+        print("STAGED", inspect_capsule(path, keys)["signed_by"])
+    except CapsuleError as e:
+        print("REFUSED", e)
+import minerva_nat
+print("NATIVE", ed25519._native is minerva_nat.ed25519_verify)
+""", extra_path=[natmod.parent]).stdout.splitlines()
+    assert out[0] == f"STAGED {key_id(pub).hex()}"
+    assert out[1].startswith("REFUSED") and "altered after signing" in out[1], out[1]
+    assert out[2] == "NATIVE True"

@@ -81,7 +81,7 @@ def unix_port(script):
 def emulated_pico(script):
     from board_helpers import DIGITS_CAPSULE, emulated_pico, tool
 
-    from minerva_packager.transport import connect
+    from minerva_packager.board.transport import connect
 
     with emulated_pico(Path(tempfile.mkdtemp(prefix="ed25519-bench-"))) as port:
         tool("minerva", "deploy", "--port", port, "--board", "rp2040", DIGITS_CAPSULE,

@@ -315,8 +315,8 @@ def test_ed25519_natmod_and_python_decide_alike_on_the_pico(port, deployed, tmp_
     from capsule_surgery import split
     from ed25519_cases import RFC8032
 
-    from minerva_packager.capsule import encode_capsule
-    from minerva_packager.signing import key_id, load_private_key, new_key, sign_capsule
+    from minerva_packager.capsule.container import encode_capsule
+    from minerva_packager.capsule.signing import key_id, load_private_key, new_key, sign_capsule
 
     public = new_key(tmp_path / "release.key")
     signed = sign_capsule(DIGITS_CAPSULE.read_bytes(), load_private_key(tmp_path / "release.key"))

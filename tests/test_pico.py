@@ -219,9 +219,14 @@ def packed(shared_models, tmp_path_factory):
         capsules[key] = folder / f"{key}.cap"
         tool("minerva", "pack", shared_models / model, "--board", "rp2040", "-o",
              capsules[key])
-    capsules["ad_whole"] = folder / "ad_whole.cap"
-    tool("minerva", "pack", shared_models / MODELS["ad"], "--ram-budget", 10**6, "-o",
-         capsules["ad_whole"])
+    # Unpaged packs (weights used in place need no paging plan) and IC re-packed as 2.0.0,
+    # a candidate for shadow testing.
+    for key, version in (("ad", "1.0.0"), ("ic", "1.0.0"), ("ic_v2", "2.0.0")):
+        name = key if key != "ic_v2" else "ic"
+        capsules[f"{key}_whole" if key != "ic_v2" else key] = path = folder / (
+            f"{key}_whole.cap" if key != "ic_v2" else "ic_v2.cap")
+        tool("minerva", "pack", shared_models / MODELS[name], "--ram-budget", 10**6,
+             "--version", version, "-o", path)
     image = folder / "models.lfs"
     tool("minerva", "image", "--board", "rp2040", "-o", image, *capsules.values())
     return capsules, image
@@ -266,3 +271,46 @@ except minerva.OutOfMemoryError as e:
     assert out.startswith("OOM"), out
     need = int(re.search(r"needs (\d+) bytes", out).group(1))
     assert need > BOARD["heap_bytes"]
+
+
+# -- weights in place from flash (device/minerva/flashstore.py) --------------------------------
+# TFLite Micro's arenas for the same models (issue 17), to which a loaded model's heap compares.
+TFLM_ARENA = {"kws": 22_820, "ic": 54_980, "ad": 2_580}
+IN_PLACE = {"kws": "kws", "ic": "ic_whole", "ad": "ad_whole"}
+
+
+@pytest.mark.parametrize("key", ["kws", "ic", "ad"])
+def test_weights_in_place_from_flash_bit_exact(key, packed, models_port, shared_models):
+    capsule = packed[0][IN_PLACE[key]]
+    x = _input(key, capsule, shared_models)
+    out = on_board(models_port, f"""
+import gc, time, binascii, minerva
+from minerva.flashstore import platform_store
+store = platform_store('/capsules')
+held = store.put({key!r}, '/capsules/{capsule.name}')
+# Loaded once first: the runtime's code (modules, the native module) is not the model's heap.
+m = minerva.load(held)
+m = None
+gc.collect()
+free = gc.mem_free()
+m = minerva.load(held)
+gc.collect()
+used = free - gc.mem_free()
+x = binascii.unhexlify({x.hex()!r})
+m.run(x)
+t = time.ticks_us()
+y = m.run(x)
+us = time.ticks_diff(time.ticks_us(), t)
+print(binascii.hexlify(bytes(y)).decode(), m.in_place, m.info()['kernels'], used, us,
+      m.info()['arena_bytes'], store.capacity(), gc.mem_free())
+""", timeout=600)
+    hexed, in_place, tier, used, us, arena, capacity, free = out.split()
+    assert (in_place, tier) == ("True", "natmod")
+    assert bytes.fromhex(hexed) == host_outputs(capsule, [x])[0]
+    weights = read_capsule(capsule).meta["weights_bytes"]
+    # The heap holds the arena and the model's bookkeeping; the weights stay in flash.
+    assert int(used) < int(arena) + 12_000 < weights + int(arena), (used, arena, weights)
+    print(f"\nIN PLACE {key}: heap {used} B after load ({int(used) / TFLM_ARENA[key]:.2f}x "
+          f"TFLM's arena {TFLM_ARENA[key]}), arena {arena}, {us} us = "
+          f"{int(us) * BOARD['cpu_hz'] // 10**6 / 1e6:.2f} M cycles per inference, store "
+          f"{capacity} B, {free} B free")

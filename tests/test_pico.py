@@ -314,3 +314,57 @@ print(binascii.hexlify(bytes(y)).decode(), m.in_place, m.info()['kernels'], used
           f"TFLM's arena {TFLM_ARENA[key]}), arena {arena}, {us} us = "
           f"{int(us) * BOARD['cpu_hz'] // 10**6 / 1e6:.2f} M cycles per inference, store "
           f"{capacity} B, {free} B free")
+
+
+def test_shadowing_ic_in_place_on_the_pico_then_promote(packed, models_port, shared_models):
+    capsules = packed[0]
+    inputs = [np.random.default_rng(seed).integers(-128, 128, 32 * 32 * 3, dtype=np.int8)
+              .tobytes() for seed in (1, 2, 3)]
+    out = on_board(models_port, f"""
+import gc, os, time, binascii, minerva
+def copy(src, dst):
+    buf = bytearray(4096)
+    with open(src, 'rb') as a, open(dst, 'wb') as b:
+        while True:
+            n = a.readinto(buf)
+            if not n:
+                break
+            b.write(memoryview(buf)[:n])
+for d in ('/ric', '/ric/inbox'):
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+copy('/capsules/ic_whole.cap', '/ric/inbox/ic.cap')
+rt = minerva.Runtime('/ric')
+print('ACTIVE', rt.active.in_place, rt.active.info()['version'])
+copy('/capsules/ic_v2.cap', '/ric/inbox/ic_v2.cap')
+rt.poll()
+gc.collect()
+print('CANDIDATE', rt.candidate is not None and rt.candidate.in_place,
+      rt.candidate is not None and rt.candidate.arena is rt.active.arena, gc.mem_free())
+for h in {[x.hex() for x in inputs]!r}:
+    t = time.ticks_us()
+    y = rt.infer(binascii.unhexlify(h))
+    print('OUT', binascii.hexlify(bytes(y)).decode(), time.ticks_diff(time.ticks_us(), t))
+s = rt.status()
+print('SHADOW', s['shadow']['samples'], s['shadow']['agreement'])
+rt.promote(force=True)
+y = rt.infer(binascii.unhexlify({inputs[0].hex()!r}))
+print('PROMOTED', rt.status()['active']['version'], rt.active.in_place,
+      binascii.hexlify(bytes(y)).decode())
+""", timeout=900)
+    lines = {}
+    for line in out.splitlines():
+        lines.setdefault(line.split()[0], []).append(line.split()[1:])
+    assert lines["ACTIVE"] == [["True", "1.0.0"]], out
+    assert lines["CANDIDATE"][0][:2] == ["True", "True"], out
+    want = host_outputs(capsules["ic_whole"], inputs)
+    assert [bytes.fromhex(o[0]) for o in lines["OUT"]] == want
+    assert lines["SHADOW"][0][0] == "3", out
+    assert lines["PROMOTED"][0][:2] == ["2.0.0", "True"], out
+    assert bytes.fromhex(lines["PROMOTED"][0][2]) == host_outputs(capsules["ic_v2"],
+                                                                  inputs[:1])[0]
+    us = [int(o[1]) for o in lines["OUT"]]
+    print(f"\nSHADOW IC in place: {lines['CANDIDATE'][0][2]} B free with both loaded, "
+          f"{[u // 1000 for u in us]} ms per shadowed inference (active + candidate)")

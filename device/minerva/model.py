@@ -31,20 +31,24 @@ class Model:
     def __init__(self, cap, f, kernels=None, paged=None, arena=None, ready=None):
         g = cap.graph
         self.name = cap.name
-        self.meta = cap.meta
         self.kernels, self.tier = kernels if isinstance(kernels, tuple) else \
             select_kernels(kernels, cap.name)
         # Bound first: weights are used in place (from a flash store) only when every op's
         # kernel reads them through pointers; the pure-Python spec needs typed arrays.
-        bound = [bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)
-                 for op in g.ops]
         inplace = getattr(f, "view", None)
-        if inplace is not None and any(tier not in _POINTER_TIERS for _, tier in bound):
+        if inplace is not None and any(
+                bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)[1]
+                not in _POINTER_TIERS for op in g.ops):
             raise UnsupportedError("%s: weights used in place need the natmod or viper "
                                    "kernels for every op (this load has %s); load the "
                                    "capsule's file instead" % (cap.name, self.tier))
         self.in_place = inplace is not None
         paged = {} if inplace is not None else _paged_slots(g, cap.paged, paged)
+        if paged:
+            # Paged: loaded at the heap's limit. The parse's garbage (the GRAPH bytes) is
+            # gathered before the model's many small buffers (without it AD packed for the
+            # Pico missed the unix port's Pico-sized heap by a few hundred bytes).
+            collect()
         self.paged = sorted(paged)
         # Planned slots live inside the arena; a forced paged=True without a plan shares one
         # page buffer appended to the arena, so there is still a single large allocation.
@@ -83,7 +87,8 @@ class Model:
         steps = []
         # Ops whose kernel comes from a slower tier than self.tier: {op name: tier}.
         self.fallbacks = {}
-        for op, (fn, tier) in zip(g.ops, bound):
+        for op in g.ops:
+            fn, tier = bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)
             if tier != self.tier:
                 self.fallbacks[OPS[op.code][0]] = tier
             bufs = [None if i == ABSENT else buffers[i] for i in op.inputs]
@@ -101,7 +106,9 @@ class Model:
         self._file = f if paged else None
         self.inputs = [buffers[i] for i in g.inputs]
         self.outputs = [buffers[i] for i in g.outputs]
-        self._info = self._describe(g)
+        # META is read once, into info(): kept whole it would be a third of a small model's
+        # heap (1.5 KB of AD's 5.3 KB on a Pico, weights in place).
+        self._info = self._describe(g, cap.meta)
         self._input_is_float = [g.tensors[i].dtype == FLOAT32 for i in g.inputs]
         self._input_is_int16 = [g.tensors[i].dtype == INT16 for i in g.inputs]
         self._input_sizes = [g.tensors[i].nbytes // (4 if g.tensors[i].dtype == FLOAT32
@@ -211,9 +218,8 @@ class Model:
         # name, version, I/O shapes and quantization, ops, arena bytes, kernel tier.
         return self._info
 
-    def _describe(self, g):
+    def _describe(self, g, meta):
         # Computed once at load so the parsed graph need not stay in RAM after it.
-        meta = self.meta
 
         def spec(index, m):
             t = g.tensors[index]

@@ -135,6 +135,8 @@ print("SHADOW", rt.candidate.in_place, rt.status()["shadow"]["samples"],
       len(store.entries), region.writes)
 rt.promote(force=True)
 print("PROMOTED", rt.active.in_place, bytes(rt.infer(x)) == v2)
+s = rt.status()["in_place"]
+print("STATUS", s["active"], s["store_bytes"], len(s["stored"]))
 rt.close()
 # A restart finds both copies: nothing is written again.
 writes = region.writes
@@ -171,6 +173,7 @@ rt.close()
     assert out["SHADOW"][:3] == ["True", "5", "2"], proc.stdout
     assert int(out["SHADOW"][3]) == 4  # two 4,160-byte capsules: two blocks each
     assert out["PROMOTED"] == ["True", "True"]
+    assert out["STATUS"] == ["True", str(8 * 4096), "2"]
     assert out["RESTART"] == ["True", "True", "0"]
     assert out["DAMAGED"] == ["False", "True", "True"]
     assert out["RECOPIED"] == ["True", "True"]

@@ -279,8 +279,9 @@ TFLM_ARENA = {"kws": 22_820, "ic": 54_980, "ad": 2_580}
 IN_PLACE = {"kws": "kws", "ic": "ic_whole", "ad": "ad_whole"}
 
 
-@pytest.mark.parametrize("key", ["kws", "ic", "ad"])
-def test_weights_in_place_from_flash_bit_exact(key, packed, models_port, shared_models):
+@pytest.mark.parametrize("key,tier", [("kws", "natmod"), ("ic", "natmod"), ("ad", "natmod"),
+                                      ("ad", "viper")])
+def test_weights_in_place_from_flash_bit_exact(key, tier, packed, models_port, shared_models):
     capsule = packed[0][IN_PLACE[key]]
     x = _input(key, capsule, shared_models)
     out = on_board(models_port, f"""
@@ -289,11 +290,11 @@ from minerva.flashstore import platform_store
 store = platform_store('/capsules')
 held = store.put({key!r}, '/capsules/{capsule.name}')
 # Loaded once first: the runtime's code (modules, the native module) is not the model's heap.
-m = minerva.load(held)
+m = minerva.load(held, kernels={tier!r})
 m = None
 gc.collect()
 free = gc.mem_free()
-m = minerva.load(held)
+m = minerva.load(held, kernels={tier!r})
 gc.collect()
 used = free - gc.mem_free()
 x = binascii.unhexlify({x.hex()!r})
@@ -304,13 +305,14 @@ us = time.ticks_diff(time.ticks_us(), t)
 print(binascii.hexlify(bytes(y)).decode(), m.in_place, m.info()['kernels'], used, us,
       m.info()['arena_bytes'], store.capacity(), gc.mem_free())
 """, timeout=600)
-    hexed, in_place, tier, used, us, arena, capacity, free = out.split()
-    assert (in_place, tier) == ("True", "natmod")
+    hexed, in_place, used_tier, used, us, arena, capacity, free = out.split()
+    assert (in_place, used_tier) == ("True", tier)
     assert bytes.fromhex(hexed) == host_outputs(capsule, [x])[0]
     weights = read_capsule(capsule).meta["weights_bytes"]
     # The heap holds the arena and the model's bookkeeping; the weights stay in flash.
     assert int(used) < int(arena) + 12_000 < weights + int(arena), (used, arena, weights)
-    print(f"\nIN PLACE {key}: heap {used} B after load ({int(used) / TFLM_ARENA[key]:.2f}x "
+    ratio = int(used) / TFLM_ARENA[key]
+    print(f"\nIN PLACE {key} ({tier}): heap {used} B after load ({ratio:.2f}x "
           f"TFLM's arena {TFLM_ARENA[key]}), arena {arena}, {us} us = "
           f"{int(us) * BOARD['cpu_hz'] // 10**6 / 1e6:.2f} M cycles per inference, store "
           f"{capacity} B, {free} B free")

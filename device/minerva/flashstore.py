@@ -205,7 +205,16 @@ def platform_store(root):
     if not end:
         return None
     lo = (end + _BLOCK - 1) // _BLOCK * _BLOCK
-    blocks = (fs_base - lo) // _BLOCK
+    hi = fs_base
+    try:
+        # A firmware built with ROMFS keeps it just below the filesystem: the store ends there.
+        import vfs
+
+        if vfs.rom_ioctl(1) > 0:
+            hi = min(hi, uctypes.addressof(vfs.rom_ioctl(2, 0)))
+    except (ImportError, AttributeError, OSError, TypeError, ValueError):
+        pass
+    blocks = (hi - lo) // _BLOCK
     if blocks < 1:
         return None
     return FlashStore(root, _Rp2Region(rp2.Flash(), (lo - fs_base) // _BLOCK),

@@ -219,9 +219,14 @@ def packed(shared_models, tmp_path_factory):
         capsules[key] = folder / f"{key}.cap"
         tool("minerva", "pack", shared_models / model, "--board", "rp2040", "-o",
              capsules[key])
-    capsules["ad_whole"] = folder / "ad_whole.cap"
-    tool("minerva", "pack", shared_models / MODELS["ad"], "--ram-budget", 10**6, "-o",
-         capsules["ad_whole"])
+    # Unpaged packs (weights used in place need no paging plan) and IC re-packed as 2.0.0,
+    # a candidate for shadow testing.
+    for key, version in (("ad", "1.0.0"), ("ic", "1.0.0"), ("ic_v2", "2.0.0")):
+        name = key if key != "ic_v2" else "ic"
+        capsules[f"{key}_whole" if key != "ic_v2" else key] = path = folder / (
+            f"{key}_whole.cap" if key != "ic_v2" else "ic_v2.cap")
+        tool("minerva", "pack", shared_models / MODELS[name], "--ram-budget", 10**6,
+             "--version", version, "-o", path)
     image = folder / "models.lfs"
     tool("minerva", "image", "--board", "rp2040", "-o", image, *capsules.values())
     return capsules, image
@@ -330,3 +335,102 @@ def test_ed25519_natmod_and_python_decide_alike_on_the_pico(port, deployed, tmp_
                                                  kid=key_id(capsule_pk).hex(),
                                                  capsule_pk=capsule_pk.hex()), timeout=300)
     assert out.split() == ["natmod", "True", "refused", "python", "True", "refused"], out
+
+
+# -- weights in place from flash (device/minerva/flashstore.py) --------------------------------
+# TFLite Micro's arenas for the same models (issue 17), to which a loaded model's heap compares.
+TFLM_ARENA = {"kws": 22_820, "ic": 54_980, "ad": 2_580}
+IN_PLACE = {"kws": "kws", "ic": "ic_whole", "ad": "ad_whole"}
+
+
+@pytest.mark.parametrize("key,tier", [("kws", "natmod"), ("ic", "natmod"), ("ad", "natmod"),
+                                      ("ad", "viper")])
+def test_weights_in_place_from_flash_bit_exact(key, tier, packed, models_port, shared_models):
+    capsule = packed[0][IN_PLACE[key]]
+    x = _input(key, capsule, shared_models)
+    out = on_board(models_port, f"""
+import gc, time, binascii, minerva
+from minerva.flashstore import platform_store
+store = platform_store('/capsules')
+held = store.put({key!r}, '/capsules/{capsule.name}')
+# Loaded once first: the runtime's code (modules, the native module) is not the model's heap.
+m = minerva.load(held, kernels={tier!r})
+m = None
+gc.collect()
+free = gc.mem_free()
+m = minerva.load(held, kernels={tier!r})
+gc.collect()
+used = free - gc.mem_free()
+x = binascii.unhexlify({x.hex()!r})
+m.run(x)
+t = time.ticks_us()
+y = m.run(x)
+us = time.ticks_diff(time.ticks_us(), t)
+print(binascii.hexlify(bytes(y)).decode(), m.in_place, m.info()['kernels'], used, us,
+      m.info()['arena_bytes'], store.capacity(), gc.mem_free())
+""", timeout=600)
+    hexed, in_place, used_tier, used, us, arena, capacity, free = out.split()
+    assert (in_place, used_tier) == ("True", tier)
+    assert bytes.fromhex(hexed) == host_outputs(capsule, [x])[0]
+    weights = read_capsule(capsule).meta["weights_bytes"]
+    # The heap holds the arena and the model's bookkeeping; the weights stay in flash.
+    assert int(used) < int(arena) + 12_000 < weights + int(arena), (used, arena, weights)
+    ratio = int(used) / TFLM_ARENA[key]
+    print(f"\nIN PLACE {key} ({tier}): heap {used} B after load ({ratio:.2f}x "
+          f"TFLM's arena {TFLM_ARENA[key]}), arena {arena}, {us} us = "
+          f"{int(us) * BOARD['cpu_hz'] // 10**6 / 1e6:.2f} M cycles per inference, store "
+          f"{capacity} B, {free} B free")
+
+
+def test_shadowing_ic_in_place_on_the_pico_then_promote(packed, models_port, shared_models):
+    capsules = packed[0]
+    inputs = [np.random.default_rng(seed).integers(-128, 128, 32 * 32 * 3, dtype=np.int8)
+              .tobytes() for seed in (1, 2, 3)]
+    out = on_board(models_port, f"""
+import gc, os, time, binascii, minerva
+def copy(src, dst):
+    buf = bytearray(4096)
+    with open(src, 'rb') as a, open(dst, 'wb') as b:
+        while True:
+            n = a.readinto(buf)
+            if not n:
+                break
+            b.write(memoryview(buf)[:n])
+for d in ('/ric', '/ric/inbox'):
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+copy('/capsules/ic_whole.cap', '/ric/inbox/ic.cap')
+rt = minerva.Runtime('/ric')
+print('ACTIVE', rt.active.in_place, rt.active.info()['version'])
+copy('/capsules/ic_v2.cap', '/ric/inbox/ic_v2.cap')
+rt.poll()
+gc.collect()
+print('CANDIDATE', rt.candidate is not None and rt.candidate.in_place,
+      rt.candidate is not None and rt.candidate.arena is rt.active.arena, gc.mem_free())
+for h in {[x.hex() for x in inputs]!r}:
+    t = time.ticks_us()
+    y = rt.infer(binascii.unhexlify(h))
+    print('OUT', binascii.hexlify(bytes(y)).decode(), time.ticks_diff(time.ticks_us(), t))
+s = rt.status()
+print('SHADOW', s['shadow']['samples'], s['shadow']['agreement'])
+rt.promote(force=True)
+y = rt.infer(binascii.unhexlify({inputs[0].hex()!r}))
+print('PROMOTED', rt.status()['active']['version'], rt.active.in_place,
+      binascii.hexlify(bytes(y)).decode())
+""", timeout=900)
+    lines = {}
+    for line in out.splitlines():
+        lines.setdefault(line.split()[0], []).append(line.split()[1:])
+    assert lines["ACTIVE"] == [["True", "1.0.0"]], out
+    assert lines["CANDIDATE"][0][:2] == ["True", "True"], out
+    want = host_outputs(capsules["ic_whole"], inputs)
+    assert [bytes.fromhex(o[0]) for o in lines["OUT"]] == want
+    assert lines["SHADOW"][0][0] == "3", out
+    assert lines["PROMOTED"][0][:2] == ["2.0.0", "True"], out
+    assert bytes.fromhex(lines["PROMOTED"][0][2]) == host_outputs(capsules["ic_v2"],
+                                                                  inputs[:1])[0]
+    us = [int(o[1]) for o in lines["OUT"]]
+    print(f"\nSHADOW IC in place: {lines['CANDIDATE'][0][2]} B free with both loaded, "
+          f"{[u // 1000 for u in us]} ms per shadowed inference (active + candidate)")

@@ -50,11 +50,13 @@ def planned_pages(f, sections):
         return {}
 
 
-def preallocate(f, sections, forced, shared=None):
+def preallocate(f, sections, forced, shared=None, in_place=False):
     # Returns (arena, {tensor index: (dtype, nbytes, weights offset, filled buffer)}); the
     # loader uses an entry only if the parsed tensor agrees. Any inconsistency is left for the
     # parse to report; a MemoryError propagates to load(), which explains it. ``shared`` is
     # an arena another model already holds: used when large enough, instead of a new one.
+    # ``in_place``: weights are used where the capsule lies, so none is read into the heap
+    # (Model reads them after all if its kernels cannot use them in place).
     g_off, g_len, _ = sections[SECTION_GRAPH]
     w_off, w_len, _ = sections[SECTION_WEIGHTS]
     f.seek(g_off)
@@ -82,7 +84,8 @@ def preallocate(f, sections, forced, shared=None):
         if dtype > 4 or not 0 < nbytes <= w_len + (1 << 20) or nbytes % _SIZES[dtype]:
             continue
         paged = (i in pages) if forced is None else (forced and dtype == 0)
-        if (storage == _WEIGHTS and not paged and offset + nbytes <= w_len) or storage == _OWN:
+        if (storage == _WEIGHTS and not paged and not in_place and offset + nbytes <= w_len) \
+                or storage == _OWN:
             wanted.append((nbytes, i, dtype, storage, offset))
     if arena_bytes > reach:
         return None, None

@@ -6,7 +6,7 @@ import sys
 from array import array
 
 from .capsule import SECTION_WEIGHTS, read_capsule_file, verified_sections
-from .errors import CapsuleError, OutOfMemoryError
+from .errors import CapsuleError, OutOfMemoryError, UnsupportedError
 from .graph import (ABSENT, ARENA, DTYPE_NAMES, FLOAT32, GATHER, INT8, INT16, OPS, VARIABLE,
                     WEIGHTS)
 from .memory import collect, new_buffer, preallocate
@@ -23,16 +23,34 @@ _WHOLE = _Slicer()[:]
 _CPYTHON = sys.implementation.name != "micropython"
 
 
+# Tiers whose kernels take weights as raw pointers, so they run on bytes used in place.
+_POINTER_TIERS = ("natmod", "viper")
+
+
 class Model:
     def __init__(self, cap, f, kernels=None, paged=None, arena=None, ready=None):
         g = cap.graph
         self.name = cap.name
-        self.meta = cap.meta
         # Class names (`minerva pack --labels`), one per output value, or None.
         self.labels = cap.meta.get("labels")
         self.kernels, self.tier = kernels if isinstance(kernels, tuple) else \
             select_kernels(kernels, cap.name)
-        paged = _paged_slots(g, cap.paged, paged)
+        # Bound first: weights are used in place (from a flash store) only when every op's
+        # kernel reads them through pointers; the pure-Python spec needs typed arrays.
+        inplace = getattr(f, "view", None)
+        if inplace is not None and any(
+                bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)[1]
+                not in _POINTER_TIERS for op in g.ops):
+            raise UnsupportedError("%s: weights used in place need the natmod or viper "
+                                   "kernels for every op (this load has %s); load the "
+                                   "capsule's file instead" % (cap.name, self.tier))
+        self.in_place = inplace is not None
+        paged = {} if inplace is not None else _paged_slots(g, cap.paged, paged)
+        if paged:
+            # Paged: loaded at the heap's limit. The parse's garbage (the GRAPH bytes) is
+            # gathered before the model's many small buffers (without it AD packed for the
+            # Pico missed the unix port's Pico-sized heap by a few hundred bytes).
+            collect()
         self.paged = sorted(paged)
         # Planned slots live inside the arena; a forced paged=True without a plan shares one
         # page buffer appended to the arena, so there is still a single large allocation.
@@ -57,6 +75,8 @@ class Model:
             elif i in paged:
                 slot = paged[i] if paged[i] >= 0 else g.arena_bytes
                 buffers[i] = arena_view[slot:slot + t.nbytes]
+            elif t.storage == WEIGHTS and inplace is not None:
+                buffers[i] = inplace[w_off + t.offset:w_off + t.offset + t.nbytes]
             elif t.storage == WEIGHTS:
                 buf = new_buffer(t.dtype, t.nbytes)
                 f.seek(w_off + t.offset)
@@ -88,7 +108,9 @@ class Model:
         self._file = f if paged else None
         self.inputs = [buffers[i] for i in g.inputs]
         self.outputs = [buffers[i] for i in g.outputs]
-        self._info = self._describe(g)
+        # META is read once, into info(): kept whole it would be a third of a small model's
+        # heap (1.5 KB of AD's 5.3 KB on a Pico, weights in place).
+        self._info = self._describe(g, cap.meta)
         self._input_is_float = [g.tensors[i].dtype == FLOAT32 for i in g.inputs]
         self._input_is_int16 = [g.tensors[i].dtype == INT16 for i in g.inputs]
         self._input_sizes = [g.tensors[i].nbytes // (4 if g.tensors[i].dtype == FLOAT32
@@ -113,12 +135,12 @@ class Model:
             if op.code == GATHER:
                 from .shape_checks import check_gather_table
 
-                check_gather_table(buffers[op.inputs[1]], op.params, name, index)
+                check_gather_table(_int32s(buffers[op.inputs[1]]), op.params, name, index)
             if op.code > 3:
                 continue
             p = op.params
-            mult, shift = buffers[op.inputs[3]], buffers[op.inputs[4]]
-            bias = buffers[op.inputs[2]] if op.inputs[2] != ABSENT else None
+            mult, shift = _int32s(buffers[op.inputs[3]]), _int32s(buffers[op.inputs[4]])
+            bias = _int32s(buffers[op.inputs[2]]) if op.inputs[2] != ABSENT else None
             if op.code == 3:
                 fan_in, w_max = p[1], 128 + abs(p[4])
             else:
@@ -198,9 +220,8 @@ class Model:
         # name, version, I/O shapes and quantization, ops, arena bytes, kernel tier.
         return self._info
 
-    def _describe(self, g):
+    def _describe(self, g, meta):
         # Computed once at load so the parsed graph need not stay in RAM after it.
-        meta = self.meta
 
         def spec(index, m):
             t = g.tensors[index]
@@ -240,6 +261,12 @@ def _set_int16(dst, values, n, index):
                          % (index, len(values), n))
     for i in range(n):
         dst[i] = values[i]
+
+
+def _int32s(buf):
+    # int32 values of a weights buffer: bytes used in place are read as a typed copy (at load
+    # only; the kernels read the bytes themselves).
+    return array("i", bytearray(buf)) if isinstance(buf, memoryview) else buf
 
 
 def _free_heap():
@@ -319,7 +346,10 @@ def load(path, kernels=None, paged=None, arena=None, verified=None):
 
 def _open(path):
     # A bare name is looked up in the current folder, then in CAPSULE_DIR, where
-    # `minerva deploy` and `minerva image` put capsules.
+    # `minerva deploy` and `minerva image` put capsules. A capsule held in a flash store
+    # (flashstore.InPlace) is read where it lies.
+    if not isinstance(path, str):
+        return path.name, path.size, path
     try:
         return path, os.stat(path)[6], open(path, "rb")
     except OSError as exc:
@@ -345,7 +375,8 @@ def _load(path, kernels, paged, shared, verified):
             if not isinstance(kernels, tuple):  # (module, tier) already imported
                 kernels = select_kernels(kernels, path)
             try:
-                arena, ready = preallocate(f, sections, paged, shared)
+                arena, ready = preallocate(f, sections, paged, shared,
+                                           getattr(f, "view", None) is not None)
             except MemoryError:
                 arena = ready = None
             cap = read_capsule_file(f, path, size, sections)

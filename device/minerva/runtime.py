@@ -55,7 +55,7 @@ _WHOLE = _Slicer()[:]
 
 
 class Runtime(Inbox, Decisions, Reporting):
-    def __init__(self, root="/capsules", kernels=None, policy=None, keys=KEYS):
+    def __init__(self, root="/capsules", kernels=None, policy=None, keys=KEYS, store=True):
         self.root = root.rstrip("/")
         # The kernel tier first, while the heap is whole: its code is the largest allocation
         # after the arena, and staging (parsing, verifying signatures) scatters small objects.
@@ -64,6 +64,13 @@ class Runtime(Inbox, Decisions, Reporting):
         # Public keys provisioned on the board: once there is one, only its signatures pass.
         self.trusted = read_trusted_keys(keys)
         self.slots = Slots(self.root)
+        # Where slot capsules are also kept to be used in place (flashstore.py): the board's
+        # own with store=True (an RP2040's flash), a FlashStore given, or none.
+        if store is True:
+            from .flashstore import platform_store
+
+            store = platform_store(self.root)
+        self.store = store or None
         self.active = self.candidate = self.comparator = self.log = None
         self.load_error = None
         self._answer = None
@@ -154,9 +161,36 @@ class Runtime(Inbox, Decisions, Reporting):
         digest = (self.slots.state["info"].get(slot) or {}).get("sha256")
         return unhexlify(digest) if digest else None
 
+    def _in_store(self, slot):
+        # The slot's capsule in the flash store (copied there first if need be), or None:
+        # no store, kernels that cannot use weights in place, or no room beside the capsules
+        # the other slots in use hold there (never overwritten: a loaded model reads them).
+        if self.store is None or self.kernels[1] not in ("natmod", "viper"):
+            return None
+        st = self.slots.state
+        keep = [n for n in (st["active"], st["candidate"]) if n and n != slot]
+        gc.collect()
+        try:
+            return self.store.put(slot, self.slots.path(slot), keep)
+        except (OSError, MemoryError) as exc:
+            self._note("flash store: %s not copied (%r); loaded from its file" % (slot, exc))
+            return None
+
     def _load_fitting(self, slot, arena):
-        # As planned, else with every filter paged from flash; the second refusal is raised.
+        # In place from the flash store when it holds the capsule, else as planned, else
+        # with every filter paged from flash; the last refusal is raised.
         path = self.slots.path(slot)
+        held = self._in_store(slot)
+        if held is not None:
+            try:
+                return load(held, self.kernels, None, arena, self._recorded(slot))
+            except (OutOfMemoryError, UnsupportedError):
+                gc.collect()
+            except CapsuleError as exc:
+                # A damaged copy: forgotten, and the slot's file (verified below) serves.
+                self.store.prune([n for n in self.slots.named() if n != slot])
+                self._note("flash store: the copy of %s failed verification (%s)"
+                           % (slot, exc))
         try:
             return load(path, self.kernels, None, arena, self._recorded(slot))
         except OutOfMemoryError:
@@ -209,8 +243,7 @@ class Runtime(Inbox, Decisions, Reporting):
             self.active = None
             gc.collect()
             try:
-                self.active = load(self.slots.path(st["active"]), self.kernels, None,
-                                   model.arena, self._recorded(st["active"]))
+                self.active = self._load_fitting(st["active"], model.arena)
             except CapsuleError as exc:
                 model.close()
                 model = None

@@ -42,7 +42,12 @@ class Reporting:
                 "last_shadow": st.get("last_shadow"),
                 "trusted_keys": sorted("".join("%02x" % b for b in k) for k in self.trusted),
                 "accepts_unsigned": not self.trusted,
-                "security_version": st.get("security_version")}
+                "security_version": st.get("security_version"),
+                # Weights used in place from flash (flashstore.py): which models, store size.
+                "in_place": {"active": bool(self.active and self.active.in_place),
+                             "candidate": bool(self.candidate and self.candidate.in_place),
+                             "store_bytes": self.store.capacity() if self.store else 0,
+                             "stored": sorted(self.store.entries) if self.store else []}}
 
     def counts(self):
         # The running shadow counts (histograms, confusion, agreement history) for reports.

@@ -92,6 +92,9 @@ class EmulatedPico:
                                 "the emulator runs RP2040 firmware: --board rp2040")
         self.firmware, self.bootrom = firmware_files(firmware, bootrom)
         self.image = Path(image)
+        # The raw flash between the firmware and the filesystem (the runtime's flash store,
+        # device/minerva/flashstore.py) persists beside the filesystem image.
+        self.store_image = self.image.with_name(self.image.name + ".store")
         self.node = node_binary()
         self.modules = node_modules()
         self.stopping = False
@@ -111,7 +114,7 @@ class EmulatedPico:
         return [self.node, str(EMULATOR), "--rp2040js", str(self.modules),
                 "--bootrom", str(self.bootrom), "--firmware", str(self.firmware),
                 "--image", str(self.image), "--fs-offset", str(fs_info["offset"]),
-                "--fs-size", str(fs_info["size"])]
+                "--fs-size", str(fs_info["size"]), "--store-image", str(self.store_image)]
 
     def _check_image(self):
         size = self.board["filesystem"]["size"]
@@ -125,6 +128,7 @@ class EmulatedPico:
         """Run until SIGTERM/SIGINT; ``ready(port)`` is called once the USB port is up."""
         self._check_image()
         self.image = self.image.resolve()
+        self.store_image = self.store_image.resolve()
         if not hasattr(self, "port"):
             self.open_port()
         self.selector = selectors.DefaultSelector()

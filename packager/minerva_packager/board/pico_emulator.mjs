@@ -1,7 +1,7 @@
 // The emulated Raspberry Pi Pico: real MicroPython RP2040 firmware on the rp2040js emulator.
 //
 //   node pico_emulator.mjs --rp2040js DIR --bootrom FILE --firmware FILE.uf2 \
-//       --image FS.lfs --fs-offset N --fs-size N [--events-fd N]
+//       --image FS.lfs --fs-offset N --fs-size N [--store-image FILE] [--events-fd N]
 //
 // Started by pico.py (EmulatedPico), which owns the pseudo-terminal: Node has no pty API, so
 // the USB CDC serial stream of the board travels on this process's stdin (host -> board) and
@@ -15,7 +15,8 @@
 // reached through its function table, so their entries are replaced by BKPT instructions whose
 // handlers do the erase/program on mcu.flash and return to the caller. The filesystem region
 // of flash is the image file: loaded at start, written back (atomically) shortly after the
-// last write and at exit.
+// last write and at exit. With --store-image, so is the raw region between the firmware's end
+// and the filesystem, where the Minerva runtime keeps capsules to use in place (flashstore.py).
 import fs from 'fs';
 import path from 'path';
 import { pathToFileURL } from 'url';
@@ -91,6 +92,13 @@ function loadUf2(file) {
   return blocks;
 }
 log(`firmware ${opts.firmware}: ${loadUf2(opts.firmware)} UF2 blocks`);
+// The raw region: from the firmware's last programmed byte, rounded up to a 4 KB sector, to
+// the filesystem (the device finds the same bounds from the firmware's binary info).
+let firmwareEnd = 0;
+for (let at = opts.fsOffset - 1; at >= 0; at--) {
+  if (mcu.flash[at] !== 0xff) { firmwareEnd = at + 1; break; }
+}
+const storeOffset = Math.ceil(firmwareEnd / 4096) * 4096;
 
 const fsEnd = opts.fsOffset + opts.fsSize;
 if (fs.existsSync(opts.image)) {
@@ -104,21 +112,45 @@ if (fs.existsSync(opts.image)) {
   log(`no image at ${opts.image}: the firmware formats an empty flash on first boot`);
 }
 
+const storeImage = opts['store-image'];
+if (storeImage && fs.existsSync(storeImage)) {
+  const image = fs.readFileSync(storeImage);
+  if (image.length === opts.fsOffset - storeOffset) {
+    mcu.flash.set(image, storeOffset);
+    log(`store image ${storeImage} loaded at flash offset 0x${storeOffset.toString(16)}`);
+  } else {
+    log(`${storeImage}: ${image.length} bytes, not this firmware's raw region: left erased`);
+  }
+}
+
 let saveTimer = null;
 let fsDirty = false;
+let storeDirty = false;
+function writeAtomically(file, bytes) {
+  const temporary = `${file}.tmp`;
+  fs.writeFileSync(temporary, bytes);
+  fs.renameSync(temporary, file);
+}
 function saveImage() {
   if (saveTimer) clearTimeout(saveTimer);
   saveTimer = null;
+  if (storeDirty) {
+    storeDirty = false;
+    writeAtomically(storeImage, mcu.flash.subarray(storeOffset, opts.fsOffset));
+  }
   if (!fsDirty) return;
   fsDirty = false;
-  const temporary = `${opts.image}.tmp`;
-  fs.writeFileSync(temporary, mcu.flash.subarray(opts.fsOffset, fsEnd));
-  fs.renameSync(temporary, opts.image);
+  writeAtomically(opts.image, mcu.flash.subarray(opts.fsOffset, fsEnd));
   event({ event: 'saved', image: opts.image });
 }
 function flashWritten(offset, length) {
-  if (offset + length <= opts.fsOffset || offset >= fsEnd) return;
-  fsDirty = true;
+  if (storeImage && offset < opts.fsOffset && offset + length > storeOffset) {
+    storeDirty = true;
+  } else if (offset + length <= opts.fsOffset || offset >= fsEnd) {
+    return;
+  } else {
+    fsDirty = true;
+  }
   if (saveTimer) clearTimeout(saveTimer);
   saveTimer = setTimeout(saveImage, SAVE_DELAY_MS);
 }

@@ -101,9 +101,11 @@ def test_packed_for_a_board_runs_beside_the_application(board_name, name, shared
         out, used = run_beside_app(micropython, board, capsule, reserve, tier, deployed,
                                    tmp_path)
         assert out == expected, f"{name} on {board_name}, tier {tier}: output differs"
-        # The model bounds what MicroPython measured, by no more than a tenth of the heap.
+        # The model bounds what MicroPython measured; for viper, whose runtime is the largest
+        # and sets the board's figure, by no more than a tenth of the heap.
         predicted = figures(board)["runtime_bytes"] + meta["heap_bytes"]
-        assert used <= predicted <= used + board["heap_bytes"] // 10, (tier, used, predicted)
+        assert used <= predicted, (tier, used, predicted)
+        assert tier != "viper" or predicted <= used + board["heap_bytes"] // 10, (used, predicted)
 
 
 def test_model_heap_is_buffers_plus_objects():

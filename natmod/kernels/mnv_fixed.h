@@ -20,11 +20,52 @@ static inline int32_t mnv_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
+#if defined(__ARM_ARCH_6M__) && !defined(MNV_PORTABLE)
+    // Cortex-M0 multiplies only 32 x 32 -> 32; gcc calls a 64 x 64 helper or spills. The
+    // product from 16-bit halves (each partial product fits 32 bits) with add-with-carry,
+    // ~25 cycles. With either nudge, truncating (ab + nudge) / 2**31 toward zero equals
+    // flooring (ab + 2**30) / 2**31 (for ab < 0, trunc(t / m) = floor((t + m - 1) / m) and
+    // t + m - 1 = ab + 2**30), so the result is bits 31..62 of ab + 2**30.
+    int32_t lo, t1, t2;
+    __asm__ (
+        ".syntax unified\n\t"
+        "uxth %[t1], %[a]\n\t"        // t1 = al
+        "asrs %[a], %[a], #16\n\t"    // a = ah
+        "uxth %[t2], %[b]\n\t"        // t2 = bl
+        "asrs %[b], %[b], #16\n\t"    // b = bh
+        "movs %[lo], %[t1]\n\t"
+        "muls %[lo], %[t2], %[lo]\n\t"  // lo = al * bl (unsigned)
+        "muls %[t1], %[b], %[t1]\n\t"   // t1 = al * bh
+        "muls %[b], %[a], %[b]\n\t"     // b = ah * bh: the high word
+        "muls %[a], %[t2], %[a]\n\t"    // a = ah * bl
+        "lsls %[t2], %[t1], #16\n\t"
+        "asrs %[t1], %[t1], #16\n\t"
+        "adds %[lo], %[lo], %[t2]\n\t"
+        "adcs %[b], %[t1]\n\t"
+        "lsls %[t2], %[a], #16\n\t"
+        "asrs %[a], %[a], #16\n\t"
+        "adds %[lo], %[lo], %[t2]\n\t"
+        "adcs %[b], %[a]\n\t"
+        "movs %[t2], #1\n\t"
+        "lsls %[t2], %[t2], #30\n\t"
+        "movs %[a], #0\n\t"
+        "adds %[lo], %[lo], %[t2]\n\t"
+        "adcs %[b], %[a]\n\t"
+        "lsrs %[lo], %[lo], #31\n\t"
+        "lsls %[b], %[b], #1\n\t"
+        "orrs %[b], %[lo]\n\t"
+        ".syntax divided\n"
+        : [a] "+l" (a), [b] "+l" (b), [lo] "=&l" (lo), [t1] "=&l" (t1), [t2] "=&l" (t2)
+        :
+        : "cc");
+    return b;
+#else
     // (ab + nudge) / 2**31 truncating toward zero, written without a branch on the sign
     // (it is data-dependent and would mispredict half the time).
     const int64_t ab = (int64_t)a * b;
     const int64_t t = ab + (ab >= 0 ? (1LL << 30) : 1 - (1LL << 30));
     return (int32_t)((t + (t < 0 ? (1LL << 31) - 1 : 0)) >> 31);
+#endif
 }
 
 // RoundingDivideByPOT: x / 2**e rounded to nearest, ties away from zero; e in [0, 31].

@@ -141,15 +141,10 @@ typedef struct {
     int32_t right;
 } conv_chan;
 
-static inline int8_t conv_requantize(uint32_t acc, const conv_chan *c, int32_t out_off,
-    int32_t lo, int32_t hi) {
+static inline int8_t conv_requantize(uint32_t acc, const conv_chan *c, const mnv_act *act) {
     const int32_t x = mnv_srdhm(mnv_shl((int32_t)(acc + (uint32_t)c->bias), c->left), c->mult);
     const int32_t mask = (int32_t)((1u << c->right) - 1u);
-    const int32_t v = (x >> c->right) + ((x & mask) > (mask >> 1) + (x < 0));
-    int64_t r = (int64_t)v + out_off;
-    r = r < lo ? lo : r;
-    r = r > hi ? hi : r;
-    return (int8_t)r;
+    return mnv_act_apply((x >> c->right) + ((x & mask) > (mask >> 1) + (x < 0)), act);
 }
 // Cortex-M0/M0+ (RP2040) form of the fast path. Output channels MNV_CHUNK at a time, their
 // requantization values loaded once per chunk (not once per pixel), with the input offset
@@ -159,13 +154,15 @@ static inline int8_t conv_requantize(uint32_t acc, const conv_chan *c, int32_t o
 // per four products, requantized straight from the registers.
 static void conv_fast_m0(const int8_t *in, const int8_t *filt, const mnv_channels *ch,
     int8_t *out, const int32_t *a) {
-    const int32_t in_off = a[IN_OFF], out_off = a[OUT_OFF], lo = a[ACT_LO], hi = a[ACT_HI];
+    const int32_t in_off = a[IN_OFF];
     const int32_t in_h = a[IN_H], in_w = a[IN_W], out_c = a[OUT_C];
     const int32_t k_h = a[K_H], k_w = a[K_W];
     const size_t in_c = (size_t)a[IN_C];
     const size_t filter_size = (size_t)k_h * k_w * in_c;
     int8_t patch[MNV_PATCH];
     conv_chan chans[MNV_CHUNK];
+    mnv_act act;
+    mnv_act_init(&act, a[OUT_OFF], a[ACT_LO], a[ACT_HI]);
 
     for (int32_t oc0 = 0; oc0 < out_c; oc0 += MNV_CHUNK) {
         const int32_t n = out_c - oc0 < MNV_CHUNK ? out_c - oc0 : MNV_CHUNK;
@@ -234,15 +231,15 @@ static void conv_fast_m0(const int8_t *in, const int8_t *filt, const mnv_channel
                             : [x] "l" (window), [f0] "l" (f0), [f1] "l" (f1), [f2] "l" (f2),
                               [f3] "l" (f3)
                             : "cc", "memory");
-                        o[j] = conv_requantize(a0, &chans[j], out_off, lo, hi);
-                        o[j + 1] = conv_requantize(a1, &chans[j + 1], out_off, lo, hi);
-                        o[j + 2] = conv_requantize(a2, &chans[j + 2], out_off, lo, hi);
-                        o[j + 3] = conv_requantize(a3, &chans[j + 3], out_off, lo, hi);
+                        o[j] = conv_requantize(a0, &chans[j], &act);
+                        o[j + 1] = conv_requantize(a1, &chans[j + 1], &act);
+                        o[j + 2] = conv_requantize(a2, &chans[j + 2], &act);
+                        o[j + 3] = conv_requantize(a3, &chans[j + 3], &act);
                     }
                     for (; j < n; j++) {
                         const uint32_t acc = mnv_dot_i8(window, f_chunk + (size_t)j *
                             filter_size, filter_size);
-                        o[j] = conv_requantize(acc, &chans[j], out_off, lo, hi);
+                        o[j] = conv_requantize(acc, &chans[j], &act);
                     }
                 }
             }

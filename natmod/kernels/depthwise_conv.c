@@ -84,9 +84,10 @@ static void dw_fast_m0(const int8_t *in, const int8_t *filt, const mnv_channels 
     const size_t chans_in = (size_t)a[IN_C];
     const size_t in_row = (size_t)a[D_H] * a[IN_W] * chans_in;
     const size_t f_row = (size_t)a[K_W] * chans_in;
-    const int32_t out_off = a[OUT_OFF], lo = a[ACT_LO], hi = a[ACT_HI];
     const int32_t in_off = a[IN_OFF];
     mnv_chan chans[MNV_CHUNK];
+    mnv_act act;
+    mnv_act_init(&act, a[OUT_OFF], a[ACT_LO], a[ACT_HI]);
     for (size_t c0 = 0; c0 < chans_in; c0 += MNV_CHUNK) {
         const size_t n = chans_in - c0 < MNV_CHUNK ? chans_in - c0 : MNV_CHUNK;
         for (size_t j = 0; j < n; j++) {
@@ -163,13 +164,10 @@ static void dw_fast_m0(const int8_t *in, const int8_t *filt, const mnv_channels 
                                 : [step] "l" (chans_in), [off] "h" (off)
                                 : "cc", "memory");
                         }
-                        o[j] = mnv_requantize((uint32_t)a0, &chans[j], out_off, lo, hi);
-                        o[j + 1] = mnv_requantize((uint32_t)a1, &chans[j + 1], out_off, lo,
-                            hi);
-                        o[j + 2] = mnv_requantize((uint32_t)a2, &chans[j + 2], out_off, lo,
-                            hi);
-                        o[j + 3] = mnv_requantize((uint32_t)a3, &chans[j + 3], out_off, lo,
-                            hi);
+                        o[j] = mnv_requantize_act((uint32_t)a0, &chans[j], &act);
+                        o[j + 1] = mnv_requantize_act((uint32_t)a1, &chans[j + 1], &act);
+                        o[j + 2] = mnv_requantize_act((uint32_t)a2, &chans[j + 2], &act);
+                        o[j + 3] = mnv_requantize_act((uint32_t)a3, &chans[j + 3], &act);
                     }
                 }
             }

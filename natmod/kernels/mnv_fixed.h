@@ -149,6 +149,12 @@ static inline int8_t mnv_act_apply(int32_t v, const mnv_act *t) {
     return (int8_t)(v + t->out_off);
 }
 
+// mnv_mbqm(x, c->mult, c->left, c->right) with the rounding mask precomputed.
+static inline int32_t mnv_mbqm_chan(int32_t x, const mnv_chan *c) {
+    const int32_t y = mnv_srdhm(mnv_shl(x, c->left), c->mult);
+    return (y >> c->right) + ((y & c->mask) > c->half + (y < 0));
+}
+
 // mnv_requantize with the clamp of mnv_act_apply.
 static inline int8_t mnv_requantize_act(uint32_t acc, const mnv_chan *c, const mnv_act *t) {
     const int32_t x = mnv_srdhm(mnv_shl((int32_t)(acc + (uint32_t)c->bias), c->left), c->mult);

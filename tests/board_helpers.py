@@ -52,7 +52,7 @@ def host_outputs(capsule, inputs):
     return [bytes(model.run(bytes(x))) for x in inputs]
 
 
-PICO_FIRMWARE_DIR = ROOT.parent / "shared" / "firmware"
+PICO_FIRMWARE_DIR = Path(os.environ.get("MINERVA_SHARED") or ROOT.parent / "shared") / "firmware"
 PICO_FIRMWARE = PICO_FIRMWARE_DIR / "micropython-v1.28.0-RPI_PICO.uf2"
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: where the reference models are, and how to run code on MicroPython."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -8,7 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_MODELS = ROOT.parent / "shared" / "models"
+# The shared models, firmware and anchors: ../shared beside the repository, or
+# $MINERVA_SHARED (a git worktree elsewhere has no ../shared).
+SHARED = Path(os.environ.get("MINERVA_SHARED") or ROOT.parent / "shared")
+SHARED_MODELS = SHARED / "models"
 DEVICE_DIR = ROOT / "device"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -111,7 +115,7 @@ def pytest_terminal_summary(terminalreporter):
                 f"{n} need {tool} ({_TOOLS[tool]})" for tool, n in sorted(counts.items())))
 
 
-CIRCUITPYTHON_DIR = ROOT.parent / "shared" / "circuitpython"
+CIRCUITPYTHON_DIR = SHARED / "circuitpython"
 
 
 @pytest.fixture(scope="session")

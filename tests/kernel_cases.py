@@ -360,3 +360,43 @@ def random_cases(seed, count):
                     "out": ("b", n), "args": [n, *add_params(*scales, *zps)], "exact": True}
         cases.append(case)
     return cases
+
+
+def fast_path_cases(seed, count, max_bytes=None):
+    """``count`` random cases inside the kernels' fast paths, where the per-arch forms (the
+    Cortex-M0 asm of natmod/kernels) run: CONV_2D with a filter of at most 640 bytes and an
+    input offset in [-127, 128]; DEPTHWISE_CONV_2D with depth multiplier 1, channels a
+    multiple of 4 and no horizontal dilation; FULLY_CONNECTED without filter offset. The
+    rest of the geometry (sizes, strides, vertical dilation, paddings of either sign, output
+    channels around the 4-channel groups and 16-channel chunks, activation ranges) is random.
+    ``max_bytes`` keeps cases whose buffers total at most that many bytes."""
+    rng = np.random.default_rng(seed)
+    r = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
+    cases = []
+    while len(cases) < count:
+        i = len(cases)
+        kind = ("conv_2d", "depthwise_conv_2d", "fully_connected")[i % 3]
+        name = f"{kind}_int8_fast_{seed}_{i}"
+        lo = r(-128, 0) if rng.random() < 0.3 else -128
+        act = (lo, r(max(lo, 0), 127) if rng.random() < 0.3 else 127)
+        if kind == "fully_connected":
+            case = fc_case(name, rng, batches=r(1, 2), depth=r(1, 80), out_c=r(1, 21),
+                           bias=rng.random() < 0.8, in_off=r(-128, 128), act=act)
+        else:
+            depthwise = kind == "depthwise_conv_2d"
+            in_c = 4 * r(1, 5) if depthwise else r(1, 24)
+            k_h, k_w = r(1, 4), r(1, 4)
+            while not depthwise and k_h * k_w * in_c > 640:
+                in_c //= 2
+            case = conv_case(name, rng, in_h=r(1, 8), in_w=r(1, 8), in_c=in_c,
+                             out_c=r(1, 21), k_h=k_h, k_w=k_w, stride=(r(1, 3), r(1, 3)),
+                             dil=(r(1, 2), 1 if depthwise else r(1, 2)),
+                             pads=(r(-2, 3), r(-2, 3)), out_hw=(r(1, 6), r(1, 6)),
+                             batches=r(1, 2), bias=rng.random() < 0.8, act=act,
+                             in_off=r(-128, 128) if depthwise else r(-127, 128),
+                             depth_mult=1 if depthwise else None)
+        size = sum(len(spec[1]) * (4 if spec[0] == "i" else 1)
+                   for spec in case["inputs"] if spec is not None) + case["out"][1]
+        if max_bytes is None or size <= max_bytes:
+            cases.append(case)
+    return cases

@@ -12,7 +12,7 @@ import subprocess
 from array import array
 
 import pytest
-from kernel_cases import hostile_cases, random_cases, realistic_cases
+from kernel_cases import fast_path_cases, hostile_cases, random_cases, realistic_cases
 
 from minerva import kernels_py
 
@@ -157,6 +157,20 @@ def test_random_geometry_matches_reference(driver):
     wrong = [(c["name"], rc) for c, (rc, got) in zip(cases, run_driver(driver, calls))
              if rc != 0 or got != reference_output(c)]
     assert not wrong, f"{len(wrong)} of {len(cases)} differ: {wrong[:10]}"
+
+
+def test_fast_path_geometry_matches_reference(driver):
+    # The fast paths (the Cortex-M0 asm in the armv6m build) over random geometries: a
+    # failure names the case; rerun it with fast_path_cases(seed, count)[index].
+    seed, count = 3, 600
+    cases = fast_path_cases(seed, count)
+    calls = [(c["op"], c["args"], [_buffer(b) for b in c["inputs"]], _out_nbytes(c))
+             for c in cases]
+    wrong = [(k, c["name"], c["args"]) for k, (c, (rc, got))
+             in enumerate(zip(cases, run_driver(driver, calls)))
+             if rc != 0 or got != reference_output(c)]
+    assert not wrong, (f"{len(wrong)} of {len(cases)} differ; first: "
+                       f"fast_path_cases({seed}, {count})[{wrong[0][0]}] {wrong[0][1:]}")
 
 
 N_ARGS = {"conv_2d": 19, "depthwise_conv_2d": 20, "fully_connected": 8, "average_pool_2d": 14,

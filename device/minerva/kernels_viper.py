@@ -31,8 +31,17 @@ from .viper_elementwise import add, average_pool_2d, max_pool_2d, quantize, resh
 from .viper_softmax import softmax  # noqa: F401
 
 
+def conv_2d(ip, fp, bias, mp, sp, op, args):
+    _conv_2d(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
+
+
+# Viper keeps only its first three locals in registers (r4-r6 on Thumb), and parameters come
+# first: the inner loop's two walking pointers and the input offset (read once per product)
+# lead the parameter list, given dummy values, so that they live in registers rather than in
+# the frame.
 @micropython.viper
-def conv_2d(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
+def _conv_2d(x: ptr8, w: ptr8, in_off: int, ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32,
+             op: ptr8, args):
     bp = mp
     has_bias = 0
     if bias:
@@ -173,8 +182,13 @@ def conv_2d(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
                     o += 1
 
 
+def fully_connected(ip, fp, bias, mp, sp, op, args):
+    _fully_connected(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
+
+
 @micropython.viper
-def fully_connected(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
+def _fully_connected(x: ptr8, w: ptr8, in_off: int, ip: ptr8, fp: ptr8, bias, mp: ptr32,
+                     sp: ptr32, op: ptr8, args):
     bp = mp
     has_bias = 0
     if bias:

@@ -12,7 +12,7 @@ _ACC = array("i", bytes(4 * _BLOCK))
 
 def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
     if args[19] == 1:
-        _depthwise_dm1(inp, filt, bias, mult, shift, out, args)
+        _depthwise_dm1(inp, filt, _ACC, inp, filt, bias, mult, shift, out, args)
     else:
         _depthwise_any(inp, filt, bias, mult, shift, out, args)
 
@@ -122,10 +122,13 @@ def _depthwise_any(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, arg
 
 
 @micropython.viper
-def _depthwise_dm1(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
+def _depthwise_dm1(x: ptr8, w: ptr8, a: ptr32, ip: ptr8, fp: ptr8, bias, mp: ptr32,
+                   sp: ptr32, op: ptr8, args):
     # Depth multiplier 1: channel c of a pixel reads input channel c, and the channels of one
     # tap are contiguous in both input and filter, so a block of channels is accumulated tap
-    # by tap with walking pointers (no per-channel window loops).
+    # by tap with walking pointers (no per-channel window loops). The three walking pointers
+    # lead the parameters (dummy values): viper keeps only its first three locals in
+    # registers (see kernels_viper.py).
     bp = mp
     has_bias = 0
     if bias:

@@ -38,11 +38,17 @@ int mnv_add(const int8_t *a, size_t a_len, const int8_t *b, size_t b_len, int8_t
     for (int32_t x = -128; x < 128; x++) {
         scaled1[x + 128] = mnv_mbqm(mnv_shl((int32_t)((uint32_t)x + off1), left), m1, l1, r1);
     }
+    // The second input's and the output's rescaling with their rounding masks precomputed.
+    mnv_chan c2 = {0, 0, m2, l2, r2, (int32_t)((1u << r2) - 1u), 0};
+    mnv_chan co = {0, 0, mo, lo_, ro, (int32_t)((1u << ro) - 1u), 0};
+    c2.half = c2.mask >> 1;
+    co.half = co.mask >> 1;
+    mnv_act act;
+    mnv_act_init(&act, out_off, lo, hi);
     for (size_t i = 0; i < size; i++) {
         const int32_t x2 = mnv_shl((int32_t)((uint32_t)(int32_t)b[i] + off2), left);
-        uint32_t sum = (uint32_t)scaled1[a[i] + 128] + (uint32_t)mnv_mbqm(x2, m2, l2, r2);
-        int32_t v = mnv_mbqm((int32_t)sum, mo, lo_, ro);
-        out[i] = mnv_clamp((int64_t)v + out_off, lo, hi);
+        const uint32_t sum = (uint32_t)scaled1[a[i] + 128] + (uint32_t)mnv_mbqm_chan(x2, &c2);
+        out[i] = mnv_act_apply(mnv_mbqm_chan((int32_t)sum, &co), &act);
     }
     return MNV_OK;
 }

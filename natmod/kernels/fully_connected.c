@@ -30,6 +30,8 @@ int mnv_fully_connected(const int8_t *in, size_t in_len, const int8_t *filt, siz
 
     if (args[F_OFF] == 0 && args[IN_OFF] >= -128 && args[IN_OFF] <= 128) {
         uint32_t acc[4];
+        mnv_act act;
+        mnv_act_init(&act, out_off, lo, hi);
         for (int32_t b = 0; b < args[B]; b++) {
             const int8_t *x = in + (size_t)b * depth;
             int8_t *o = out + (size_t)b * out_c;
@@ -45,9 +47,7 @@ int mnv_fully_connected(const int8_t *in, size_t in_len, const int8_t *filt, siz
                 }
                 for (int32_t k = 0; k < group; k++) {
                     mnv_load_chan(&c, ch, (size_t)(oc + k));
-                    int32_t v = mnv_mbqm((int32_t)(acc[k] + (uint32_t)c.bias), c.mult, c.left,
-                        c.right);
-                    o[oc + k] = mnv_clamp((int64_t)v + out_off, lo, hi);
+                    o[oc + k] = mnv_requantize_act(acc[k], &c, &act);
                 }
             }
         }

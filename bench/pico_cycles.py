@@ -98,7 +98,7 @@ def tool(name, *args, timeout=600):
 
 def tflm_cycles(kernels, workdir):
     """{KWS: cycles, ...} of the anchor's TFLite Micro program built with ``kernels``."""
-    from minerva_packager.pico import node_binary, node_modules
+    from minerva_packager.board.pico import node_binary, node_modules
 
     # run_tflm.mjs imports rp2040js by name, which Node resolves next to the script.
     runner_dir = Path(workdir) / "tflm"
@@ -118,8 +118,8 @@ def tflm_cycles(kernels, workdir):
 
 def minerva_cycles(keys, tiers, workdir):
     """{(key, tier): (cycles of run(x), [(op, cycles, paged, params), ...])}."""
-    from minerva_packager.capsule import read_capsule
-    from minerva_packager.transport import connect
+    from minerva_packager.board.transport import connect
+    from minerva_packager.capsule.container import read_capsule
 
     workdir = Path(workdir)
     capsules = {}

@@ -1,0 +1,104 @@
+"""The training kernels (device/minerva/train_kernels.py) on the MicroPython unix port against
+numpy (tests/train_reference.py), over random seeded geometries, to float32 tolerance.
+
+Every buffer is a memoryview slice inside a guarded array("f"), as the trainer's arena hands
+them out; the guards must come back untouched. A failure prints a one-line repro:
+``pytest tests/test_train_kernels.py --geometry KERNEL:INDEX``.
+"""
+
+import binascii
+import json
+import zlib
+
+import numpy as np
+import pytest
+from train_reference import CALLS, CASES
+
+GUARD = 12345.0
+PER_KERNEL = 60
+
+_SCRIPT = """
+import json, binascii
+from array import array
+from minerva.train_kernels import *
+GUARD = %r
+def guarded(raw):
+    n = len(raw) // 4
+    a = array("f", [GUARD]) + array("f", raw) + array("f", [GUARD])
+    return a, memoryview(a)[1:n + 1]
+with open(%r) as f:
+    for line in f:
+        case = json.loads(line)
+        A = case["A"]
+        store, B = {}, {}
+        for name, text in case["B"].items():
+            store[name], B[name] = guarded(binascii.unhexlify(text))
+        result = %s
+        for name, a in store.items():
+            if a[0] != GUARD or a[len(a) - 1] != GUARD:
+                print("GUARD", case["id"], name)
+        out = {"id": case["id"], "loss": result}
+        for name in case["out"]:
+            if name != "loss":
+                out[name] = binascii.hexlify(bytes(store[name])[4:-4]).decode()
+        print(json.dumps(out))
+"""
+
+
+def _selected(request):
+    wanted = request.config.getoption("--geometry")
+    seed = request.config.getoption("--geometry-seed")
+    return wanted, seed
+
+
+def _case(seed, kernel, index):
+    rng = np.random.default_rng([seed, zlib.crc32(kernel.encode()), index])
+    return CASES[kernel](rng)
+
+
+@pytest.mark.parametrize("kernel", sorted(CASES))
+def test_train_kernel_float32_random(kernel, micropython, tmp_path, request):
+    wanted, seed = _selected(request)
+    indices = range(PER_KERNEL)
+    if wanted:
+        name, _, index = wanted.partition(":")
+        if name != kernel:
+            pytest.skip(f"--geometry {wanted} selects another kernel")
+        indices = [int(index)]
+    cases = {}
+    lines = []
+    for index in indices:
+        args, buffers, outputs = _case(seed, kernel, index)
+        cases[index] = (buffers, outputs)
+        lines.append(json.dumps({
+            "id": index, "A": args, "out": sorted(outputs),
+            "B": {k: binascii.hexlify(np.asarray(v, "<f4").tobytes()).decode()
+                  for k, v in buffers.items()}}))
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    proc = micropython.run(_SCRIPT % (GUARD, str(path), CALLS[kernel]), heapsize="8M")
+    assert "GUARD" not in proc.stdout, proc.stdout
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == len(cases), proc.stdout + proc.stderr
+    for got in results:
+        buffers, outputs = cases[got["id"]]
+        repro = (f"repro: pytest tests/test_train_kernels.py --geometry "
+                 f"{kernel}:{got['id']} --geometry-seed {seed}")
+        for name, expected in outputs.items():
+            if name == "loss":
+                value = np.array([got["loss"]], np.float64)
+            else:
+                value = np.frombuffer(binascii.unhexlify(got[name]), "<f4").astype(np.float64)
+            expected = np.asarray(expected, np.float64)
+            # float32 storage: relative 1e-5 of the largest magnitude involved.
+            scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+            assert value.shape == expected.shape, repro
+            np.testing.assert_allclose(value, expected, rtol=2e-5, atol=2e-5 * scale,
+                                       err_msg=f"{name}; {repro}")
+
+
+def test_train_kernels_float32_reference_is_not_trivial():
+    # The references must see real work: outputs vary and most gradients are non-zero.
+    _, buffers, outputs = _case(0, "conv_backward", 3)
+    assert np.count_nonzero(outputs["dx"]) > 0
+    assert not np.allclose(outputs["dw"], buffers["dw"])

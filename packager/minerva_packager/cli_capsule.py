@@ -39,14 +39,29 @@ def default_output(model):
               help="Sign with this private key (`minerva keys new`).")
 @click.option("--delta-from", type=click.Path(exists=True, dir_okay=False),
               help="Also write OUTPUT.delta: the update from this capsule (the board's).")
+@click.option("--trainable", help="Make the last K weighted ops trainable on the board "
+              "('last:K' or 'all'; docs/training.md); needs --board.")
+@click.option("--train-ram", type=int, help="Heap bytes training may use (default: the board's "
+              "heap less the runtime and the model).")
+@click.option("--deadline", type=float, help="Seconds one training iteration may take.")
+@click.option("--learning-rate", type=float, default=0.05, show_default=True)
+@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option("--batch", type=int, default=1, show_default=True,
+              help="Samples per weight update.")
 def pack(model, output, name, version, planner, board, ram_budget, shadow_policy, sign_key,
-         delta_from):
+         delta_from, trainable, train_ram, deadline, learning_rate, momentum, batch):
     """Convert an int8 .tflite MODEL into a capsule."""
     output = output or str(default_output(model))
     if board and ram_budget is None:
         ram_budget = board_budget(load_board(board))
     extra = [("SHADOW_POLICY", shadow_policy_section(shadow_policy), False)] \
         if shadow_policy else []
+    if trainable:
+        from .trainable import pack_trainable
+
+        extra += pack_trainable(model, trainable, board, train_ram, deadline, learning_rate,
+                                momentum, batch, name=name, version=version, planner=planner,
+                                ram_budget=ram_budget)
     data = pack_file(model, output, name=name, version=version, planner=planner,
                      ram_budget=ram_budget, extra_sections=extra)
     s = summarize(output)

@@ -44,7 +44,7 @@ def default_output(model):
 @click.option("--train-ram", type=int, help="Heap bytes training may use (default: the board's "
               "heap less the runtime and the model).")
 @click.option("--deadline", type=float, help="Seconds one training iteration may take.")
-@click.option("--learning-rate", type=float, default=0.05, show_default=True)
+@click.option("--learning-rate", type=float, default=0.01, show_default=True)
 @click.option("--momentum", type=float, default=0.9, show_default=True)
 @click.option("--batch", type=int, default=1, show_default=True,
               help="Samples per weight update.")

@@ -139,7 +139,7 @@ def plan_chain(graph, ram_budget, deadline=None, solver="cbc", time_limit=60.0):
     return result.best.document
 
 
-def trainable_sections(capsule_bytes, trainable, board, ram_budget, deadline=None, lr=0.05,
+def trainable_sections(capsule_bytes, trainable, board, ram_budget, deadline=None, lr=0.01,
                        momentum=0.9, batch=1, solver="cbc", time_limit=60.0):
     """``[("TRAIN", ...), ("TRAIN_SCHEDULE", ...)]`` for a capsule's bytes."""
     from .capsule import read_capsule
@@ -157,7 +157,7 @@ def trainable_sections(capsule_bytes, trainable, board, ram_budget, deadline=Non
             ("TRAIN_SCHEDULE", schedule_section(document), False)]
 
 
-def pack_trainable(model, trainable, board, train_ram=None, deadline=None, lr=0.05,
+def pack_trainable(model, trainable, board, train_ram=None, deadline=None, lr=0.01,
                    momentum=0.9, batch=1, **pack_kwargs):
     """The extra sections ``minerva pack --trainable`` adds to the capsule of ``model``.
 

@@ -205,3 +205,66 @@ CALLS = {
     "mse": "mse(B['y'], B['t'], B['d'], A[0])",
     "sgd_momentum": "sgd_momentum(B['w'], B['g'], B['v'], *A)",
 }
+
+
+def chain_spec(capsule, header):
+    """The chain's layers as the trainer derives them (tests' own reading of the graph)."""
+    layers = []
+    for entry in header["layers"]:
+        op = capsule.ops[entry["op"]]
+        p = op.params
+        out = capsule.tensors[op.outputs[0]]
+        if op.name == "FULLY_CONNECTED":
+            args, zp, lo, hi, out_c = None, p[5], p[6], p[7], p[2]
+        else:
+            args, zp, lo, hi, out_c = tuple(p[1:15]), p[16], p[17], p[18], p[6]
+        n_w = capsule.tensors[op.inputs[1]].nbytes
+        layers.append({"args": args, "n_in": capsule.tensors[op.inputs[0]].nbytes,
+                       "n_out": out.nbytes, "out_c": out_c, "n_w": n_w,
+                       "lo": float(np.float32((lo - zp) * out.scale)),
+                       "hi": float(np.float32((hi - zp) * out.scale)),
+                       "w": entry["weights"], "b": entry["bias"]})
+    return layers
+
+
+def chain_train_ref(layers, params, inputs, labels, lr, momentum, batch):
+    """SGD with momentum over the chain, sample by sample (float64): returns the gradient
+    accumulators after the first sample and the parameters after all of them."""
+    params = params.astype(np.float64).copy()
+    velocity, grads = np.zeros_like(params), np.zeros_like(params)
+    first_grads, pending = None, 0
+    for x, label in zip(inputs, labels):
+        acts = [np.asarray(x, np.float64)]
+        for layer in layers:
+            w = params[layer["w"]:layer["w"] + layer["n_w"]]
+            b = params[layer["b"]:layer["b"] + layer["out_c"]]
+            if layer["args"] is None:
+                y = fc_forward_ref(acts[-1], w.reshape(layer["n_out"], -1), b,
+                                   layer["lo"], layer["hi"])
+            else:
+                y = conv_forward_ref(acts[-1], w, b, layer["args"], layer["lo"], layer["hi"])
+            acts.append(y.astype(np.float32).astype(np.float64))
+        _, dy = softmax_xent_ref(acts[-1], label)
+        for j in range(len(layers) - 1, -1, -1):
+            layer = layers[j]
+            dy = np.where((acts[j + 1] <= layer["lo"]) | (acts[j + 1] >= layer["hi"]), 0.0, dy)
+            w = params[layer["w"]:layer["w"] + layer["n_w"]]
+            dw = grads[layer["w"]:layer["w"] + layer["n_w"]]
+            db = grads[layer["b"]:layer["b"] + layer["out_c"]]
+            if layer["args"] is None:
+                dw2, db2, dx = fc_backward_ref(acts[j], w.reshape(layer["n_out"], -1), dy,
+                                               dw.reshape(layer["n_out"], -1), db)
+            else:
+                dw2, db2, dx = conv_backward_ref(acts[j], w, dy, dw, db, layer["args"])
+            grads[layer["w"]:layer["w"] + layer["n_w"]] = dw2.ravel()
+            grads[layer["b"]:layer["b"] + layer["out_c"]] = db2
+            dy = dx
+        if first_grads is None:
+            first_grads = grads.copy()
+        pending += 1
+        if pending == batch:
+            velocity = momentum * velocity + grads / pending
+            params -= lr * velocity
+            grads[:] = 0.0
+            pending = 0
+    return first_grads, params

@@ -53,7 +53,8 @@ def requantize(trainer, g, op_index, layer):
         top = 0.0
         for k in range(c * per, (c + 1) * per):
             top = max(top, abs(w[k]))
-        if top / 127.0 > scale:
+        # float32 masters round: only growth past that rounding changes the channel's scale.
+        if top / 127.0 > scale * 1.00001:
             scale = top / 127.0
             m, sh = quantize_multiplier(s_in * scale / s_out)
         for k in range(c * per, (c + 1) * per):

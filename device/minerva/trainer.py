@@ -358,3 +358,22 @@ class Trainer:
             self.step()
             self.epochs += 1
         return total / len(samples) if samples else 0.0
+
+
+class FileSamples:
+    # Fixed-size samples stored back to back in a file, read one at a time into one buffer
+    # (so a board trains on more samples than its heap holds). train() takes it as a sequence.
+    def __init__(self, path, size):
+        self.file = open(path, "rb")
+        self.buf = bytearray(size)
+        self.count = os.stat(path)[6] // size
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        self.file.seek(index * len(self.buf))
+        self.file.readinto(self.buf)
+        return self.buf

@@ -1,5 +1,7 @@
-"""The training kernels (device/minerva/train_kernels.py) on the MicroPython unix port against
-numpy (tests/train_reference.py), over random seeded geometries, to float32 tolerance.
+"""The training kernels on the MicroPython unix port against numpy (tests/train_reference.py),
+over random seeded geometries, to float32 tolerance: the pure-Python spec
+(device/minerva/train_kernels.py) and its C twin in the native module (natmod/kernels/train.c;
+the losses, which need exp/log, are Python only).
 
 Every buffer is a memoryview slice inside a guarded array("f"), as the trainer's arena hands
 them out; the guards must come back untouched. A failure prints a one-line repro:
@@ -21,6 +23,9 @@ _SCRIPT = """
 import json, binascii
 from array import array
 from minerva.train_kernels import *
+if %r:
+    from minerva_nat import (fc_forward, fc_backward, conv_forward, conv_backward, clamp_mask,
+                             sgd_momentum)
 GUARD = %r
 def guarded(raw):
     n = len(raw) // 4
@@ -30,6 +35,8 @@ with open(%r) as f:
     for line in f:
         case = json.loads(line)
         A = case["A"]
+        if case["k"].startswith("conv"):
+            A[0] = array("i", A[0])  # the argument block, as the trainer holds it
         store, B = {}, {}
         for name, text in case["B"].items():
             store[name], B[name] = guarded(binascii.unhexlify(text))
@@ -56,9 +63,19 @@ def _case(seed, kernel, index):
     return CASES[kernel](rng)
 
 
-@pytest.mark.parametrize("kernel", sorted(CASES))
-def test_train_kernel_float32_random(kernel, micropython, tmp_path, request):
+NATIVE = ("fc_forward", "fc_backward", "conv_forward", "conv_backward", "clamp_mask",
+          "sgd_momentum")
+
+
+@pytest.mark.parametrize("tier,kernel", [("python", k) for k in sorted(CASES)] +
+                         [("natmod", k) for k in NATIVE])
+def test_train_kernel_float32_random(tier, kernel, micropython, tmp_path, request):
     wanted, seed = _selected(request)
+    extra = ()
+    if tier == "natmod":
+        from test_natmod import build_natmod
+
+        extra = [build_natmod("x64").parent]
     indices = range(PER_KERNEL)
     if wanted:
         name, _, index = wanted.partition(":")
@@ -71,18 +88,19 @@ def test_train_kernel_float32_random(kernel, micropython, tmp_path, request):
         args, buffers, outputs = _case(seed, kernel, index)
         cases[index] = (buffers, outputs)
         lines.append(json.dumps({
-            "id": index, "A": args, "out": sorted(outputs),
+            "id": index, "k": kernel, "A": args, "out": sorted(outputs),
             "B": {k: binascii.hexlify(np.asarray(v, "<f4").tobytes()).decode()
                   for k, v in buffers.items()}}))
     path = tmp_path / "cases.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    proc = micropython.run(_SCRIPT % (GUARD, str(path), CALLS[kernel]), heapsize="8M")
+    proc = micropython.run(_SCRIPT % (tier == "natmod", GUARD, str(path), CALLS[kernel]),
+                           heapsize="8M", extra_path=extra)
     assert "GUARD" not in proc.stdout, proc.stdout
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(results) == len(cases), proc.stdout + proc.stderr
     for got in results:
         buffers, outputs = cases[got["id"]]
-        repro = (f"repro: pytest tests/test_train_kernels.py --geometry "
+        repro = (f"repro ({tier}): pytest tests/test_train_kernels.py --geometry "
                  f"{kernel}:{got['id']} --geometry-seed {seed}")
         for name, expected in outputs.items():
             if name == "loss":

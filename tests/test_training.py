@@ -135,7 +135,8 @@ _LEARN = """
 import binascii, json, minerva
 from minerva.trainer import Trainer
 m = minerva.load({cap!r}, kernels="python")
-t = Trainer(m, {cap!r}, scratch={scratch!r})
+t = Trainer(m, {cap!r}, scratch={scratch!r}, kernels={tier!r})
+assert t.tier == {tier!r}
 data = open({inputs!r}, "rb").read()
 labels = {labels!r}
 size = len(data) // len(labels)
@@ -148,8 +149,15 @@ print("JSON " + json.dumps({{"params": binascii.hexlify(bytes(t.params)).decode(
 """
 
 
+def natmod_dir():
+    from test_natmod import build_natmod
+
+    return build_natmod("x64").parent
+
+
+@pytest.mark.parametrize("tier", ["python", "natmod"])
 @pytest.mark.parametrize("model", ["digits", "conv_chain"])
-def test_trainer_gradients_and_weights_equal_numpy(model, micropython, tmp_path):
+def test_trainer_gradients_and_weights_equal_numpy(model, tier, micropython, tmp_path):
     rng = np.random.default_rng(7)
     tflite = DIGITS if model == "digits" else conv_chain_tflite(tmp_path)
     batch = 3
@@ -162,8 +170,10 @@ def test_trainer_gradients_and_weights_equal_numpy(model, micropython, tmp_path)
     labels = rng.integers(0, 10, 2 * batch).tolist()
     (tmp_path / "x.bin").write_bytes(xs.tobytes())
     got = run_mp(micropython, _LEARN.format(cap=str(path), scratch=str(tmp_path / "s"),
-                                            inputs=str(tmp_path / "x.bin"), labels=labels),
-                 heapsize="2M")  # the hex dumps need heap; this test is about values
+                                            inputs=str(tmp_path / "x.bin"), labels=labels,
+                                            tier=tier),
+                 heapsize="2M",  # the hex dumps need heap; this test is about values
+                 extra_path=[natmod_dir()] if tier == "natmod" else [])
     boundary = (xs.astype(np.float64) - inp.zero_point) * np.float32(inp.scale)
     grads, trained = chain_train_ref(spec, params, boundary, labels, 0.02, 0.8, batch)
     scale = np.abs(grads).max()

@@ -5,6 +5,7 @@ import gc
 import json
 import os
 import struct
+from array import array
 
 from . import train_kernels as K
 from .capsule import SECTION_GRAPH, SECTION_TRAIN_SCHEDULE, SECTION_WEIGHTS, verified_sections
@@ -107,7 +108,7 @@ def chain_layers(g, header, floats, name):
                    "op %d: batch 1, symmetric weights and matching sizes needed" % i)
             args, zp, lo, hi, out_c = None, p[5], p[6], p[7], p[2]
         else:
-            args = tuple(p[1:15])
+            args = array("i", p[1:15])
             _check(p[0] == 1 and n_in == p[1] * p[2] * p[3] and n_out == p[4] * p[5] * p[6],
                    name, "op %d: batch 1 and matching sizes needed" % i)
             zp, lo, hi, out_c = p[16], p[17], p[18], p[6]
@@ -203,9 +204,28 @@ def compile_steps(document, layers, name):
     return program, arena, scratch
 
 
+def train_kernels(tier=None):
+    # (module, tier): the C kernels where the native module has them (builds with a hardware
+    # FPU), else the pure-Python spec; tier "python" forces the spec.
+    if tier != "python":
+        try:
+            import minerva_nat
+
+            if hasattr(minerva_nat, "fc_backward"):
+                return minerva_nat, "natmod"
+        except ImportError:
+            pass
+        if tier == "natmod":
+            raise CapsuleError("no native training kernels on this board (a float build of "
+                               "minerva_nat is needed); use kernels='python'")
+    return K, "python"
+
+
 class Trainer:
-    def __init__(self, model, path, scratch="/capsules/train.scratch", measure=False):
+    def __init__(self, model, path, scratch="/capsules/train.scratch", measure=False,
+                 kernels=None):
         self.model, self.path, self.measure = model, path, measure
+        self.k, self.tier = train_kernels(kernels)
         with open(path, "rb") as f:
             sections = verified_sections(f, path, os.stat(path)[6])
             header, data_at, floats = read_train(f, path, sections)
@@ -329,22 +349,22 @@ class Trainer:
         x = cur[j - 1] if j else self.boundary
         if node < count:
             if args is None:
-                K.fc_forward(x, w, b, out, n_in, n_out, lo, hi)
+                self.k.fc_forward(x, w, b, out, n_in, n_out, lo, hi)
             else:
-                K.conv_forward(x, w, b, out, args, lo, hi)
+                self.k.conv_forward(x, w, b, out, args, lo, hi)
             return
         dy = cur[count] if j == count - 1 else cur[node - 1]
         if clamped:
-            K.clamp_mask(cur[j], dy, n_out, lo, hi)
+            self.k.clamp_mask(cur[j], dy, n_out, lo, hi)
         if args is None:
-            K.fc_backward(x, w, dy, dw, db, out, n_in, n_out)
+            self.k.fc_backward(x, w, dy, dw, db, out, n_in, n_out)
         else:
-            K.conv_backward(x, w, dy, dw, db, out, args)
+            self.k.conv_backward(x, w, dy, dw, db, out, args)
 
     def step(self):
         # Apply the accumulated gradients (their mean over the samples since the last step).
         if self.pending:
-            K.sgd_momentum(self.params, self.grads, self.velocity, len(self.params), self.lr,
+            self.k.sgd_momentum(self.params, self.grads, self.velocity, len(self.params), self.lr,
                            self.momentum, 1.0 / self.pending)
             self.pending = 0
 

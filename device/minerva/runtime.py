@@ -333,6 +333,9 @@ class Runtime(Inbox, Decisions, Reporting):
         if getattr(self, "_trainer", None) is None:
             if self.active is None:
                 raise CapsuleError("%s: no active model to train" % self.root)
+            # Compiling the trainer needs heap; garbage left by serving must not cut it up
+            # (its three largest buffers are allocated right after).
+            gc.collect()
             from .trainer import Trainer
 
             self._trainer = Trainer(self.active, self.slots.path(self.slots.state["active"]),

@@ -229,6 +229,11 @@ class Trainer:
         with open(path, "rb") as f:
             sections = verified_sections(f, path, os.stat(path)[6])
             header, data_at, floats = read_train(f, path, sections)
+            # The three largest buffers first, while the heap is least cut up (parsing the
+            # graph and the schedule scatters small objects over it).
+            gc.collect()
+            self.params = _floats(floats)
+            self.velocity, self.grads = _floats(floats), _floats(floats)
             g = parse_graph(_section(f, sections, SECTION_GRAPH, path, "GRAPH")[1], path,
                             sections[SECTION_WEIGHTS][1])
             layers, self.loss_kind = chain_layers(g, header, floats, path)
@@ -246,11 +251,8 @@ class Trainer:
             self.boundary_zp = g.tensors[first].zero_point
             del g, document, header, sections
             gc.collect()
-            # Everything the iterations use, allocated once.
-            self.params = _floats(floats)
             f.seek(data_at)
             f.readinto(self.params)
-        self.velocity, self.grads = _floats(floats), _floats(floats)
         self.boundary = _floats(layers[0][2])
         self.target = _floats(layers[-1][3]) if self.loss_kind == "mse" else None
         self.arena = _floats(arena_floats)
@@ -260,8 +262,13 @@ class Trainer:
                         pv[w:w + n_w], pv[b:b + out_c], gv[w:w + n_w], gv[b:b + out_c])
                        for i, args, n_in, n_out, n_w, out_c, lo, hi, w, b in layers]
         sizes = node_sizes(layers)
-        self.program = [(code, node, av[at:at + sizes[node]] if sizes[node] else None, pos)
+        views = {}  # one view per (slot, size): the program's steps share them
+        for _, node, at, _ in program:
+            if sizes[node] and (at, sizes[node]) not in views:
+                views[(at, sizes[node])] = av[at:at + sizes[node]]
+        self.program = [(code, node, views.get((at, sizes[node])), pos)
                         for code, node, at, pos in program]
+        del views
         self.head = model._steps[:layers[0][0]]
         self.boundary_q = model._steps[layers[0][0]][2][0]
         self.current = [None] * len(sizes)

@@ -16,12 +16,12 @@ TRAIN_FORMAT = "minerva-train"
 TRAIN_VERSION = 1
 CHAIN_OPS = ("FULLY_CONNECTED", "CONV_2D")
 # Bytes of the heap the trainer's own objects take besides what the plan counts (its
-# instance, the compiled step list, the views into its arena, the scratch file). The plan is
-# made for the budget minus this, so that what the board holds stays within the budget.
-# Measured on the unix port (64-bit objects, the board's heap) for a 4-op conv chain: the
-# trainer held 5.7-6.1 KB more than the plan's peak (tests/test_training.py prints it); a
-# 32-bit board's objects take about half.
-TRAINER_RESERVE_BYTES = 8192
+# instance, the compiled step list and the views into its arena, the layers' views, the
+# scratch file). The plan is made for the budget minus this, so that what the board holds
+# stays within the budget. Measured on the unix port (64-bit objects) with the board's heap:
+# 4.7-8.6 KB over the plan's peak for chains of 3-6 ops and 6-29 steps (bench/train_bench.py,
+# tests/test_training.py print it); a 32-bit board's objects take about half.
+TRAINER_RESERVE_BYTES = 12288
 # What the trainer holds per trained parameter: master, momentum, gradient accumulator.
 BYTES_PER_PARAM = 12
 

@@ -5,6 +5,7 @@ kernels (minerva/kernels_py.py) on generated vectors, run side by side on MicroP
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,9 @@ def build_natmod(arch, dist=None, build_name=None, extra=()):
                        else ""))
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    python = str(PYTHON if PYTHON.exists() else shutil.which("python3"))
+    # The interpreter running the tests has the build's dependencies (pyelftools) when the
+    # repository has no .venv of its own (a git worktree).
+    python = str(PYTHON if PYTHON.exists() else sys.executable)
     sdk = subprocess.run([str(ROOT / "tools/fetch_mpy_sdk.sh"), python], check=True,
                          capture_output=True, text=True).stdout.strip()
     build = ROOT / "build" / "natmod" / (build_name or arch)

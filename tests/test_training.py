@@ -4,6 +4,7 @@ the re-quantized next version, and fine-tuning to shifted digits staged as the c
 
 import binascii
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -392,3 +393,22 @@ def test_fine_tune_to_shifted_digits_stages_a_better_candidate(micropython, tmp_
     assert after >= result["before"] + 0.15
     assert read_capsule(slot).meta["trained"]["samples_seen"] == 4 * 300
     assert not (root / "inbox" / "digits-1.0.1.cap").exists()
+
+
+def test_pack_trainable_command(tmp_path):
+    from test_cli import minerva
+
+    out = tmp_path / "t.cap"
+    proc = minerva("pack", DIGITS, "-o", out, "--trainable", "last:1", "--board", BOARD,
+                   "--batch", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"trainable: ops \[1\]; schedule of \d+ steps for \d+ bytes: peak 4168 "
+                     r"bytes, 0 bytes paged", proc.stdout)
+    assert train_header(read_capsule(out))[0]["optimizer"]["batch"] == 4
+    proc = minerva("pack", DIGITS, "-o", tmp_path / "u.cap", "--trainable", "last:2",
+                   "--board", BOARD, "--train-ram", "30000")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("minerva: --train-ram 30000: no training schedule fits (the "
+                                  "smallest budget that works is ")
+    proc = minerva("pack", DIGITS, "-o", tmp_path / "v.cap", "--trainable", "last:1")
+    assert proc.returncode != 0 and "--trainable needs --board" in proc.stderr

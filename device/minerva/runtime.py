@@ -363,6 +363,9 @@ class Runtime(Inbox, Decisions, Reporting):
         return path
 
     def close(self):
+        if getattr(self, "_trainer", None) is not None:
+            self._trainer.close()
+            self._trainer = None
         for m in (self.active, self.candidate):
             if m is not None:
                 m.close()

@@ -69,6 +69,13 @@ def pack(model, output, name, version, planner, board, ram_budget, shadow_policy
                f"{s['arena_bytes']} bytes, weights {s['weights_bytes']} bytes, RAM "
                f"{s['meta']['ram_bytes']} bytes ({len(s['meta']['paged_tensors'])} filters "
                "paged from flash)")
+    if trainable:
+        plan = json.loads(extra[-1][1])
+        p = plan["predicted"]
+        click.echo(f"trainable: ops {plan['chain_ops']}; schedule of {len(plan['steps'])} steps "
+                   f"for {plan['limits']['ram_bytes']} bytes: peak {p['peak_ram_bytes']} bytes, "
+                   f"{p['flash_bytes_written']} bytes paged, {p['recomputations']} "
+                   f"recomputations, {p['energy_j']:.3g} J per sample (predicted)")
     if sign_key:
         from .capsule import write_atomic
         from .signing import load_private_key, sign_capsule

@@ -120,3 +120,58 @@ def test_train_kernels_float32_reference_is_not_trivial():
     _, buffers, outputs = _case(0, "conv_backward", 3)
     assert np.count_nonzero(outputs["dx"]) > 0
     assert not np.allclose(outputs["dw"], buffers["dw"])
+
+
+_GARBAGE = """
+from array import array
+import minerva_nat as nat
+GUARD = 12345.0
+def guarded(n):
+    a = array("f", [GUARD] * (n + 2))
+    return a, memoryview(a)[1:n + 1]
+cases = %r
+refused = ran = bad = 0
+for sizes, block, counts in cases:
+    store = [guarded(n) for n in sizes]
+    x, w, b, y, dy, dw, db, dx = [v for _, v in store]
+    calls = ((nat.conv_forward, (x, w, b, y, array("i", block), -1.0, 1.0)),
+             (nat.conv_backward, (x, w, dy, dw, db, dx, array("i", block))),
+             (nat.fc_forward, (x, w, b, y, counts[0], counts[1], -1.0, 1.0)),
+             (nat.fc_backward, (x, w, dy, dw, db, dx, counts[0], counts[1])),
+             (nat.clamp_mask, (y, dy, counts[0], 0.0, 1.0)),
+             (nat.sgd_momentum, (w, dw, db, counts[0], 0.1, 0.9, 1.0)))
+    for fn, args in calls:
+        try:
+            fn(*args)
+            ran += 1
+        except ValueError:
+            refused += 1
+    for a, _ in store:
+        if a[0] != GUARD or a[len(a) - 1] != GUARD:
+            bad += 1
+print("RESULT", refused, ran, bad)
+"""
+
+
+def test_native_train_kernels_stay_inside_buffers_whatever_the_arguments(micropython):
+    """Random buffer sizes and argument blocks (negative, zero, huge, inconsistent): every
+    C training kernel either refuses (ValueError) or runs, and never touches the guards."""
+    from test_natmod import build_natmod
+
+    rng = np.random.default_rng(99)
+    cases = []
+    for _ in range(400):
+        sizes = [int(v) for v in rng.integers(0, 40, 8)]
+        block = [int(v) for v in rng.choice([-5, 0, 1, 2, 3, 4, 7, 1 << 20, (1 << 31) - 1],
+                                            int(rng.choice([13, 14, 14, 14, 15])))]
+        counts = [int(v) for v in rng.choice([-1, 0, 1, 2, 3, 5, 8, 40, 1 << 40], 2)]
+        cases.append((sizes, block, counts))
+    # Some consistent geometries too, so "runs" is exercised and not only "refuses".
+    for in_c, out_c in ((1, 1), (2, 3)):
+        args = [3, 3, in_c, 3, 3, out_c, 1, 1, 1, 1, 1, 1, 0, 0]
+        cases.append(([9 * in_c, out_c * in_c, out_c, 9 * out_c, 9 * out_c, out_c * in_c,
+                       out_c, 9 * in_c], args, [9 * in_c, 9 * out_c]))
+    proc = micropython.run(_GARBAGE % (cases,), heapsize="8M",
+                           extra_path=[build_natmod("x64").parent])
+    refused, ran, bad = map(int, proc.stdout.split("RESULT")[1].split())
+    assert bad == 0 and refused > 1000 and ran > 0, proc.stdout

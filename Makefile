@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sysdeps test demo demo-circuitpython lint natmod natmod-pico pico-setup bench mip clean
+.PHONY: setup sysdeps test demo demo-train demo-circuitpython lint natmod natmod-pico pico-setup bench mip clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,12 @@ test: setup sysdeps natmod-x64 natmod-pico pico-setup
 
 demo: setup
 	$(BIN)/python -m minerva_packager.demo
+	$(BIN)/python -m minerva_packager.demo_train
+
+# The board fine-tunes its model to shifted digits (docs/training.md): the second part of
+# `make demo`, on its own.
+demo-train: setup
+	$(BIN)/python -m minerva_packager.demo_train
 
 # The inference part on a virtual CircuitPython board (../shared/circuitpython), capsules
 # dropped into its CIRCUITPY folder.

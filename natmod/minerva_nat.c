@@ -10,6 +10,7 @@
 #include "kernels/mnv_ed25519.h"
 #include "kernels/mnv_kernels.h"
 #include "kernels/mnv_math.h"
+#include "kernels/mnv_train.h"
 
 // natmod/Makefile sets MNV_FLOAT_KERNELS to 1 where the float kernels are built, else 0.
 #ifndef MNV_FLOAT_KERNELS
@@ -224,6 +225,99 @@ static mp_obj_t dequantize(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
 static MP_DEFINE_CONST_FUN_OBJ_3(quantize_obj, quantize);
 static MP_DEFINE_CONST_FUN_OBJ_3(dequantize_obj, dequantize);
 
+#if MNV_HAS_FLOAT
+// -- float32 training kernels (kernels/train.c; spec: minerva/train_kernels.py), same
+// arguments as the Python ones; None for an absent input gradient.
+static float *floats_or_none(mp_obj_t obj, size_t *count, int flags) {
+    if (obj == mp_const_none) {
+        *count = 0;
+        return NULL;
+    }
+    return words_of(obj, count, flags);
+}
+
+static mp_obj_t fc_forward(size_t n, const mp_obj_t *a) {
+    size_t xl, wl, bl, yl;
+    const float *x = words_of(a[0], &xl, MP_BUFFER_READ);
+    const float *w = words_of(a[1], &wl, MP_BUFFER_READ);
+    const float *b = words_of(a[2], &bl, MP_BUFFER_READ);
+    float *y = words_of(a[3], &yl, MP_BUFFER_WRITE);
+    if ((size_t)mp_obj_get_int(a[4]) != xl || (size_t)mp_obj_get_int(a[5]) != yl) {
+        check(MNV_ESHAPE);
+    }
+    check(mnv_fc_forward(x, xl, w, wl, b, bl, y, yl, mp_obj_get_float(a[6]),
+        mp_obj_get_float(a[7])));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_forward_obj, 8, 8, fc_forward);
+
+static mp_obj_t fc_backward(size_t n, const mp_obj_t *a) {
+    size_t xl, wl, dyl, dwl, dbl, dxl;
+    const float *x = words_of(a[0], &xl, MP_BUFFER_READ);
+    const float *w = words_of(a[1], &wl, MP_BUFFER_READ);
+    const float *dy = words_of(a[2], &dyl, MP_BUFFER_READ);
+    float *dw = words_of(a[3], &dwl, MP_BUFFER_WRITE);
+    float *db = words_of(a[4], &dbl, MP_BUFFER_WRITE);
+    float *dx = floats_or_none(a[5], &dxl, MP_BUFFER_WRITE);
+    if ((size_t)mp_obj_get_int(a[6]) != xl || (size_t)mp_obj_get_int(a[7]) != dyl) {
+        check(MNV_ESHAPE);
+    }
+    check(mnv_fc_backward(x, xl, w, wl, dy, dyl, dw, dwl, db, dbl, dx, dxl));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_backward_obj, 8, 8, fc_backward);
+
+static mp_obj_t conv_forward(size_t n, const mp_obj_t *a) {
+    size_t xl, wl, bl, yl, n_args;
+    const float *x = words_of(a[0], &xl, MP_BUFFER_READ);
+    const float *w = words_of(a[1], &wl, MP_BUFFER_READ);
+    const float *b = words_of(a[2], &bl, MP_BUFFER_READ);
+    float *y = words_of(a[3], &yl, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(a[4], &n_args, MP_BUFFER_READ);
+    check(mnv_conv_forward(x, xl, w, wl, b, bl, y, yl, args, n_args, mp_obj_get_float(a[5]),
+        mp_obj_get_float(a[6])));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_forward_obj, 7, 7, conv_forward);
+
+static mp_obj_t conv_backward(size_t n, const mp_obj_t *a) {
+    size_t xl, wl, dyl, dwl, dbl, dxl, n_args;
+    const float *x = words_of(a[0], &xl, MP_BUFFER_READ);
+    const float *w = words_of(a[1], &wl, MP_BUFFER_READ);
+    const float *dy = words_of(a[2], &dyl, MP_BUFFER_READ);
+    float *dw = words_of(a[3], &dwl, MP_BUFFER_WRITE);
+    float *db = words_of(a[4], &dbl, MP_BUFFER_WRITE);
+    float *dx = floats_or_none(a[5], &dxl, MP_BUFFER_WRITE);
+    const int32_t *args = words_of(a[6], &n_args, MP_BUFFER_READ);
+    check(mnv_conv_backward(x, xl, w, wl, dy, dyl, dw, dwl, db, dbl, dx, dxl, args, n_args));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_backward_obj, 7, 7, conv_backward);
+
+static mp_obj_t clamp_mask(size_t n, const mp_obj_t *a) {
+    size_t yl, dyl;
+    const float *y = words_of(a[0], &yl, MP_BUFFER_READ);
+    float *dy = words_of(a[1], &dyl, MP_BUFFER_WRITE);
+    mp_int_t count = mp_obj_get_int(a[2]);
+    check(count < 0 ? MNV_ESHAPE : mnv_clamp_mask(y, yl, dy, dyl, (size_t)count,
+        mp_obj_get_float(a[3]), mp_obj_get_float(a[4])));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(clamp_mask_obj, 5, 5, clamp_mask);
+
+static mp_obj_t sgd_momentum(size_t n, const mp_obj_t *a) {
+    size_t wl, gl, vl;
+    float *w = words_of(a[0], &wl, MP_BUFFER_WRITE);
+    float *g = words_of(a[1], &gl, MP_BUFFER_WRITE);
+    float *v = words_of(a[2], &vl, MP_BUFFER_WRITE);
+    mp_int_t count = mp_obj_get_int(a[3]);
+    check(count < 0 ? MNV_ESHAPE : mnv_sgd_momentum(w, wl, g, gl, v, vl, (size_t)count,
+        mp_obj_get_float(a[4]), mp_obj_get_float(a[5]), mp_obj_get_float(a[6])));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(sgd_momentum_obj, 7, 7, sgd_momentum);
+#endif
+
 // -- math ops (opcodes 20-23) -----------------------------------------------------------------
 
 // lookup(inp, table, out, args) / binary(a, b, out, args): two int8 inputs.
@@ -305,6 +399,14 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_quantize_int16, MP_OBJ_FROM_PTR(&quantize_int16_obj));
     mp_store_global(MP_QSTR_ed25519_verify, MP_OBJ_FROM_PTR(&ed25519_verify_obj));
     mp_store_global(MP_QSTR_HAS_FLOAT, mp_obj_new_bool(MNV_HAS_FLOAT));
+#if MNV_HAS_FLOAT
+    mp_store_global(MP_QSTR_fc_forward, MP_OBJ_FROM_PTR(&fc_forward_obj));
+    mp_store_global(MP_QSTR_fc_backward, MP_OBJ_FROM_PTR(&fc_backward_obj));
+    mp_store_global(MP_QSTR_conv_forward, MP_OBJ_FROM_PTR(&conv_forward_obj));
+    mp_store_global(MP_QSTR_conv_backward, MP_OBJ_FROM_PTR(&conv_backward_obj));
+    mp_store_global(MP_QSTR_clamp_mask, MP_OBJ_FROM_PTR(&clamp_mask_obj));
+    mp_store_global(MP_QSTR_sgd_momentum, MP_OBJ_FROM_PTR(&sgd_momentum_obj));
+#endif
 
     MP_DYNRUNTIME_INIT_EXIT
 }

@@ -57,3 +57,19 @@ def test_demo_from_a_clean_clone(tmp_path):
     out = _demo(clone, clone / ".cache" / "demo", 16, env=env)
     assert "output bytes identical to the host runtime's: 16/16" in out
     assert (clone / ".cache" / "demo" / "digits.cap").is_file()
+
+
+def test_training_demo_fine_tunes_on_the_virtual_board(tmp_path):
+    """`make demo`'s second part: the board trains the last layer on shifted digits; the next
+    version is staged, shadow-tested, promoted, and more accurate on held-out shifted digits."""
+    proc = subprocess.run([sys.executable, "-m", "minerva_packager.demo_train", "--work-dir",
+                           str(tmp_path / "demo_train"), "--samples", "200", "--epochs", "3"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "[5/5]" in out
+    before, after = map(float, re.search(r"held-out shifted digits ([\d.]+)% before, "
+                                         r"([\d.]+)% after", out).groups())
+    assert before < 60 and after > before + 10
+    assert "staged as the candidate: digits 1.0.1" in out
+    assert "decision promote" in out and "now serving 1.0.1" in out

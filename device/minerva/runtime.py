@@ -360,7 +360,45 @@ class Runtime(Inbox, Decisions, Reporting):
         if self.comparator is not None:
             self._flush(self.policy())
 
+    # -- training (docs/training.md): the trainer is imported only when training is used --
+    def trainer(self, measure=False):
+        # The trainer of the active capsule (which must be packed with --trainable).
+        if getattr(self, "_trainer", None) is None:
+            if self.active is None:
+                raise CapsuleError("%s: no active model to train" % self.root)
+            # Compiling the trainer needs heap; garbage left by serving must not cut it up
+            # (its three largest buffers are allocated right after).
+            gc.collect()
+            from .trainer import Trainer
+
+            self._trainer = Trainer(self.active, self.slots.path(self.slots.state["active"]),
+                                    self.root + "/train.scratch", measure)
+        return self._trainer
+
+    def learn(self, x, label):
+        return self.trainer().learn(x, label)
+
+    def train(self, samples, labels, epochs=1):
+        return self.trainer().train(samples, labels, epochs)
+
+    def stage_trained(self):
+        # The trained weights as the next version, written into the inbox and staged as the
+        # candidate (shadow-tested before it may serve). Returns the candidate's file name.
+        from .train_export import export
+
+        trainer = self.trainer()
+        trainer.step()
+        path = export(trainer, self.slots.inbox)
+        trainer.close()
+        self._trainer = None
+        gc.collect()
+        self.poll()
+        return path
+
     def close(self):
+        if getattr(self, "_trainer", None) is not None:
+            self._trainer.close()
+            self._trainer = None
         for m in (self.active, self.candidate):
             if m is not None:
                 m.close()

@@ -25,7 +25,7 @@ TENSOR_RECORD_SIZE = 36
 ABSENT = 0xFFFF
 
 SECTION_TYPES = {"META": 1, "GRAPH": 2, "WEIGHTS": 3, "SIGNATURE": 16, "SHADOW_POLICY": 17,
-                 "TRAIN_SCHEDULE": 18, "RESIDENCY": 19}
+                 "TRAIN_SCHEDULE": 18, "RESIDENCY": 19, "TRAIN": 20}
 REQUIRED_FLAG = 1
 
 DTYPES = {"int8": (0, 1), "uint8": (1, 1), "int16": (2, 2), "int32": (3, 4), "float32": (4, 4)}

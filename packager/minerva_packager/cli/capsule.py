@@ -45,8 +45,18 @@ def default_output(model):
               help="Sign with this private key (`minerva keys new`).")
 @click.option("--delta-from", type=click.Path(exists=True, dir_okay=False),
               help="Also write OUTPUT.delta: the update from this capsule (the board's).")
+@click.option("--trainable", help="Make the last K weighted ops trainable on the board "
+              "('last:K' or 'all'; docs/training.md); needs --board.")
+@click.option("--train-ram", type=int, help="Heap bytes training may use (default: the board's "
+              "heap less the runtime and the model).")
+@click.option("--deadline", type=float, help="Seconds one training iteration may take.")
+@click.option("--learning-rate", type=float, default=0.01, show_default=True)
+@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option("--batch", type=int, default=1, show_default=True,
+              help="Samples per weight update.")
 def pack(model, output, name, version, planner, board, app_reserve, ram_budget, labels_path,
-         shadow_policy, sign_key, delta_from):
+         shadow_policy, sign_key, delta_from, trainable, train_ram, deadline, learning_rate,
+         momentum, batch):
     """Convert an int8 .tflite MODEL into a capsule."""
     output = output or str(default_output(model))
     if app_reserve is not None and not board:
@@ -54,6 +64,12 @@ def pack(model, output, name, version, planner, board, app_reserve, ram_budget, 
     profile = load_board(board) if board else None
     extra = [("SHADOW_POLICY", shadow_policy_section(shadow_policy), False)] \
         if shadow_policy else []
+    if trainable:
+        from ..capsule.trainable import pack_trainable
+
+        extra += pack_trainable(model, trainable, board, train_ram, deadline, learning_rate,
+                                momentum, batch, name=name, version=version, planner=planner,
+                                ram_budget=ram_budget, app_reserve=app_reserve)
     data = pack_file(model, output, name=name, version=version, planner=planner,
                      ram_budget=ram_budget, board=profile, app_reserve=app_reserve,
                      labels=read_labels(labels_path) if labels_path else None,
@@ -67,6 +83,13 @@ def pack(model, output, name, version, planner, board, app_reserve, ram_budget, 
         click.echo(f"fits {s['meta']['board']}: {s['meta']['heap_bytes']} bytes of heap with "
                    f"the runtime and {s['meta']['app_reserve_bytes']} bytes left for your "
                    "application")
+    if trainable:
+        plan = json.loads(extra[-1][1])
+        p = plan["predicted"]
+        click.echo(f"trainable: ops {plan['chain_ops']}; schedule of {len(plan['steps'])} steps "
+                   f"for {plan['limits']['ram_bytes']} bytes: peak {p['peak_ram_bytes']} bytes, "
+                   f"{p['flash_bytes_written']} bytes paged, {p['recomputations']} "
+                   f"recomputations, {p['energy_j']:.3g} J per sample (predicted)")
     if sign_key:
         from ..capsule.container import write_atomic
         from ..capsule.signing import load_private_key, sign_capsule

@@ -49,10 +49,10 @@ if st["candidate"]:
 """
 _VERIFY = """
 import time
-from minerva.ed25519 import verify, _constants
+from minerva.ed25519 import verify_py, _constants
 _constants()
 t = time.ticks_us()
-ok = verify(%r, %r, %r)
+ok = verify_py(%r, %r, %r)
 print("VERIFY", time.ticks_diff(time.ticks_us(), t), ok)
 """
 

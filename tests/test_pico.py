@@ -472,3 +472,83 @@ print('PROMOTED', rt.status()['active']['version'], rt.active.in_place,
     us = [int(o[1]) for o in lines["OUT"]]
     print(f"\nSHADOW IC in place: {lines['CANDIDATE'][0][2]} B free with both loaded, "
           f"{[u // 1000 for u in us]} ms per shadowed inference (active + candidate)")
+
+
+# -- on-device training on the board's own firmware (docs/training.md) -------------------------
+
+_TRAIN = """
+import gc, json, binascii, minerva
+from minerva.trainer import Trainer
+gc.collect()
+m = minerva.load({cap!r})
+data = open({inputs!r}, "rb").read()
+labels = {labels!r}
+size = len(data) // len(labels)
+gc.collect()
+base = gc.mem_alloc()
+t = Trainer(m, {cap!r}, scratch="/train.scratch", measure=True)
+for k in range(len(labels)):
+    t.learn(data[k * size:(k + 1) * size], labels[k])
+peak = t.peak_heap - base
+print("JSON " + json.dumps({{"peak": peak, "paged": t.paged_bytes, "tier": t.tier,
+                             "planned": t.planned}}))
+for k in range(0, len(t.params), 256):
+    print("P " + binascii.hexlify(bytes(t.params[k:k + 256])).decode())
+"""
+
+
+@pytest.mark.parametrize("model", ["digits", "conv_chain"])
+def test_training_on_the_pico_follows_the_plan(port, deployed, model, tmp_path):
+    """On the RP2040 firmware (single-precision floats, the Python training kernels: armv6m
+    has no float natmod), with its own heap and littlefs: the trainer's weights after a few
+    samples equal the numpy reference to single-precision tolerance; at the conv chain's
+    smallest budget the plan pages a tensor, and the flash bytes written equal the plan's; the
+    heap the trainer holds stays within the budget and the plan's peak plus the reserve."""
+    from test_training import DIGITS, conv_chain_tflite, pack, train_header
+    from train_reference import chain_spec, chain_train_ref
+
+    from minerva_packager.errors import PackagerError
+    from minerva_packager.trainable import TRAINER_RESERVE_BYTES
+
+    if model == "digits":
+        path, count = pack(tmp_path, DIGITS, "all", batch=2, lr=0.02), 4
+    else:
+        tflite = conv_chain_tflite(tmp_path, in_channels=32)
+        try:
+            pack(tmp_path, tflite, "all", train_ram=1)
+        except PackagerError as exc:
+            smallest = int(str(exc).split("works is ")[1].split()[0])
+        path, count = pack(tmp_path, tflite, "all", train_ram=smallest), 1
+    capsule = read_capsule(path)
+    rng = np.random.default_rng(5)
+    inp = capsule.tensors[capsule.inputs[0]]
+    xs = rng.integers(-128, 128, (count, inp.nbytes)).astype(np.int8)
+    labels = rng.integers(0, 10, count).tolist()
+    with connect(port) as board:
+        board.write_file("/train.cap", path.read_bytes())
+        board.write_file("/train_x.bin", xs.tobytes())
+    out = on_board(port, _TRAIN.format(cap="/train.cap", inputs="/train_x.bin",
+                                       labels=labels), timeout=900)
+    got = json.loads(re.search(r"JSON (.*)", out).group(1))
+    params = np.frombuffer(bytes.fromhex("".join(
+        line[2:] for line in out.splitlines() if line.startswith("P "))), "<f4")
+    plan = capsule.train_schedule
+    predicted = plan["predicted"]
+    budget = plan["limits"]["ram_bytes"] + TRAINER_RESERVE_BYTES
+    print(f"pico {model}: trainer holds {got['peak']} B (plan {predicted['peak_ram_bytes']}, "
+          f"budget {budget}), flash {got['paged']} B for {count} samples (plan "
+          f"{predicted['flash_bytes_written']} each), {got['tier']} kernels")
+    assert got["tier"] == "python"
+    assert got["paged"] == count * predicted["flash_bytes_written"]
+    assert predicted["peak_ram_bytes"] <= got["peak"] <= budget
+    header, masters = train_header(capsule)
+    spec = chain_spec(capsule, header)
+    boundary = (xs.astype(np.float64) - inp.zero_point) * np.float32(inp.scale)
+    opt = header["optimizer"]
+    _, expected = chain_train_ref(spec, masters, boundary, labels, opt["lr"], opt["momentum"],
+                                  opt["batch"])
+    if model == "digits":
+        np.testing.assert_allclose(params, expected, rtol=1e-3,
+                                   atol=1e-4 * np.abs(expected).max())
+    else:
+        assert predicted["flash_bytes_written"] > 0

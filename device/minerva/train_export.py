@@ -11,7 +11,7 @@ from .capsule import (MAGIC, SECTION_GRAPH, SECTION_META, SECTION_SIGNATURE, SEC
                       crc32, hexlify, sha256, verified_sections)
 from .errors import CapsuleError
 from .graph import parse_graph
-from .trainer import SECTION_TRAIN, _section, read_train
+from .train_setup import SECTION_TRAIN, read_section, read_train
 
 _CHUNK = 512
 
@@ -112,10 +112,10 @@ def export(trainer, folder):
         sections = verified_sections(f, path, size)
         f.seek(size - 32)
         base_sha = hexlify(f.read(32)).decode()
-        g = parse_graph(_section(f, sections, SECTION_GRAPH, path, "GRAPH")[1], path,
+        g = parse_graph(read_section(f, sections, SECTION_GRAPH, path, "GRAPH")[1], path,
                         sections[SECTION_WEIGHTS][1])
         header, data_at, _ = read_train(f, path, sections)
-        meta = json.loads(_section(f, sections, SECTION_META, path, "META")[1])
+        meta = json.loads(read_section(f, sections, SECTION_META, path, "META")[1])
         patches = {SECTION_WEIGHTS: [], SECTION_TRAIN: [
             (data_at - sections[SECTION_TRAIN][0], bytes(trainer.params))]}
         for entry, layer in zip(header["layers"], trainer.layers):

@@ -79,14 +79,15 @@ def greedy_plan(graph, budget, deadline=None, flash_limit=None, paging=True, rem
                 weigh="energy"):
     """Start from keeping everything; while the peak is over ``budget``, move the kept tensor
     live at the peak with the most bytes saved per joule (or per second) to paging or
-    recomputation. Returns ``(plan, summary)`` or None."""
+    recomputation; then :func:`refine` the policy. Returns ``(plan, summary)`` or None."""
     nodes, succs = graph.nodes, graph.succs
     policy = ["keep"] * len(graph)
     for _ in range(len(graph) + 1):
         plan = policy_plan(graph, policy)
         steps, summary = evaluate(graph, plan)
         if fits(summary, budget, deadline, flash_limit):
-            return plan, summary
+            return refine(graph, policy, (plan, summary), budget, deadline, flash_limit,
+                          paging, remat)
         if summary["peak_ram_bytes"] <= budget:
             return None
         best = None
@@ -112,6 +113,33 @@ def greedy_plan(graph, budget, deadline=None, flash_limit=None, paging=True, rem
             return None
         policy[best[1]] = best[2]
     return None
+
+
+def refine(graph, policy, found, budget, deadline=None, flash_limit=None, paging=True,
+           remat=True, passes=2):
+    """Local search from a fitting ``policy`` (``found`` is its ``(plan, summary)``): a node
+    the greedy moved early may not need to be moved once later moves are made, or another
+    choice may now be cheaper; each single change that still fits and saves energy is kept."""
+    choices = ["keep"] + (["remat"] if remat else []) + (["page"] if paging else [])
+    policy = list(policy)
+    for _ in range(passes):
+        improved = False
+        moved = [i for i, choice in enumerate(policy)
+                 if choice != "keep" and not graph.nodes[i].backward]
+        for i in sorted(moved, key=lambda i: -graph.nodes[i].compute_j):
+            for choice in choices:
+                if choice == policy[i]:
+                    continue
+                trial = policy[:i] + [choice] + policy[i + 1:]
+                plan = policy_plan(graph, trial)
+                summary = evaluate(graph, plan)[1]
+                if fits(summary, budget, deadline, flash_limit) and \
+                        summary["energy_j"] < found[1]["energy_j"] * (1 - 1e-12):
+                    policy, found, improved = trial, (plan, summary), True
+                    break
+        if not improved:
+            break
+    return found
 
 
 def best_heuristic(graph, budget, deadline=None, flash_limit=None, paging=True, remat=True):

@@ -131,3 +131,16 @@ def test_linear_m0_needs_more_ram_when_paging_takes_time():
         plan_training(instance.graph, instance.ram, instance.deadline, solver="highs",
                       time_limit=10, baselines=False)
     assert error.value.min_ram_bytes == 4280
+
+
+@pytest.mark.parametrize("model", ["minerva", "poet"])
+def test_vgg16_at_1mb_is_infeasible_and_the_least_ram_is_named(model):
+    """Issue 15: POET's model took about 80 s to call this infeasible. Computing a VGG16
+    gradient holds four 12.8 MB tensors, a bound no schedule can beat; the greedy reaches it
+    within the deadline, so it is the least RAM, proven without a MILP."""
+    instance = poet_instance("vgg16-a72-1MB")
+    with pytest.raises(InfeasibleError) as error:
+        plan_training(instance.graph, instance.ram, instance.deadline, model=model,
+                      solver="cbc", time_limit=30)
+    assert error.value.min_ram_bytes == 4 * 4 * 64 * 224 * 224 == 51_380_224
+    assert "51380224" in str(error.value)

@@ -51,6 +51,8 @@ def canonical_order(graph):
     readers_left = [len(set(succs[i])) for i in range(n)]
 
     def key(i):
+        # The index comes last: it decides only between nodes with one name and one
+        # signature, which no renumbering tells apart.
         freed = sum(nodes[p].out_bytes for p in set(preds[i]) if readers_left[p] == 1)
         return (nodes[i].out_bytes - freed, -depth[i], nodes[i].name, signature[i], i)
 

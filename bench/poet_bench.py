@@ -1,9 +1,12 @@
 """POET planner benchmark: energy vs baselines, solve time and proven gap, CBC and HiGHS.
 
-Training graphs of the shared models (KWS, IC, AD; last 2 layers and full) and synthetic
-chains and ResNet-like graphs of 25-150 nodes, each at several RAM budgets between the least RAM
-any schedule needs and what keeping everything needs. Prints one table row per (graph, budget,
-solver). Takes several minutes; not part of the tests.
+Training graphs of the shared models (KWS, IC, AD; last 2 layers and full), synthetic chains
+and ResNet-like graphs of 25-150 nodes, and POET's ResNet-18 (CIFAR) and VGG16 built from its
+published facts on its m4 and a72 profiles (minerva_packager.poet.published; their published
+budgets are in bench/poet_published.py), each at several RAM budgets between the least RAM any
+schedule needs and what keeping everything needs, without a deadline. Prints one table row per
+(graph, budget, solver). Takes several minutes (--quick: the small graphs only); not part of
+the tests.
 
     .venv/bin/python bench/poet_bench.py [--time-limit 60] [--quick] [--solvers cbc,highs]
 """
@@ -17,6 +20,7 @@ from minerva_packager.poet.graph import TrainingGraph
 from minerva_packager.poet.heuristics import evaluate, keep_all_policy, policy_plan
 from minerva_packager.poet.model_graph import model_training_graph
 from minerva_packager.poet.planner import InfeasibleError, minimum_ram, plan_training
+from minerva_packager.poet.published import poet_graph
 from minerva_packager.poet.training import chain_layers, resnet_layers, training_graph
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -42,6 +46,10 @@ def graphs(board, quick):
     for blocks in ((3, 12, 23) if not quick else (3, 12)):
         graph = training_graph(resnet_layers(blocks), board)
         found.append((f"resnet {len(graph)}", graph))
+    if not quick:
+        for model, label in (("resnet18_cifar", "poet-r18"), ("vgg16", "poet-vgg16")):
+            for platform in ("m4", "a72"):
+                found.append((f"{label} {platform}", poet_graph(model, platform)))
     return found
 
 

@@ -507,8 +507,8 @@ def test_training_on_the_pico_follows_the_plan(port, deployed, model, tmp_path):
     from test_training import DIGITS, conv_chain_tflite, pack, train_header
     from train_reference import chain_spec, chain_train_ref
 
-    from minerva_packager.errors import PackagerError
     from minerva_packager.capsule.trainable import TRAINER_RESERVE_BYTES
+    from minerva_packager.errors import PackagerError
 
     if model == "digits":
         path, count = pack(tmp_path, DIGITS, "all", batch=2, lr=0.02), 4

@@ -1,16 +1,21 @@
-"""POET's README example (ResNet-18 CIFAR on the a72 profile, 3 MB, runtime budget 7.6) as one
-of our graphs: its shape, its costs, and a checked plan within the budgets."""
+"""POET's built-in instances as our graphs: the README example (ResNet-18 CIFAR on the a72
+profile, 3 MB, runtime budget 7.6) in detail, every network's shape and FLOPs, the published
+budgets, and the linear network on the m0 profile (issue 15)."""
 
 import math
 
 import pytest
 
 from minerva_packager.poet.heuristics import evaluate, keep_all_policy, policy_plan
-from minerva_packager.poet.planner import plan_training
+from minerva_packager.poet.planner import InfeasibleError, plan_training, solve_plan
 from minerva_packager.poet.published import (
     FLOP_PER_J,
+    INSTANCES,
+    PLATFORMS,
     RAM_BUDGET,
     RUNTIME_BUDGET_S,
+    poet_graph,
+    poet_instance,
     poet_resnet18_cifar_graph,
 )
 
@@ -67,3 +72,75 @@ def test_poet_model_plans_it_on_highs(graph):
     assert predicted["time_s"] <= RUNTIME_BUDGET_S
     assert predicted["energy_j"] == pytest.approx(7.88951018, rel=1e-8)
     assert result.solve["status"] in ("optimal", "within gap")
+
+
+@pytest.mark.parametrize("model, nodes, edges", [("linear", 27, 51), ("vgg16", 81, 159),
+                                                  ("resnet18_cifar", 133, 269),
+                                                  ("transformer", 19, 37)])
+def test_each_network_is_a_training_graph(model, nodes, edges):
+    graph = poet_graph(model, "m4")
+    assert (len(graph), len(graph.edges)) == (nodes, edges)
+    forward = (nodes + 1) // 2  # the layers and the loss; one gradient per consecutive pair
+    assert sum(node.backward for node in graph.nodes) == nodes - forward
+    assert graph.nodes[0].name == "input0" and graph.nodes[0].compute_j == 0
+    assert not graph.succs[-1] and all(graph.succs[i] for i in range(len(graph) - 1))
+
+
+@pytest.mark.parametrize("model, name, flop", [
+    ("linear", "linear1", 2 * 785 * 10 + 10),
+    ("vgg16", "conv1", 2 * 9 * (3 * 224 * 224) * 64 + 64 * 224 * 224),
+    ("vgg16", "maxpool5", 2 * 4 * 64 * 112 * 112),
+    ("vgg16", "linear33", 2 * (25088 + 1) * 4096 + 4096),
+    ("transformer", "qkv1", 3 * 512 * 768 * 64 * 12),
+    ("transformer", "qkt2", 512 * 64 * 512 * 12 + 2 * 512 * 512 * 12),
+    ("transformer", "linrelu6", 2 * 769 * 3072 + 3072 + 512 * 3072),
+    ("transformer", "loss9", 512 * 768 * 512),
+])
+def test_flops_are_poets(model, name, flop):
+    chip = PLATFORMS["m4"]
+    node = {node.name: node for node in poet_graph(model, "m4").nodes}[name]
+    assert node.compute_s == pytest.approx(flop / chip["flop_per_s"], rel=1e-12)
+    assert node.compute_j == pytest.approx(flop / chip["flop_per_j"], rel=1e-12)
+
+
+def test_published_budgets():
+    m4 = poet_instance("resnet18_cifar-m4")
+    assert (m4.ram, m4.factor) == (737_719, 1.5)
+    assert m4.deadline == pytest.approx(1.5 * math.fsum(n.compute_s for n in m4.graph.nodes))
+    readme = poet_instance("resnet18_cifar-a72")
+    assert (readme.ram, readme.deadline) == (RAM_BUDGET, RUNTIME_BUDGET_S)
+    assert set(INSTANCES) >= {"linear-m0", "vgg16-m4", "vgg16-a72", "transformer-a72"}
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_linear_m0_optimum_on_both_solvers(solver):
+    """Issue 15: HiGHS once reported 0.105484 J with a 0.00 % gap here; CBC's 0.1049535 J is
+    the optimum (POET's model, which does not count paging time)."""
+    instance = poet_instance("linear-m0")
+    candidate, figures = solve_plan(instance.graph, instance.ram, instance.deadline,
+                                    model="poet", solver=solver, time_limit=20, gap=0.0)
+    assert candidate.feasible and figures["status"] == "optimal", figures
+    assert candidate.document["predicted"]["energy_j"] == pytest.approx(0.1049535, rel=1e-6)
+
+
+def test_linear_m0_needs_more_ram_when_paging_takes_time():
+    """Our model counts paging time: with a 1.0x deadline nothing may be paged, and 3,500
+    bytes are too few (4,280 are enough)."""
+    instance = poet_instance("linear-m0")
+    with pytest.raises(InfeasibleError) as error:
+        plan_training(instance.graph, instance.ram, instance.deadline, solver="highs",
+                      time_limit=10, baselines=False)
+    assert error.value.min_ram_bytes == 4280
+
+
+@pytest.mark.parametrize("model", ["minerva", "poet"])
+def test_vgg16_at_1mb_is_infeasible_and_the_least_ram_is_named(model):
+    """Issue 15: POET's model took about 80 s to call this infeasible. Computing a VGG16
+    gradient holds four 12.8 MB tensors, a bound no schedule can beat; the greedy reaches it
+    within the deadline, so it is the least RAM, proven without a MILP."""
+    instance = poet_instance("vgg16-a72-1MB")
+    with pytest.raises(InfeasibleError) as error:
+        plan_training(instance.graph, instance.ram, instance.deadline, model=model,
+                      solver="cbc", time_limit=30)
+    assert error.value.min_ram_bytes == 4 * 4 * 64 * 224 * 224 == 51_380_224
+    assert "51380224" in str(error.value)

@@ -79,17 +79,30 @@ def greedy_plan(graph, budget, deadline=None, flash_limit=None, paging=True, rem
                 weigh="energy"):
     """Start from keeping everything; while the peak is over ``budget``, move the kept tensor
     live at the peak with the most bytes saved per joule (or per second) to paging or
-    recomputation. Returns ``(plan, summary)`` or None."""
+    recomputation; then :func:`refine` the policy. ``weigh="enough"`` prefers, of the moves
+    that alone bring the peak within the budget, the one costing the fewest joules (the best
+    ratio may move a 64 KB tensor where 16 KB were over). Returns ``(plan, summary)`` or
+    None."""
+    found = _greedy(graph, ["keep"] * len(graph), budget, deadline, flash_limit, paging, remat,
+                    weigh)
+    if found is None:
+        return None
+    return refine(graph, found[0], found[1:], budget, deadline, flash_limit, paging, remat)
+
+
+def _greedy(graph, policy, budget, deadline, flash_limit, paging, remat, weigh):
+    """:func:`greedy_plan`'s moves from ``policy``: ``(policy, plan, summary)`` or None."""
     nodes, succs = graph.nodes, graph.succs
-    policy = ["keep"] * len(graph)
+    policy = list(policy)
     for _ in range(len(graph) + 1):
         plan = policy_plan(graph, policy)
         steps, summary = evaluate(graph, plan)
         if fits(summary, budget, deadline, flash_limit):
-            return plan, summary
+            return policy, plan, summary
         if summary["peak_ram_bytes"] <= budget:
             return None
         best = None
+        over = summary["peak_ram_bytes"] - budget
         for i in _live_at_peak(graph, steps, summary):
             node = nodes[i]
             if node.backward or policy[i] != "keep" or not node.out_bytes:
@@ -98,14 +111,16 @@ def greedy_plan(graph, budget, deadline=None, flash_limit=None, paging=True, rem
             options = []
             if paging and (flash_limit is None or
                            summary["flash_bytes_written"] + node.out_bytes <= flash_limit):
-                cost = (node.pageout_j + readers * node.pagein_j if weigh == "energy"
-                        else node.pageout_s + readers * node.pagein_s)
+                cost = (node.pageout_s + readers * node.pagein_s if weigh == "time"
+                        else node.pageout_j + readers * node.pagein_j)
                 options.append(("page", cost))
             if remat:
-                cost = readers * (node.compute_j if weigh == "energy" else node.compute_s)
+                cost = readers * (node.compute_s if weigh == "time" else node.compute_j)
                 options.append(("remat", cost))
             for choice, cost in options:
-                score = node.out_bytes / max(cost, 1e-30)
+                score = (0, node.out_bytes / max(cost, 1e-30))
+                if weigh == "enough" and node.out_bytes >= over:
+                    score = (1, -cost)
                 if best is None or score > best[0]:
                     best = (score, i, choice)
         if best is None:
@@ -114,10 +129,43 @@ def greedy_plan(graph, budget, deadline=None, flash_limit=None, paging=True, rem
     return None
 
 
+def refine(graph, policy, found, budget, deadline=None, flash_limit=None, paging=True,
+           remat=True, passes=2):
+    """Local search from a fitting ``policy`` (``found`` is its ``(plan, summary)``): a node
+    the greedy moved early may not need to be moved once later moves are made, another choice
+    may now be cheaper, or keeping it and letting the "enough" greedy make room elsewhere may
+    be; each change that fits and saves energy is kept."""
+    choices = ["keep"] + (["remat"] if remat else []) + (["page"] if paging else [])
+    policy = list(policy)
+    for _ in range(passes):
+        improved = False
+        moved = [i for i, choice in enumerate(policy)
+                 if choice != "keep" and not graph.nodes[i].backward]
+        for i in sorted(moved, key=lambda i: -graph.nodes[i].compute_j):
+            for choice in choices:
+                if choice == policy[i]:
+                    continue
+                trial = policy[:i] + [choice] + policy[i + 1:]
+                plan = policy_plan(graph, trial)
+                summary = evaluate(graph, plan)[1]
+                if not fits(summary, budget, deadline, flash_limit) and choice == "keep":
+                    remade = _greedy(graph, trial, budget, deadline, flash_limit, paging, remat,
+                                     "enough")
+                    if remade is not None:
+                        trial, plan, summary = remade
+                if fits(summary, budget, deadline, flash_limit) and \
+                        summary["energy_j"] < found[1]["energy_j"] * (1 - 1e-12):
+                    policy, found, improved = trial, (plan, summary), True
+                    break
+        if not improved:
+            break
+    return found
+
+
 def best_heuristic(graph, budget, deadline=None, flash_limit=None, paging=True, remat=True):
     """The cheaper of the energy- and time-weighted greedy plans, or None."""
     found = [greedy_plan(graph, budget, deadline, flash_limit, paging, remat, weigh)
-             for weigh in ("energy", "time")]
+             for weigh in ("energy", "time", "enough")]
     found = [f for f in found if f is not None]
     return min(found, key=lambda f: f[1]["energy_j"]) if found else None
 

@@ -204,6 +204,8 @@ def _cbc_bound(log):
 
 
 _highs_threads = None
+# Further HiGHS options for every solve (name -> value).
+HIGHS_OPTIONS = {}
 
 
 @contextlib.contextmanager
@@ -235,6 +237,8 @@ def _run_highs(model, time_limit, threads, start, gap, abs_gap):
     highs.setOptionValue("threads", int(threads))
     highs.setOptionValue("mip_rel_gap", float(gap))
     highs.setOptionValue("mip_abs_gap", float(abs_gap))
+    for option, value in HIGHS_OPTIONS.items():
+        highs.setOptionValue(option, value)
     count = len(model.names)
     costs = np.zeros(count)
     for index, coef in model.objective.items():

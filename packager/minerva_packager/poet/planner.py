@@ -1,6 +1,14 @@
-"""The whole planning job: warm start, MILP, baselines, independent check, infeasibility report."""
+"""The whole planning job: warm start, MILP, baselines, independent check, infeasibility report.
+
+Every entry point renumbers the graph canonically first (:mod:`.canonical`), so the plan and
+its proven gap do not depend on the caller's node numbering; schedules come back in the
+caller's numbering and are checked again there.
+"""
+
+import math
 
 from ..errors import PackagerError
+from .canonical import canonical_graph, document_for
 from .checker import check_schedule
 from .graph import TrainingGraph
 from .heuristics import best_heuristic, chen_policy, evaluate, fits, keep_all_policy, policy_plan
@@ -143,17 +151,51 @@ def _best_start(graph, plans, budget, deadline, flash_limit, model):
     return best
 
 
+def _in_numbering_of(graph, order, candidate):
+    """``candidate`` (planned on the canonical graph) in the numbering of ``graph``, checked
+    again there; its :class:`StagePlan` (``plan``, canonical numbering) is kept."""
+    if candidate is None or candidate.document is None:
+        return candidate
+    document = document_for(graph, order, candidate.document)
+    mapped = Candidate(candidate.name, document, check_schedule(graph.to_json(), document),
+                       candidate.note)
+    mapped.plan = getattr(candidate, "plan", None)
+    return mapped
+
+
+def ram_lower_bound(graph, model="minerva"):
+    """Bytes no schedule can do without: computing a node holds its inputs and its output
+    (plus the static bytes the model counts)."""
+    static = graph.static_bytes if model != "poet" else 0
+    return static + max(graph.nodes[k].out_bytes
+                        + sum(graph.nodes[p].out_bytes for p in set(graph.preds[k]))
+                        for k in range(len(graph)))
+
+
 def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", solver="cbc",
-               time_limit=60.0, threads=2, paging=True, remat=True, name="planned", gap=1e-4,
-               starts=()):
-    """Solve one formulation; returns ``(Candidate or None, solve figures)``. ``starts`` are
-    further feasible plans (e.g. of a restricted formulation) to warm-start from when one is
-    better than the heuristic's; the candidate keeps its :class:`StagePlan` as ``plan``."""
+               time_limit=60.0, threads=2, paging=True, remat=True, name="planned", gap=1e-4):
+    """Solve one formulation on the canonical renumbering of ``graph``; returns ``(Candidate or
+    None, solve figures)``, the candidate's schedule in ``graph``'s numbering."""
+    canonical, order = canonical_graph(graph)
+    candidate, figures = _solve_plan(canonical, budget, deadline, flash_limit, model, solver,
+                                     time_limit, threads, paging, remat, name, gap)
+    return _in_numbering_of(graph, order, candidate), figures
+
+
+def _solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", solver="cbc",
+                time_limit=60.0, threads=2, paging=True, remat=True, name="planned", gap=1e-4,
+                starts=()):
+    """:func:`solve_plan` on ``graph`` as numbered. ``starts`` are further feasible plans (e.g.
+    of a restricted formulation) to warm-start from when one is better than the heuristic's;
+    the candidate keeps its :class:`StagePlan` as ``plan``."""
     if model == "poet":
         flash_limit = None  # the published formulation has no flash bound
     limits = _limits(budget, deadline, flash_limit)
     start_plan = _warm_start(graph, budget, deadline, flash_limit, model, paging, remat,
                              solver, time_limit, threads)
+    floor = _at_the_floor(graph, start_plan, model, limits, solver, name, gap)
+    if floor is not None:
+        return floor
     formulation = _formulation(graph, budget, deadline, flash_limit, model, paging, remat)
     usable = [plan for plan in starts if formulation.start_values(plan) is not None]
     start_plan = _best_start(graph, [start_plan] + usable, budget, deadline, flash_limit, model)
@@ -213,12 +255,38 @@ def solve_plan(graph, budget, deadline=None, flash_limit=None, model="minerva", 
     return candidate, figures
 
 
+def _at_the_floor(graph, plan, model, limits, solver, name, gap):
+    """``(candidate, figures)`` without a MILP when ``plan`` is within ``gap`` of the energy
+    no schedule can beat (every node computed once, nothing paged), else None. When keeping
+    everything fits (POET's README example) this is the optimum, and building and solving
+    the MILP of a 133-node graph only to prove it took 12-20 s."""
+    if plan is None:
+        return None
+    energy = evaluate(graph, plan, model)[1]["energy_j"]
+    floor = math.fsum(node.compute_j for node in graph.nodes)
+    if energy - floor > gap * energy:
+        return None
+    proven = max(0.0, energy - floor) / max(energy, 1e-30)
+    figures = {"solver": solver, "status": "optimal" if proven <= 1e-6 else "within gap",
+               "seconds": 0.0, "objective_j": energy, "bound_j": floor, "variables": 0,
+               "rows": 0, "warm_start_j": energy, "gap": proven,
+               "presolved": "the warm start is at the sum of first computations"}
+    candidate = _candidate(graph, name, plan, model, limits, figures)
+    candidate.document["solver"] = figures
+    candidate.plan = plan
+    return candidate, figures
+
+
 def _agrees(a, b, rel=1e-6):
     return a is not None and b is not None and abs(a - b) <= rel * max(abs(a), abs(b), 1e-30)
 
 
 def minimum_ram(graph, deadline=None, solver="cbc", time_limit=30.0, threads=2):
     """The smallest RAM (bytes, static included) any schedule needs within ``deadline``."""
+    graph = canonical_graph(graph)[0]
+    least = ram_lower_bound(graph)
+    if best_heuristic(graph, least, deadline) is not None:
+        return least  # a schedule reaches the bound: no MILP needed
     formulation = Formulation(graph, 0, deadline, goal="ram")
     result = formulation.model.solve(solver, time_limit, threads)
     if result.values is None:
@@ -229,6 +297,9 @@ def minimum_ram(graph, deadline=None, solver="cbc", time_limit=30.0, threads=2):
 
 def minimum_time(graph, budget, flash_limit=None, solver="cbc", time_limit=30.0, threads=2):
     """The shortest iteration (s) of any schedule within ``budget`` bytes."""
+    graph = canonical_graph(graph)[0]
+    if budget < ram_lower_bound(graph):
+        return None
     formulation = Formulation(graph, budget, None, flash_limit, goal="time")
     result = formulation.model.solve(solver, time_limit, threads)
     if result.values is None:
@@ -239,24 +310,29 @@ def minimum_time(graph, budget, flash_limit=None, solver="cbc", time_limit=30.0,
 def plan_training(graph, budget, deadline=None, flash_limit=None, model="minerva",
                   solver="cbc", time_limit=60.0, threads=2, baselines=True, gap=1e-4):
     """Plan one training iteration of ``graph`` within ``budget`` bytes of RAM (and the deadline
-    and flash limit); raises :class:`InfeasibleError` when nothing fits."""
+    and flash limit); raises :class:`InfeasibleError` when nothing fits. Schedules are in
+    ``graph``'s numbering, planned on its canonical renumbering."""
+    caller, (graph, order) = graph, canonical_graph(graph)
+    # The diagnosis uses the default formulation (for --model poet without static bytes,
+    # which that model does not count).
+    probe = graph if model != "poet" else TrainingGraph(graph.nodes, graph.edges, 0, graph.name)
+    if budget < ram_lower_bound(graph, model):
+        # Proven at once, whatever the solver: some node cannot even be computed.
+        raise InfeasibleError(budget, deadline,
+                              minimum_ram(probe, deadline, solver, time_limit, threads), None)
     # The restricted MILPs (paging only, recomputation only) are much easier; solved first,
     # the better of them warm-starts the full one.
     restricted = []
     if baselines:
         for name, paging, remat in (("remat-only", False, True), ("paging-only", True, False)):
-            restricted.append((name,) + solve_plan(graph, budget, deadline, flash_limit, model,
-                                                   solver, max(time_limit / 4, 1.0), threads,
-                                                   paging, remat, name, gap))
+            restricted.append((name,) + _solve_plan(graph, budget, deadline, flash_limit, model,
+                                                    solver, max(time_limit / 4, 1.0), threads,
+                                                    paging, remat, name, gap))
     starts = [candidate.plan for _, candidate, _ in restricted
               if candidate is not None and candidate.feasible]
-    best, figures = solve_plan(graph, budget, deadline, flash_limit, model, solver, time_limit,
-                               threads, name="planned", gap=gap, starts=starts)
+    best, figures = _solve_plan(graph, budget, deadline, flash_limit, model, solver, time_limit,
+                                threads, name="planned", gap=gap, starts=starts)
     if best is None:
-        # The diagnosis uses the default formulation (for --model poet without static bytes,
-        # which that model does not count).
-        probe = graph if model != "poet" else TrainingGraph(graph.nodes, graph.edges, 0,
-                                                            graph.name)
         raise InfeasibleError(budget, deadline,
                               minimum_ram(probe, deadline, solver, time_limit, threads),
                               minimum_time(probe, budget, flash_limit, solver, time_limit,
@@ -282,7 +358,10 @@ def plan_training(graph, budget, deadline=None, flash_limit=None, model="minerva
             if candidate.document is not None and not candidate.report.ok and not candidate.note:
                 candidate.note = candidate.report.errors[0]
     best.note = f"{figures['status']}, gap {_percent(figures['gap'])}"
-    return PlanResult(best, found, figures)
+    best = _in_numbering_of(caller, order, best)
+    if not best.report.ok:
+        raise AssertionError(f"renumbered schedule rejected: {best.report.errors[:3]}")
+    return PlanResult(best, [_in_numbering_of(caller, order, c) for c in found], figures)
 
 
 def _percent(gap):

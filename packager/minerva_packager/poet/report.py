@@ -27,9 +27,10 @@ def format_result(result, budget, deadline=None):
     gap = "?" if solve["gap"] is None else f"{100 * solve['gap']:.3f}%"
     start = solve["warm_start_j"]
     start = "no warm start" if start is None else f"warm start {start:.5g} J"
+    size = (f"{solve['variables']} variables, {solve['rows']} rows" if not solve.get("presolved")
+            else f"no MILP: {solve['presolved']}")
     lines.append(f"solver {solve['solver']}: {solve['status']} in {solve['seconds']:.2f} s, "
-                 f"proven gap {gap}, {solve['variables']} variables, {solve['rows']} rows; "
-                 f"{start}")
+                 f"proven gap {gap}, {size}; {start}")
     limit = f"{budget} bytes RAM" + (f", deadline {deadline:.6g} s" if deadline else "")
     steps = len(result.best.document["steps"])
     lines.append(f"verified: the independent checker replayed {steps} steps within {limit}: "

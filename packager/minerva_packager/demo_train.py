@@ -110,8 +110,8 @@ def _json_lines(out):
 def story(port, capsule, files, heldout, labels, plan, epochs, via="mpremote", board="rp2040"):
     from .board.deploy import deploy
     from .board.transport import connect
+    from .shadow import remote as shadow
     from .shadow.remote import _run
-    from .shadow.remote import remote as shadow
 
     def quiet(text):
         if not text.startswith(("up to date", "uploading")):

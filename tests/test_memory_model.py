@@ -153,3 +153,24 @@ def test_cli_pack_says_what_it_fits(shared_models, tmp_path):
                                        "-b", "esp32", "-o", str(out)])
     assert result.exit_code == 1 and "does not fit esp32" in result.output
     assert json.loads(json.dumps(read_capsule(out).meta))["app_reserve_bytes"] == 20000
+
+
+def test_a_refusal_names_a_reserve_that_works(shared_models, micropython, deployed, tmp_path):
+    # KWS beside a 60 KB application does not fit an RP2040 W; the error names the largest
+    # reserve it fits beside, and the capsule packed with that reserve runs with it held.
+    board = load_board("rp2040w")
+    capsule = tmp_path / "kws.cap"
+    with pytest.raises(PackagerError) as refused:
+        pack_file(shared_models / "kws01_dscnn_int8.tflite", capsule, board=board,
+                  app_reserve=60_000)
+    assert "--app-reserve" in refused.value.hint, refused.value
+    reserve = int(refused.value.hint.split("--app-reserve ")[1].split()[0])
+    assert 0 < reserve < 60_000
+    pack_file(shared_models / "kws01_dscnn_int8.tflite", capsule, board=board,
+              app_reserve=reserve)
+    expected = run_on_cpython(capsule, [_input(capsule)])[0]
+    out, _ = run_beside_app(micropython, board, capsule, reserve, "viper", deployed, tmp_path)
+    assert out == expected
+    with pytest.raises(PackagerError):  # one byte more and it does not fit
+        pack_file(shared_models / "kws01_dscnn_int8.tflite", capsule, board=board,
+                  app_reserve=reserve + 1)

@@ -128,9 +128,10 @@ static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, siz
 // Cortex-M0/M0+ (RP2040): no SIMD, 8 low registers for loads and multiplies. One input byte
 // (plus the offset) feeds four single-cycle MULS; the four sums live in high registers,
 // which ADD reaches, so the six pointers/indices and two temporaries fill r0-r7 with no
-// spill. The index counts down to 0 and every load is LDRSB [base, index]. 21 cycles per
-// four products (gcc's form of the portable loop spilled and took 11.6 per product). Sums
-// wrap modulo 2**32 like the portable form.
+// spill. The index counts down to 0 and every load is LDRSB [base, index]. The loop is
+// unrolled four times (one taken branch per 16 products instead of per 4) and entered at
+// the copy that matches (n - 1) mod 4, so any n needs no remainder loop. Sums wrap modulo
+// 2**32 like the portable form.
 static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, size_t stride,
     size_t n, uint32_t out[4]) {
     register uint32_t a0 __asm__("r8") = 0;
@@ -142,9 +143,66 @@ static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, siz
     int32_t i = (int32_t)n - 1;
     int32_t xv, wv;
     if (n) {
+        // Copy k (1..4) handles the indices i with i mod 4 == 4 - k; bit 1 of i goes to the
+        // carry and bit 0 to the sign.
         __asm__ volatile (
-            ".syntax unified\n"
+            ".syntax unified\n\t"
+            "lsls %[xv], %[i], #31\n\t"
+            "bcc 5f\n\t"
+            "bmi 1f\n\t"
+            "b 2f\n"
+            "5:\n\t"
+            "bmi 3f\n\t"
+            "b 4f\n"
             "1:\n\t"
+            "ldrsb %[xv], [%[x], %[i]]\n\t"
+            "add %[xv], %[off]\n\t"
+            "ldrsb %[wv], [%[f0], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a0], %[wv]\n\t"
+            "ldrsb %[wv], [%[f1], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a1], %[wv]\n\t"
+            "ldrsb %[wv], [%[f2], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a2], %[wv]\n\t"
+            "ldrsb %[wv], [%[f3], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a3], %[wv]\n\t"
+            "subs %[i], #1\n\t"
+            "2:\n\t"
+            "ldrsb %[xv], [%[x], %[i]]\n\t"
+            "add %[xv], %[off]\n\t"
+            "ldrsb %[wv], [%[f0], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a0], %[wv]\n\t"
+            "ldrsb %[wv], [%[f1], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a1], %[wv]\n\t"
+            "ldrsb %[wv], [%[f2], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a2], %[wv]\n\t"
+            "ldrsb %[wv], [%[f3], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a3], %[wv]\n\t"
+            "subs %[i], #1\n\t"
+            "3:\n\t"
+            "ldrsb %[xv], [%[x], %[i]]\n\t"
+            "add %[xv], %[off]\n\t"
+            "ldrsb %[wv], [%[f0], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a0], %[wv]\n\t"
+            "ldrsb %[wv], [%[f1], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a1], %[wv]\n\t"
+            "ldrsb %[wv], [%[f2], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a2], %[wv]\n\t"
+            "ldrsb %[wv], [%[f3], %[i]]\n\t"
+            "muls %[wv], %[xv], %[wv]\n\t"
+            "add %[a3], %[wv]\n\t"
+            "subs %[i], #1\n\t"
+            "4:\n\t"
             "ldrsb %[xv], [%[x], %[i]]\n\t"
             "add %[xv], %[off]\n\t"
             "ldrsb %[wv], [%[f0], %[i]]\n\t"

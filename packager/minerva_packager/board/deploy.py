@@ -189,10 +189,11 @@ def _match(machine, profiles):
     return None
 
 
-def capsule_files(board, capsules, stage=False):
+def capsule_files(board, capsules, stage=False, warnings=None):
     """``{device path: bytes}`` for capsules, each verified on the host first: checksums, and
     every check of the runtime being deployed (the host runs the same device code). With
-    ``stage`` they go to the runtime's inbox, to be shadow-tested (minerva.Runtime)."""
+    ``stage`` they go to the runtime's inbox, to be shadow-tested (minerva.Runtime). A list
+    passed as ``warnings`` receives :func:`fit_warnings`' lines for them."""
     from ..capsule.pack import verify_with_loader
 
     files, sources = {}, {}
@@ -213,9 +214,11 @@ def capsule_files(board, capsules, stage=False):
             read_header(data)
             files[path] = data
             continue
-        data = read_capsule(capsule).raw
+        cap = read_capsule(capsule)
         verify_with_loader(capsule, capsule)
-        files[path] = data
+        files[path] = cap.raw
+        if warnings is not None:
+            warnings.extend(_fit_warning(board, capsule, cap))
     return files
 
 
@@ -223,19 +226,22 @@ def fit_warnings(board, capsules):
     """A warning per capsule that the memory model says will not fit ``board`` (its heap,
     less the runtime and the application reserve); such a capsule is still deployed, since
     the user may run it with a smaller application, or paged (minerva.load(paged=True))."""
-    from ..capsule.memory import fit_report
-
     warnings = []
     for capsule in capsules:
-        if str(capsule).endswith(".delta"):
-            continue
-        cap = read_capsule(capsule)
-        reason = fit_report(board, cap.meta, len(cap.ops), len(cap.tensors),
-                            cap.meta.get("app_reserve_bytes"))
-        if reason:
-            warnings.append(f"warning: {capsule} {reason}; repack it for this board: "
-                            f"minerva pack MODEL.tflite --board {board['name']}")
+        if not str(capsule).endswith(".delta"):
+            warnings.extend(_fit_warning(board, capsule, read_capsule(capsule)))
     return warnings
+
+
+def _fit_warning(board, capsule, cap):
+    from ..capsule.memory import fit_report
+
+    reason = fit_report(board, cap.meta, len(cap.ops), len(cap.tensors),
+                        cap.meta.get("app_reserve_bytes"))
+    if not reason:
+        return []
+    return [f"warning: {capsule} {reason}; repack it for this board: "
+            f"minerva pack MODEL.tflite --board {board['name']}"]
 
 
 # Whether the board's installed runtime reads a capsule part ("OK", "RAM" when it reads it but
@@ -350,8 +356,8 @@ def deploy(port, capsules=(), board=None, via="mpremote", runtime=True, say=prin
             files = circuitpython_runtime_files(profile, info.arch, mpy_cross)
         else:
             files = runtime_files(profile, info.arch)
-        files.update(capsule_files(profile, capsules, stage))
-        report.warnings = fit_warnings(profile, capsules)
+        report.warnings = []
+        files.update(capsule_files(profile, capsules, stage, report.warnings))
         for warning in report.warnings:
             say(warning)
         folders = _folders(files)

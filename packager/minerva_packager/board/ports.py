@@ -38,14 +38,9 @@ def auto_port(scan=usb_serial_ports):
     ports = scan()
     if ports:
         return ports[0][0]
-    from .detached import running_port
-
-    found = running_port()
-    if found is None:
-        raise PackagerError("--port auto: no board is plugged in (no USB serial port) and no "
-                            "virtual board is running",
-                            "plug the board in, or start one: minerva vboard --detach")
-    return found
+    return _running_vboard(PackagerError(
+        "--port auto: no board is plugged in (no USB serial port) and no virtual board is "
+        "running", "plug the board in, or start one: minerva vboard --detach"))
 
 
 def resolve_port(port, scan=usb_serial_ports):
@@ -55,10 +50,16 @@ def resolve_port(port, scan=usb_serial_ports):
         return auto_port(scan)
     if port:
         return expand_short_name(port)
+    return _running_vboard(PackagerError(
+        "no port given", "pass --port PORT (or auto, a0, u0, COM3), set MINERVA_PORT, or "
+        "start a virtual board: minerva vboard --detach"))
+
+
+def _running_vboard(error):
+    """The running virtual board's port; ``error`` is raised when there is none."""
     from .detached import running_port
 
     found = running_port()
     if found is None:
-        raise PackagerError("no port given", "pass --port PORT (or auto, a0, u0, COM3), set "
-                            "MINERVA_PORT, or start a virtual board: minerva vboard --detach")
+        raise error
     return found

@@ -95,17 +95,23 @@ def pack_tflite(tflite_path, name=None, version="1.0.0", planner="greedy", extra
         arena_bytes, slots = plan_residency(
             tensors, ram_budget, lambda paged: plan_arena(tensors, ops, inputs, outputs,
                                                           planner, paged), filters(ops))
-    except PackagerError as exc:
+    except PackagerError:
         if board is None:
             raise
         reserve = APP_RESERVE_BYTES if app_reserve is None else app_reserve
         smallest = min_buffers_bytes(tensors, ops, inputs, outputs, planner)
         fits_with = reserve - (smallest - ram_budget)
+        left = (f"{ram_budget} are left" if ram_budget > 0 else
+                f"nothing is left (short by {-ram_budget})")
         hint = (f"it fits with --app-reserve {fits_with} or less" if fits_with >= 0 else
-                "choose a board with more RAM or a smaller model")
-        raise PackagerError(f"{Path(tflite_path).name} does not fit {board['name']}: "
-                            f"{exc.what} (the board's heap, less the runtime, the model's "
-                            f"objects and {reserve} bytes of application reserve)", hint)
+                "it does not fit even with no application reserve: choose a board with more "
+                "RAM or a smaller model, or, if your board's heap is larger than "
+                f"{board['heap_bytes']} bytes, pack with --ram-budget BYTES instead of --board")
+        raise PackagerError(f"{Path(tflite_path).name} does not fit {board['name']}: it needs "
+                            f"{smallest} bytes of buffers even with every filter paged from "
+                            f"flash, and {left} of the board's heap ({board['heap_bytes']}) "
+                            "once the runtime, the model's objects, its load headroom and "
+                            f"{reserve} bytes of application reserve are taken", hint)
     paged = sorted(slots)
     weights = layout_weights(tensors)
     graph = encode_graph(tensors, ops, inputs, outputs, arena_bytes)

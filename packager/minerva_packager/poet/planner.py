@@ -12,6 +12,7 @@ from .canonical import canonical_graph, document_for
 from .checker import check_schedule
 from .graph import TrainingGraph
 from .heuristics import best_heuristic, chen_policy, evaluate, fits, keep_all_policy, policy_plan
+from .improve import hold_instead
 from .milp import Formulation
 from .poet_milp import PoetFormulation
 from .schedule import plan_steps, schedule_json
@@ -127,7 +128,7 @@ def _warm_start(graph, budget, deadline, flash_limit, model, paging=True, remat=
         return _best_start(graph, plans, budget, deadline, None, model)
     found = best_heuristic(graph, budget, deadline, flash_limit, paging, remat)
     if found:
-        return found[0]
+        return hold_instead(graph, found[0], budget, deadline, flash_limit)[0]
     formulation = Formulation(graph, 0, deadline, flash_limit, paging, remat, goal="ram")
     result = formulation.model.solve(solver, max(time_limit / 4, 1.0), threads)
     if result.values is None:

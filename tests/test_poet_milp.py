@@ -194,3 +194,24 @@ def test_relaxation_cannot_build_a_tensor_from_small_page_ins():
     optimum = model.solve("highs", 60, 2, gap=0.0)
     assert optimum.status == "optimal"
     assert relaxed / formulation.total(optimum.objective) > 0.972
+
+
+@pytest.mark.parametrize("name, where", [("chain", 0.0), ("deep", 0.0), ("deep", 0.5),
+                                         ("residual", 0.0), ("two", 0.3)])
+def test_lp_relaxation_bounds_the_brute_force_optimum_on_both_solvers(name, where):
+    """The planner proves gaps with the LP relaxation (a start within half the gap of it
+    skips the MILP): it must be a lower bound on the true optimum, and CBC (an LP ends its
+    log differently from a MILP) and HiGHS must agree on it."""
+    from minerva_packager.poet.milp import Formulation
+
+    graph = GRAPHS[name]()
+    low, high = minimum_ram(graph), keep_all_peak(graph)
+    budget = int(low + where * (high - low))
+    expected, _ = brute_force(graph, budget)
+    formulation = Formulation(graph, budget)
+    bounds = [formulation.total(formulation.model.relaxation_bound(solver, 20))
+              for solver in ("cbc", "highs")]
+    assert None not in bounds, bounds
+    assert bounds[0] == pytest.approx(bounds[1], rel=1e-7)
+    assert sum(node.compute_j for node in graph.nodes) * (1 - 1e-9) <= bounds[0]
+    assert bounds[0] <= expected * (1 + 1e-9), (bounds, expected)

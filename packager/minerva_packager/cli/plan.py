@@ -31,7 +31,7 @@ from ..poet.schedule import MODELS
               show_default=True, help="'poet' is the published formulation, unchanged.")
 @click.option("--solver", type=click.Choice(SOLVERS), default="cbc", show_default=True)
 @click.option("--time-limit", type=float, default=60.0, show_default=True,
-              help="Solver time limit per MILP, in seconds.")
+              help="Time limit for the whole planning job (all its MILPs), in seconds.")
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--gap", type=float, default=1e-4, show_default=True,
               help="Stop when the energy is proven within this relative gap of the optimum.")

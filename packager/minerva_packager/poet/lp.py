@@ -70,6 +70,20 @@ class LinearModel:
         for index, coef in terms:
             self.objective[index] = self.objective.get(index, 0.0) + coef
 
+    def relaxed(self):
+        """This model with every column continuous (the rows are shared, not copied)."""
+        other = LinearModel()
+        other.names, other.lower, other.upper = self.names, self.lower, self.upper
+        other.rows, other.objective = self.rows, self.objective
+        other.integer = [False] * len(self.names)
+        return other
+
+    def relaxation_bound(self, solver="cbc", time_limit=60.0, threads=2):
+        """The LP relaxation's optimum, a lower bound on the MILP's; None when the solver
+        did not prove it within ``time_limit`` (an unfinished LP's objective bounds nothing)."""
+        result = self.relaxed().solve(solver, time_limit, threads, None, 0.0, 0.0)
+        return result.objective if result.status == "optimal" else None
+
     def solve(self, solver="cbc", time_limit=60.0, threads=2, start=None, gap=1e-4,
               abs_gap=0.0):
         """Solve until the proven relative ``gap`` (or absolute ``abs_gap``) or ``time_limit``;
@@ -84,9 +98,11 @@ class LinearModel:
 
 def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     """CBC through pulp's model writer and bundled binary, held to its time limit within
-    a few seconds (:func:`_run_within`); when it had to be killed, the warm start is used."""
+    a few seconds (:func:`_run_within`); when it had to be killed, the warm start is used.
+    Writing the model counts against the limit."""
     import pulp
 
+    writing = time.perf_counter()
     problem = pulp.LpProblem("poet", pulp.LpMinimize)
     # PuLP 3.3 deprecates free-standing LpVariable for add_variable; older PuLP lacks it.
     make = getattr(problem, "add_variable", None) or pulp.LpVariable
@@ -115,6 +131,7 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
             # CBC's preprocessing (probing) spends minutes on these models before the root
             # (a 145-node ResNet: over 120 s, without it the whole solve takes 20 s).
             args += ["-preprocess", "off"]
+        time_limit = max(time_limit - (time.perf_counter() - writing), 0.5)
         args += ["-sec", str(time_limit), "-threads", str(threads), "-timeMode", "elapsed",
                  "-ratioGap", str(gap), "-allowableGap", str(abs_gap), "-solve",
                  "-printingOptions", "all", "-solution", solution]
@@ -138,6 +155,9 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
     result = [lo if v is None else v for v, lo in zip(result, model.lower)]
     objective = sum(model.objective.get(i, 0.0) * v for i, v in enumerate(result))
     optimal = "Optimal solution found" in log
+    if not any(model.integer):
+        # An LP: CBC ends with its simplex's own line, and no branch and bound follows.
+        optimal = "Optimal - objective value" in log
     bound = _cbc_bound(log)
     if optimal and "Cbc0011I" not in log and "within gap" not in log:
         # A search CBC completed proves its incumbent optimal; the log's last "best possible"
@@ -153,8 +173,10 @@ def _solve_cbc(model, time_limit, threads, start, gap, abs_gap):
 
 
 # CBC looks at -sec only between phases and can overrun it many times over inside a large
-# root LP; past the limit it gets SIGINT (it stops like at its own limit and writes its best
-# solution), and if it has not ended STOP_GRACE_S later, SIGKILL.
+# root LP (or while it checks a MIP start); SIGINT_AFTER_S past the limit it gets SIGINT (it
+# stops like at its own limit and writes its best solution), and if it has not ended
+# STOP_GRACE_S later, SIGKILL.
+SIGINT_AFTER_S = 0.5
 STOP_GRACE_S = 2.0
 
 
@@ -165,7 +187,7 @@ def _run_within(args, time_limit):
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     try:
-        return process.communicate(timeout=time_limit + STOP_GRACE_S)[0]
+        return process.communicate(timeout=time_limit + SIGINT_AFTER_S)[0]
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGINT)
     try:

@@ -27,9 +27,15 @@ def plan_steps(graph, plan, model="minerva"):
     for t in range(len(graph)):
         order = plan.compute[t]
         keep = plan.retain[t + 1]
+        # The last position in the stage that reads each tensor (the planners call this for
+        # thousands of candidate plans, so "is x read later" must not rescan the stage).
+        last_read = {}
+        for position, k in enumerate(order):
+            for p in graph.preds[k]:
+                last_read[p] = position
 
-        def needed(x, position, order=order, keep=keep):
-            return x in keep or any(j in graph.succs[x] for j in order[position:])
+        def needed(x, position, keep=keep, last_read=last_read):
+            return x in keep or last_read.get(x, -1) >= position
 
         if model == "poet":
             steps += [(t, "page_out", i) for i in sorted(plan.page_out[t])]
@@ -41,7 +47,11 @@ def plan_steps(graph, plan, model="minerva"):
                 if not needed(x, 0):
                     steps.append((t, "free", x))
                     present.discard(x)
+        # Of what is present, only the tensors read since the last check (and the new one)
+        # can have become free: checking just those gives the same steps as checking all.
+        unchecked = set()
         for position, k in enumerate(order):
+            unchecked.update(graph.preds[k])
             if k != t and k in present:
                 # POET's formulation lets a held tensor be "recomputed" (it counts the RAM
                 # twice); the tensor is already there, so the step would only cost energy.
@@ -50,7 +60,8 @@ def plan_steps(graph, plan, model="minerva"):
             present.add(k)
             if model != "poet" and k in plan.page_out[t]:
                 steps.append((t, "page_out", k))
-            candidates = sorted(present) if model != "poet" else sorted(graph.preds[k])
+            candidates = sorted(unchecked | {k}) if model != "poet" else sorted(graph.preds[k])
+            unchecked.clear()
             for x in candidates:
                 if x in present and not needed(x, position + 1):
                     steps.append((t, "free", x))

@@ -86,13 +86,23 @@ class Model:
             else:
                 buffers[i] = new_buffer(t.dtype, t.nbytes)
         self._check_data(g, buffers, cap.name)
-        steps = []
         # Ops whose kernel comes from a slower tier than self.tier: {op name: tier}.
         self.fallbacks = {}
-        for op in g.ops:
-            fn, tier = bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)
+        kernels = [bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)
+                   for op in g.ops]
+        for op, (fn, tier) in zip(g.ops, kernels):
             if tier != self.tier:
                 self.fallbacks[OPS[op.code][0]] = tier
+        # The natmod tier runs the whole model in one call when it can (plan.py); otherwise
+        # run() loops over steps, one kernel call each.
+        plan = None
+        if self.tier == "natmod" and not paged and not self.fallbacks:
+            from .plan import build_plan
+
+            plan = build_plan(g, self.kernels, arena, inplace, w_off, buffers)
+        self._plan = plan
+        steps = []
+        for op, (fn, tier) in zip(g.ops, kernels if plan is None else ()):
             bufs = [None if i == ABSENT else buffers[i] for i in op.inputs]
             if OPS[op.code][1] == VARIABLE:
                 # Any number of inputs: the kernel takes them as one tuple, built here once so
@@ -202,6 +212,10 @@ class Model:
             else:
                 for k in range(len(self.inputs)):
                     self.set_input(k, inp[k])
+        plan = self._plan
+        if plan is not None:
+            self.kernels.run_plan(plan[0], plan[1])
+            return self.outputs[0]
         f = self._file
         for step in self._steps:
             n, fn, b, args, page, pos = step

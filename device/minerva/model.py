@@ -90,7 +90,7 @@ class Model:
         self.fallbacks = {}
         kernels = [bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)
                    for op in g.ops]
-        for op, (fn, tier) in zip(g.ops, kernels):
+        for op, (_fn, tier) in zip(g.ops, kernels):
             if tier != self.tier:
                 self.fallbacks[OPS[op.code][0]] = tier
         # The natmod tier runs the whole model in one call when it can (plan.py); otherwise
@@ -102,7 +102,7 @@ class Model:
             plan = build_plan(g, self.kernels, arena, inplace, w_off, buffers)
         self._plan = plan
         steps = []
-        for op, (fn, tier) in zip(g.ops, kernels if plan is None else ()):
+        for op, (fn, _tier) in zip(g.ops, kernels if plan is None else ()):
             bufs = [None if i == ABSENT else buffers[i] for i in op.inputs]
             if OPS[op.code][1] == VARIABLE:
                 # Any number of inputs: the kernel takes them as one tuple, built here once so

@@ -231,3 +231,115 @@ def test_run_plan_survives_hostile_params(plan_driver):
     for (regions, _), (rc, _, after) in zip(plans, run_plans(plan_driver, plans)):
         assert rc <= 0
         assert after[1:] == [data for data, _ in regions[1:]]
+
+
+# -- whole capsules on the MicroPython unix port ---------------------------------------------
+
+def random_chain_model(seed):
+    """A random int8 .tflite chain of window layers then fully connected ones (opmodels)."""
+    from opmodels import Net, finish
+
+    rng = np.random.default_rng(seed)
+    net = Net(seed)
+    shape = [1, *(int(v) for v in rng.integers(2, 9, 2)), int(rng.integers(1, 6))]
+    x = net.input(tuple(shape))
+    for _ in range(int(rng.integers(0, 4))):
+        kind = str(rng.choice(["conv", "depthwise", "pool"]))
+        k = int(rng.integers(1, min(shape[1], shape[2], 3) + 1))
+        act = str(rng.choice(["NONE", "RELU", "RELU6"]))
+        if kind == "conv":
+            x = net.conv2d(x, int(rng.integers(1, 9)), k, stride=int(rng.integers(1, 3)),
+                           activation=act, per_channel=rng.random() < 0.5)
+        elif kind == "depthwise":
+            x = net.depthwise_conv2d(x, int(rng.integers(1, 3)), k, activation=act)
+        else:
+            x = net.pool(str(rng.choice(["MAX_POOL_2D", "AVERAGE_POOL_2D"])), x, k)
+        shape = list(net.shapes[x])
+    depth = int(np.prod(shape))
+    for _ in range(int(rng.integers(1, 4))):
+        x = net.fully_connected(x, int(rng.integers(1, 40)), depth=depth,
+                                activation=str(rng.choice(["NONE", "RELU"])))
+        depth = net.shapes[x][-1]
+    return finish(f"chain{seed}", net, seed)
+
+
+_MP_COMPARE = """
+import minerva
+from array import array
+for seed, path, sizes, data in CASES:
+    plan = minerva.load(path, kernels="natmod")
+    loop = minerva.load(path, kernels="python")
+    assert plan._plan is not None, "seed %d: natmod did not build a plan" % seed
+    at = 0
+    for n in sizes:
+        x = data[at:at + n]
+        at += n
+        if bytes(plan.run(x)) != bytes(loop.run(x)):
+            print("MISMATCH", seed)
+    print("DONE", seed)
+"""
+
+
+def test_natmod_plan_matches_python_loop_on_random_chain_capsules(micropython, tmp_path):
+    from test_natmod import build_natmod
+
+    from minerva_packager.capsule.pack import pack_file
+
+    natmod = build_natmod("x64")
+    seeds = range(40)
+    cases = []
+    for seed in seeds:
+        model = random_chain_model(seed)
+        src, cap = tmp_path / f"chain{seed}.tflite", tmp_path / f"chain{seed}.cap"
+        src.write_bytes(model.tflite)
+        pack_file(src, cap)
+        xs = [np.ascontiguousarray(xs[0]).tobytes() for xs in model.inputs(count=2, seed=seed)]
+        cases.append((seed, str(cap), [len(x) for x in xs], b"".join(xs)))
+    proc = micropython.run(f"CASES = {cases!r}\n" + _MP_COMPARE, heapsize="8M",
+                           extra_path=[natmod.parent])
+    done = [line for line in proc.stdout.splitlines() if line.startswith("DONE")]
+    wrong = [int(line.split()[1]) for line in proc.stdout.splitlines()
+             if line.startswith("MISMATCH")]
+    assert len(done) == len(seeds), proc.stdout + proc.stderr
+    assert not wrong, (f"repro: random_chain_model({wrong[0]}) in tests/test_run_plan.py: "
+                       "natmod plan differs from the Python loop")
+
+
+_MP_REFUSE = """
+import minerva_nat
+from array import array
+arena = bytearray(64)
+weights = bytes(8 * [1]) + bytes(array("i", [1 << 30, 1 << 30, 0, 0]))
+# FULLY_CONNECTED 1x4 -> 2: input arena[0:4], filter weights[0:8], no bias, mult/shift
+# weights[8:16]/[16:24], output arena[8:10].
+good = [3, 8, 1, 4, 2, 0, 0, 0, -128, 127, 0, 0, 4, 1, 0, 8, -1, 0, 0, 1, 8, 8, 1, 16, 8,
+        0, 8, 2]
+tables = (("good", good), ("op", [99] + good[1:]), ("region", good[:13] + [5] + good[14:]),
+          ("offset", good[:14] + [62] + good[15:]), ("aligned", good[:20] + [9] + good[21:]),
+          ("output", good[:25] + [1] + good[26:]), ("short", good[:-1]))
+for name, words in tables:
+    try:
+        minerva_nat.run_plan(array("i", words), (arena, weights))
+        print(name, "ran")
+    except ValueError as exc:
+        print(name, "refused:", exc)
+for regions in ((arena,), (arena, 5), [arena, weights]):
+    try:
+        minerva_nat.run_plan(array("i", good), regions)
+        print("regions", "ran")
+    except (ValueError, TypeError) as exc:
+        print("regions", "refused:", type(exc).__name__)
+"""
+
+
+def test_natmod_run_plan_refuses_malformed_tables(micropython):
+    from test_natmod import build_natmod
+
+    natmod = build_natmod("x64")
+    out = micropython.run(_MP_REFUSE, extra_path=[natmod.parent]).stdout.splitlines()
+    assert out[0] == "good ran", out
+    for line in out[1:7]:
+        assert "refused: minerva_nat: run plan refused" in line, line
+    # One region where the table names two; a region that is no buffer; a list is accepted.
+    assert out[7:] == ["regions refused: ValueError", "regions refused: TypeError",
+                       "regions ran"], out

@@ -21,6 +21,8 @@ class _Slicer:
 # ``dst[:] = src`` would make a slice object per call; run() must allocate nothing.
 _WHOLE = _Slicer()[:]
 _CPYTHON = sys.implementation.name != "micropython"
+# Inputs run() copies itself into a plan's single int8 input.
+_RAW = (bytes, bytearray)
 
 
 # Tiers whose kernels take weights as raw pointers, so they run on bytes used in place.
@@ -128,6 +130,10 @@ class Model:
         for k, i in enumerate(g.inputs):
             if g.tensors[i].dtype == INT16:
                 self._input_sizes[k] = g.tensors[i].nbytes // 2
+        # A plan runs int8 ops only, so its inputs are int8: run() copies one itself.
+        self._plan_input = self._input_sizes[0] if plan is not None and \
+            len(g.inputs) == 1 and not self._input_is_float[0] and \
+            not self._input_is_int16[0] else -1
 
     def close(self):
         # Only a model with paged weights holds its capsule file open.
@@ -206,16 +212,27 @@ class Model:
         # inputs), run every op, return the output tensor's buffer. The returned buffer is
         # preallocated and reused: its contents change on the next run(); copy it to keep.
         # With ``inp=None`` the inputs are whatever was written to ``model.inputs``.
+        # A plan runs in a frame small enough for the C stack: MicroPython puts a larger
+        # frame (more than 11 words, or a try) on the heap for the call, and that allocation
+        # could start a collection mid-inference (~200,000 cycles on a Pico).
+        plan = self._plan
         if inp is not None:
-            if len(self.inputs) == 1:
+            if plan is not None and type(inp) in _RAW and len(inp) == self._plan_input:
+                self.inputs[0][_WHOLE] = inp
+            elif len(self.inputs) == 1:
                 self.set_input(0, inp)
             else:
-                for k in range(len(self.inputs)):
-                    self.set_input(k, inp[k])
-        plan = self._plan
-        if plan is not None:
-            self.kernels.run_plan(plan[0], plan[1])
-            return self.outputs[0]
+                self._set_inputs(inp)
+        if plan is None:
+            return self._run_steps()
+        self.kernels.run_plan(plan[0], plan[1])
+        return self.outputs[0]
+
+    def _set_inputs(self, inp):
+        for k in range(len(self.inputs)):
+            self.set_input(k, inp[k])
+
+    def _run_steps(self):
         f = self._file
         for step in self._steps:
             n, fn, b, args, page, pos = step

@@ -23,6 +23,25 @@ enum { B, DEPTH, OUT_C, IN_OFF, F_OFF, OUT_OFF, ACT_LO, ACT_HI, N_ARGS };
 // Rows up to this long take the x + 128 copy (bytes of stack).
 #define U8_ROW 256
 
+#if MNV_DOT4_U8
+// A 4-byte word that may alias the int8 rows (the copy goes a word at a time when it can).
+typedef uint32_t mnv_word __attribute__((may_alias));
+
+// row = x + 128 as unsigned bytes (x ^ 0x80).
+static void to_unsigned(mnv_word *row, const int8_t *x, size_t n) {
+    size_t i = 0;
+    if (((uintptr_t)x & 3) == 0) {
+        const mnv_word *words = (const mnv_word *)(const void *)x;
+        for (; i + 4 <= n; i += 4) {
+            row[i / 4] = words[i / 4] ^ 0x80808080u;
+        }
+    }
+    for (; i < n; i++) {
+        ((uint8_t *)row)[i] = (uint8_t)((uint8_t)x[i] ^ 0x80u);
+    }
+}
+#endif
+
 int mnv_fully_connected(const int8_t *in, size_t in_len, const int8_t *filt, size_t filt_len,
     const mnv_channels *ch, int8_t *out, size_t out_len, const int32_t *args, size_t n_args) {
     if (n_args != N_ARGS) {
@@ -53,12 +72,11 @@ int mnv_fully_connected(const int8_t *in, size_t in_len, const int8_t *filt, siz
             const int8_t *x = in + (size_t)b * depth;
             int8_t *o = out + (size_t)b * out_c;
 #if MNV_DOT4_U8
-            uint8_t row[U8_ROW];
+            mnv_word row_words[U8_ROW / 4];
+            uint8_t *row = (uint8_t *)row_words;
             const int shifted = args[IN_OFF] == 128 && depth <= U8_ROW;
             if (shifted) {
-                for (size_t i = 0; i < depth; i++) {
-                    row[i] = (uint8_t)((uint8_t)x[i] ^ 0x80u);
-                }
+                to_unsigned(row_words, x, depth);
             }
 #endif
             for (int32_t oc = 0; oc < out_c; oc += 4) {

@@ -103,7 +103,7 @@ class Model:
 
             plan = build_plan(g, self.kernels, arena, inplace, w_off, buffers)
         self._plan = plan
-        steps = []
+        steps = [] if plan is None else None
         for op, (fn, _tier) in zip(g.ops, kernels if plan is None else ()):
             bufs = [None if i == ABSENT else buffers[i] for i in op.inputs]
             if OPS[op.code][1] == VARIABLE:

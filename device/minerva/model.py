@@ -90,9 +90,8 @@ class Model:
         self._check_data(g, buffers, cap.name)
         # Ops whose kernel comes from a slower tier than self.tier: {op name: tier}.
         self.fallbacks = {}
-        kernels = [bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)
-                   for op in g.ops]
-        for op, (_fn, tier) in zip(g.ops, kernels):
+        for op in g.ops:
+            tier = bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)[1]
             if tier != self.tier:
                 self.fallbacks[OPS[op.code][0]] = tier
         # The natmod tier runs the whole model in one call when it can (plan.py); otherwise
@@ -102,9 +101,15 @@ class Model:
             from .plan import build_plan
 
             plan = build_plan(g, self.kernels, arena, inplace, w_off, buffers)
+        if plan is not None:
+            # A plan runs int8 ops only, so its inputs are int8: run() copies a single one
+            # itself when it has this many bytes (kept in the tuple: one more attribute would
+            # grow the instance's dict at the load's peak).
+            plan = plan + ((g.tensors[g.inputs[0]].nbytes if len(g.inputs) == 1 else -1),)
         self._plan = plan
         steps = [] if plan is None else None
-        for op, (fn, _tier) in zip(g.ops, kernels if plan is None else ()):
+        for op in g.ops if plan is None else ():
+            fn = bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)[0]
             bufs = [None if i == ABSENT else buffers[i] for i in op.inputs]
             if OPS[op.code][1] == VARIABLE:
                 # Any number of inputs: the kernel takes them as one tuple, built here once so
@@ -130,10 +135,7 @@ class Model:
         for k, i in enumerate(g.inputs):
             if g.tensors[i].dtype == INT16:
                 self._input_sizes[k] = g.tensors[i].nbytes // 2
-        # A plan runs int8 ops only, so its inputs are int8: run() copies one itself.
-        self._plan_input = self._input_sizes[0] if plan is not None and \
-            len(g.inputs) == 1 and not self._input_is_float[0] and \
-            not self._input_is_int16[0] else -1
+
 
     def close(self):
         # Only a model with paged weights holds its capsule file open.
@@ -217,7 +219,7 @@ class Model:
         # could start a collection mid-inference (~200,000 cycles on a Pico).
         plan = self._plan
         if inp is not None:
-            if plan is not None and type(inp) in _RAW and len(inp) == self._plan_input:
+            if plan is not None and type(inp) in _RAW and len(inp) == plan[2]:
                 self.inputs[0][_WHOLE] = inp
             elif len(self.inputs) == 1:
                 self.set_input(0, inp)

@@ -121,7 +121,7 @@ class Model:
             steps.append((len(bufs), fn, tuple(bufs), array("i", op.params),
                           buffers[page] if page >= 0 else None,
                           w_off + g.tensors[page].offset if page >= 0 else 0))
-        self._steps = steps
+        self._loop = steps
         self._file = f if paged else None
         self.inputs = [buffers[i] for i in g.inputs]
         self.outputs = [buffers[i] for i in g.outputs]
@@ -135,7 +135,6 @@ class Model:
         for k, i in enumerate(g.inputs):
             if g.tensors[i].dtype == INT16:
                 self._input_sizes[k] = g.tensors[i].nbytes // 2
-
 
     def close(self):
         # Only a model with paged weights holds its capsule file open.
@@ -214,9 +213,10 @@ class Model:
         # inputs), run every op, return the output tensor's buffer. The returned buffer is
         # preallocated and reused: its contents change on the next run(); copy it to keep.
         # With ``inp=None`` the inputs are whatever was written to ``model.inputs``.
-        # A plan runs in a frame small enough for the C stack: MicroPython puts a larger
-        # frame (more than 11 words, or a try) on the heap for the call, and that allocation
-        # could start a collection mid-inference (~200,000 cycles on a Pico).
+        # The plan path keeps this frame small enough for the C stack: MicroPython puts a
+        # larger one (more than 11 words) on the heap for the call and frees it after, and on
+        # the Pico that per-call allocation was measured to cost AD up to ~200,000 cycles
+        # (none with gc.disable()).
         plan = self._plan
         if inp is not None:
             if plan is not None and type(inp) in _RAW and len(inp) == plan[2]:
@@ -234,9 +234,19 @@ class Model:
         for k in range(len(self.inputs)):
             self.set_input(k, inp[k])
 
+    @property
+    def _steps(self):
+        # The per-op steps: the trainer runs a model's head op by op and reads its
+        # requantization buffers. A plan model rebuilds them from its table the first time.
+        if self._loop is None:
+            from .plan import plan_steps
+
+            self._loop = plan_steps(self.kernels, self._plan[0], self._plan[1])
+        return self._loop
+
     def _run_steps(self):
         f = self._file
-        for step in self._steps:
+        for step in self._loop:
             n, fn, b, args, page, pos = step
             if page is not None:
                 f.seek(pos)

@@ -5,7 +5,8 @@
 # Built at load after every check; the C side checks the table again before running it.
 from array import array
 
-from .graph import ABSENT, ARENA, WEIGHTS
+from .graph import ABSENT, ARENA, INT32, OPS, WEIGHTS
+from .memory import new_buffer
 
 try:
     from micropython import const
@@ -32,7 +33,7 @@ def build_plan(g, kernels, arena, inplace, weights_at, buffers):
         if op.code not in _PLANNED or len(op.params) > _PLAN_MAX_PARAMS:
             return None
         words += 2 + len(op.params) + _PLAN_OPERAND_WORDS * (len(op.inputs) + len(op.outputs))
-    table = array("i", bytes(4 * words))
+    table = new_buffer(INT32, 4 * words)
     regions = [arena, inplace if inplace is not None else b""]
     at = 0
     for op in g.ops:
@@ -61,3 +62,27 @@ def build_plan(g, kernels, arena, inplace, weights_at, buffers):
             table[at + 2] = size
             at += _PLAN_OPERAND_WORDS
     return table, tuple(regions)
+
+
+def plan_steps(kernels, table, regions):
+    # The step tuples run() loops over without a plan, rebuilt from one (views into the same
+    # buffers, so the kernels read and write what the plan's ops do).
+    steps = []
+    at = 0
+    while at < len(table):
+        code, n_params = table[at], table[at + 1]
+        params = array("i", table[at + 2:at + 2 + n_params])
+        at += 2 + n_params
+        bufs = []
+        for _ in range(OPS[code][1] + OPS[code][2]):
+            region, offset, size = table[at], table[at + 1], table[at + 2]
+            at += _PLAN_OPERAND_WORDS
+            if region < 0:
+                bufs.append(None)
+            elif region >= 2:
+                bufs.append(regions[region])  # a weights buffer of its own, used whole
+            else:
+                bufs.append(memoryview(regions[region])[offset:offset + size])
+        steps.append((len(bufs), getattr(kernels, OPS[code][0].lower()), tuple(bufs), params,
+                      None, 0))
+    return steps

@@ -176,6 +176,7 @@ static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, siz
     ".syntax divided\n"
 
 #define MNV_LOAD_X_PLUS_OFFSET "ldrsb %[xv], [%[x], %[i]]\n\tadd %[xv], %[off]\n\t"
+#define MNV_LOAD_X "ldrsb %[xv], [%[x], %[i]]\n\t"
 #define MNV_LOAD_X_UNSIGNED "ldrb %[xv], [%[x], %[i]]\n\t"
 
 #define MNV_DOT4_M0(NAME, X_TYPE, LOAD_X) \
@@ -204,6 +205,10 @@ static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, siz
     }
 
 MNV_DOT4_M0(mnv_dot4, int8_t, MNV_LOAD_X_PLUS_OFFSET)
+
+// mnv_dot4 with no offset (conv.c folds it into the bias instead).
+MNV_DOT4_M0(mnv_dot4_m0_plain, int8_t, MNV_LOAD_X)
+#define MNV_DOT4_PLAIN(x, f, stride, n, out) mnv_dot4_m0_plain((x), 0, (f), (stride), (n), (out))
 
 // out[k] = sum_i xu[i] * f[k * stride + i] (mod 2**32) for unsigned input bytes: the input
 // with an offset of 128 stored as x + 128 (see MNV_DOT4_U8).
@@ -275,6 +280,12 @@ static inline void mnv_dot4_u8(const uint8_t *xu, const int8_t *f, size_t stride
     }
 }
 
+#endif
+
+// mnv_dot4 of an input whose offset is applied elsewhere: its own loop only where an add
+// costs an instruction per four products.
+#ifndef MNV_DOT4_PLAIN
+#define MNV_DOT4_PLAIN(x, f, stride, n, out) mnv_dot4((x), 0, (f), (stride), (n), (out))
 #endif
 
 // The SIMD forms add the offset at no cost; only the scalar ones have mnv_dot4_u8.

@@ -10,6 +10,7 @@
 #include "kernels/mnv_ed25519.h"
 #include "kernels/mnv_kernels.h"
 #include "kernels/mnv_math.h"
+#include "kernels/mnv_plan.h"
 #include "kernels/mnv_train.h"
 
 // natmod/Makefile sets MNV_FLOAT_KERNELS to 1 where the float kernels are built, else 0.
@@ -34,6 +35,96 @@ void *memcpy(void *dst, const void *src, size_t n) {
         *d++ = *s++;
     }
     return dst;
+}
+
+// The module's functions and mpy_init come first: the .mpy starts with a Thumb-1 branch to
+// mpy_init that reaches only 2 KB into the code (natmod/Makefile keeps source order there).
+static mp_obj_t conv_2d(size_t n, const mp_obj_t *a);
+static mp_obj_t depthwise_conv_2d(size_t n, const mp_obj_t *a);
+static mp_obj_t fully_connected(size_t n, const mp_obj_t *a);
+static mp_obj_t average_pool_2d(mp_obj_t in, mp_obj_t out, mp_obj_t args);
+static mp_obj_t max_pool_2d(mp_obj_t in, mp_obj_t out, mp_obj_t args);
+static mp_obj_t reshape(mp_obj_t in, mp_obj_t out, mp_obj_t args);
+static mp_obj_t softmax(mp_obj_t in, mp_obj_t out, mp_obj_t args);
+static mp_obj_t add(size_t n, const mp_obj_t *a);
+static mp_obj_t gather(size_t n, const mp_obj_t *a);
+static mp_obj_t concatenation(mp_obj_t inputs_obj, mp_obj_t out_obj, mp_obj_t args_obj);
+static mp_obj_t quantize(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj);
+static mp_obj_t dequantize(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj);
+static mp_obj_t lookup(size_t n, const mp_obj_t *a);
+static mp_obj_t binary(size_t n, const mp_obj_t *a);
+static mp_obj_t mean(mp_obj_t in, mp_obj_t out, mp_obj_t args);
+static mp_obj_t quantize_int16(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj);
+static mp_obj_t ed25519_verify(mp_obj_t key_obj, mp_obj_t message_obj, mp_obj_t sig_obj);
+static mp_obj_t run_plan(mp_obj_t table_obj, mp_obj_t regions_obj);
+#if MNV_HAS_FLOAT
+static mp_obj_t fc_forward(size_t n, const mp_obj_t *a);
+static mp_obj_t fc_backward(size_t n, const mp_obj_t *a);
+static mp_obj_t conv_forward(size_t n, const mp_obj_t *a);
+static mp_obj_t conv_backward(size_t n, const mp_obj_t *a);
+static mp_obj_t clamp_mask(size_t n, const mp_obj_t *a);
+static mp_obj_t sgd_momentum(size_t n, const mp_obj_t *a);
+#endif
+
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_2d_obj, 7, 7, conv_2d);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(depthwise_conv_2d_obj, 7, 7, depthwise_conv_2d);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fully_connected_obj, 7, 7, fully_connected);
+static MP_DEFINE_CONST_FUN_OBJ_3(average_pool_2d_obj, average_pool_2d);
+static MP_DEFINE_CONST_FUN_OBJ_3(max_pool_2d_obj, max_pool_2d);
+static MP_DEFINE_CONST_FUN_OBJ_3(reshape_obj, reshape);
+static MP_DEFINE_CONST_FUN_OBJ_3(softmax_obj, softmax);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(add_obj, 4, 4, add);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(gather_obj, 4, 4, gather);
+static MP_DEFINE_CONST_FUN_OBJ_3(concatenation_obj, concatenation);
+static MP_DEFINE_CONST_FUN_OBJ_3(quantize_obj, quantize);
+static MP_DEFINE_CONST_FUN_OBJ_3(dequantize_obj, dequantize);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(lookup_obj, 4, 4, lookup);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(binary_obj, 4, 4, binary);
+static MP_DEFINE_CONST_FUN_OBJ_3(mean_obj, mean);
+static MP_DEFINE_CONST_FUN_OBJ_3(quantize_int16_obj, quantize_int16);
+static MP_DEFINE_CONST_FUN_OBJ_3(ed25519_verify_obj, ed25519_verify);
+static MP_DEFINE_CONST_FUN_OBJ_2(run_plan_obj, run_plan);
+#if MNV_HAS_FLOAT
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_forward_obj, 8, 8, fc_forward);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_backward_obj, 8, 8, fc_backward);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_forward_obj, 7, 7, conv_forward);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_backward_obj, 7, 7, conv_backward);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(clamp_mask_obj, 5, 5, clamp_mask);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(sgd_momentum_obj, 7, 7, sgd_momentum);
+#endif
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+
+    mp_store_global(MP_QSTR_conv_2d, MP_OBJ_FROM_PTR(&conv_2d_obj));
+    mp_store_global(MP_QSTR_depthwise_conv_2d, MP_OBJ_FROM_PTR(&depthwise_conv_2d_obj));
+    mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&fully_connected_obj));
+    mp_store_global(MP_QSTR_average_pool_2d, MP_OBJ_FROM_PTR(&average_pool_2d_obj));
+    mp_store_global(MP_QSTR_max_pool_2d, MP_OBJ_FROM_PTR(&max_pool_2d_obj));
+    mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&add_obj));
+    mp_store_global(MP_QSTR_reshape, MP_OBJ_FROM_PTR(&reshape_obj));
+    mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&softmax_obj));
+    mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&quantize_obj));
+    mp_store_global(MP_QSTR_dequantize, MP_OBJ_FROM_PTR(&dequantize_obj));
+    mp_store_global(MP_QSTR_gather, MP_OBJ_FROM_PTR(&gather_obj));
+    mp_store_global(MP_QSTR_concatenation, MP_OBJ_FROM_PTR(&concatenation_obj));
+    mp_store_global(MP_QSTR_lookup, MP_OBJ_FROM_PTR(&lookup_obj));
+    mp_store_global(MP_QSTR_binary, MP_OBJ_FROM_PTR(&binary_obj));
+    mp_store_global(MP_QSTR_mean, MP_OBJ_FROM_PTR(&mean_obj));
+    mp_store_global(MP_QSTR_quantize_int16, MP_OBJ_FROM_PTR(&quantize_int16_obj));
+    mp_store_global(MP_QSTR_ed25519_verify, MP_OBJ_FROM_PTR(&ed25519_verify_obj));
+    mp_store_global(MP_QSTR_run_plan, MP_OBJ_FROM_PTR(&run_plan_obj));
+    mp_store_global(MP_QSTR_HAS_FLOAT, mp_obj_new_bool(MNV_HAS_FLOAT));
+#if MNV_HAS_FLOAT
+    mp_store_global(MP_QSTR_fc_forward, MP_OBJ_FROM_PTR(&fc_forward_obj));
+    mp_store_global(MP_QSTR_fc_backward, MP_OBJ_FROM_PTR(&fc_backward_obj));
+    mp_store_global(MP_QSTR_conv_forward, MP_OBJ_FROM_PTR(&conv_forward_obj));
+    mp_store_global(MP_QSTR_conv_backward, MP_OBJ_FROM_PTR(&conv_backward_obj));
+    mp_store_global(MP_QSTR_clamp_mask, MP_OBJ_FROM_PTR(&clamp_mask_obj));
+    mp_store_global(MP_QSTR_sgd_momentum, MP_OBJ_FROM_PTR(&sgd_momentum_obj));
+#endif
+
+    MP_DYNRUNTIME_INIT_EXIT
 }
 
 static void check(int rc) {
@@ -91,17 +182,14 @@ static mp_obj_t call_weighted(const mp_obj_t *a, weighted_kernel kernel) {
 static mp_obj_t conv_2d(size_t n, const mp_obj_t *a) {
     return call_weighted(a, mnv_conv_2d);
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_2d_obj, 7, 7, conv_2d);
 
 static mp_obj_t depthwise_conv_2d(size_t n, const mp_obj_t *a) {
     return call_weighted(a, mnv_depthwise_conv_2d);
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(depthwise_conv_2d_obj, 7, 7, depthwise_conv_2d);
 
 static mp_obj_t fully_connected(size_t n, const mp_obj_t *a) {
     return call_weighted(a, mnv_fully_connected);
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fully_connected_obj, 7, 7, fully_connected);
 
 typedef int (*unary_kernel)(const int8_t *, size_t, int8_t *, size_t, const int32_t *, size_t);
 
@@ -119,22 +207,18 @@ static mp_obj_t call_unary(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj,
 static mp_obj_t average_pool_2d(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
     return call_unary(in, out, args, mnv_average_pool_2d);
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(average_pool_2d_obj, average_pool_2d);
 
 static mp_obj_t max_pool_2d(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
     return call_unary(in, out, args, mnv_max_pool_2d);
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(max_pool_2d_obj, max_pool_2d);
 
 static mp_obj_t reshape(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
     return call_unary(in, out, args, mnv_reshape);
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(reshape_obj, reshape);
 
 static mp_obj_t softmax(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
     return call_unary(in, out, args, mnv_softmax);
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(softmax_obj, softmax);
 
 static mp_obj_t add(size_t n, const mp_obj_t *a) {
     size_t a_len, b_len, out_len, n_args;
@@ -145,7 +229,6 @@ static mp_obj_t add(size_t n, const mp_obj_t *a) {
     check(mnv_add(x, a_len, y, b_len, out, out_len, args, n_args));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(add_obj, 4, 4, add);
 
 // gather(inp, table, out, args)
 static mp_obj_t gather(size_t n, const mp_obj_t *a) {
@@ -157,7 +240,6 @@ static mp_obj_t gather(size_t n, const mp_obj_t *a) {
     check(mnv_gather(in, in_len, table, table_len, out, out_len, args, n_args));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(gather_obj, 4, 4, gather);
 
 // concatenation(inputs, out, args): ``inputs`` is a tuple of int8 buffers (built at load).
 // Every input is checked before anything is written; no allocation, whatever the count.
@@ -180,7 +262,6 @@ static mp_obj_t concatenation(mp_obj_t inputs_obj, mp_obj_t out_obj, mp_obj_t ar
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(concatenation_obj, concatenation);
 
 #if MNV_HAS_FLOAT
 static mp_obj_t quantize(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj) {
@@ -222,8 +303,6 @@ static mp_obj_t dequantize(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
     return python_kernel(MP_QSTR_dequantize, in, out, args);
 }
 #endif
-static MP_DEFINE_CONST_FUN_OBJ_3(quantize_obj, quantize);
-static MP_DEFINE_CONST_FUN_OBJ_3(dequantize_obj, dequantize);
 
 #if MNV_HAS_FLOAT
 // -- float32 training kernels (kernels/train.c; spec: minerva/train_kernels.py), same
@@ -249,7 +328,6 @@ static mp_obj_t fc_forward(size_t n, const mp_obj_t *a) {
         mp_obj_get_float(a[7])));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_forward_obj, 8, 8, fc_forward);
 
 static mp_obj_t fc_backward(size_t n, const mp_obj_t *a) {
     size_t xl, wl, dyl, dwl, dbl, dxl;
@@ -265,7 +343,6 @@ static mp_obj_t fc_backward(size_t n, const mp_obj_t *a) {
     check(mnv_fc_backward(x, xl, w, wl, dy, dyl, dw, dwl, db, dbl, dx, dxl));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_backward_obj, 8, 8, fc_backward);
 
 static mp_obj_t conv_forward(size_t n, const mp_obj_t *a) {
     size_t xl, wl, bl, yl, n_args;
@@ -278,7 +355,6 @@ static mp_obj_t conv_forward(size_t n, const mp_obj_t *a) {
         mp_obj_get_float(a[6])));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_forward_obj, 7, 7, conv_forward);
 
 static mp_obj_t conv_backward(size_t n, const mp_obj_t *a) {
     size_t xl, wl, dyl, dwl, dbl, dxl, n_args;
@@ -292,7 +368,6 @@ static mp_obj_t conv_backward(size_t n, const mp_obj_t *a) {
     check(mnv_conv_backward(x, xl, w, wl, dy, dyl, dw, dwl, db, dbl, dx, dxl, args, n_args));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_backward_obj, 7, 7, conv_backward);
 
 static mp_obj_t clamp_mask(size_t n, const mp_obj_t *a) {
     size_t yl, dyl;
@@ -303,7 +378,6 @@ static mp_obj_t clamp_mask(size_t n, const mp_obj_t *a) {
         mp_obj_get_float(a[3]), mp_obj_get_float(a[4])));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(clamp_mask_obj, 5, 5, clamp_mask);
 
 static mp_obj_t sgd_momentum(size_t n, const mp_obj_t *a) {
     size_t wl, gl, vl;
@@ -315,7 +389,6 @@ static mp_obj_t sgd_momentum(size_t n, const mp_obj_t *a) {
         mp_obj_get_float(a[4]), mp_obj_get_float(a[5]), mp_obj_get_float(a[6])));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(sgd_momentum_obj, 7, 7, sgd_momentum);
 #endif
 
 // -- math ops (opcodes 20-23) -----------------------------------------------------------------
@@ -337,17 +410,14 @@ static mp_obj_t call_two_inputs(const mp_obj_t *a, two_input_kernel kernel) {
 static mp_obj_t lookup(size_t n, const mp_obj_t *a) {
     return call_two_inputs(a, mnv_lookup);
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(lookup_obj, 4, 4, lookup);
 
 static mp_obj_t binary(size_t n, const mp_obj_t *a) {
     return call_two_inputs(a, mnv_binary);
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(binary_obj, 4, 4, binary);
 
 static mp_obj_t mean(mp_obj_t in, mp_obj_t out, mp_obj_t args) {
     return call_unary(in, out, args, mnv_mean);
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(mean_obj, mean);
 
 static mp_obj_t quantize_int16(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_obj) {
     size_t in_len, out_len, n_args;
@@ -360,7 +430,6 @@ static mp_obj_t quantize_int16(mp_obj_t in_obj, mp_obj_t out_obj, mp_obj_t args_
     check(mnv_quantize_int16(in, in_len / 2, out, out_len, args, n_args));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(quantize_int16_obj, quantize_int16);
 
 // ed25519_verify(public_key, message, signature) -> bool: RFC 8032 verification of a 64-byte
 // signature by a 32-byte public key; any other size is a caller's error, not a bad signature.
@@ -376,37 +445,54 @@ static mp_obj_t ed25519_verify(mp_obj_t key_obj, mp_obj_t message_obj, mp_obj_t 
     return mp_obj_new_bool(mnv_ed25519_verify(key, message, message_len, sig)
         == MNV_ED25519_VALID);
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(ed25519_verify_obj, ed25519_verify);
 
-mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
-    MP_DYNRUNTIME_INIT_ENTRY
+// run_plan(table, regions): runs a whole model's plan (kernels/mnv_plan.h) in one call.
+// ``table`` is array('i'); ``regions`` a tuple of buffers (region k is regions[k]). The first
+// two (the arena and, for weights in place, the capsule's bytes) are looked up once per call;
+// others (weights in their own buffers) when an operand names them.
+typedef struct {
+    mp_obj_t *items;
+    size_t count;
+    mnv_region first[2];
+    int first_writable[2];
+} plan_regions;
 
-    mp_store_global(MP_QSTR_conv_2d, MP_OBJ_FROM_PTR(&conv_2d_obj));
-    mp_store_global(MP_QSTR_depthwise_conv_2d, MP_OBJ_FROM_PTR(&depthwise_conv_2d_obj));
-    mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&fully_connected_obj));
-    mp_store_global(MP_QSTR_average_pool_2d, MP_OBJ_FROM_PTR(&average_pool_2d_obj));
-    mp_store_global(MP_QSTR_max_pool_2d, MP_OBJ_FROM_PTR(&max_pool_2d_obj));
-    mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&add_obj));
-    mp_store_global(MP_QSTR_reshape, MP_OBJ_FROM_PTR(&reshape_obj));
-    mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&softmax_obj));
-    mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&quantize_obj));
-    mp_store_global(MP_QSTR_dequantize, MP_OBJ_FROM_PTR(&dequantize_obj));
-    mp_store_global(MP_QSTR_gather, MP_OBJ_FROM_PTR(&gather_obj));
-    mp_store_global(MP_QSTR_concatenation, MP_OBJ_FROM_PTR(&concatenation_obj));
-    mp_store_global(MP_QSTR_lookup, MP_OBJ_FROM_PTR(&lookup_obj));
-    mp_store_global(MP_QSTR_binary, MP_OBJ_FROM_PTR(&binary_obj));
-    mp_store_global(MP_QSTR_mean, MP_OBJ_FROM_PTR(&mean_obj));
-    mp_store_global(MP_QSTR_quantize_int16, MP_OBJ_FROM_PTR(&quantize_int16_obj));
-    mp_store_global(MP_QSTR_ed25519_verify, MP_OBJ_FROM_PTR(&ed25519_verify_obj));
-    mp_store_global(MP_QSTR_HAS_FLOAT, mp_obj_new_bool(MNV_HAS_FLOAT));
-#if MNV_HAS_FLOAT
-    mp_store_global(MP_QSTR_fc_forward, MP_OBJ_FROM_PTR(&fc_forward_obj));
-    mp_store_global(MP_QSTR_fc_backward, MP_OBJ_FROM_PTR(&fc_backward_obj));
-    mp_store_global(MP_QSTR_conv_forward, MP_OBJ_FROM_PTR(&conv_forward_obj));
-    mp_store_global(MP_QSTR_conv_backward, MP_OBJ_FROM_PTR(&conv_backward_obj));
-    mp_store_global(MP_QSTR_clamp_mask, MP_OBJ_FROM_PTR(&clamp_mask_obj));
-    mp_store_global(MP_QSTR_sgd_momentum, MP_OBJ_FROM_PTR(&sgd_momentum_obj));
-#endif
+static int resolve_region(void *ctx, int32_t index, int write, mnv_region *out) {
+    plan_regions *regions = ctx;
+    if (index < 0 || (size_t)index >= regions->count) {
+        return 1;
+    }
+    if (index < 2) {
+        *out = regions->first[index];
+        return write && !regions->first_writable[index];
+    }
+    mp_buffer_info_t info;
+    if (!mp_get_buffer(regions->items[index], &info, write ? MP_BUFFER_WRITE : MP_BUFFER_READ)) {
+        return 1;
+    }
+    out->data = info.buf;
+    out->len = info.len;
+    return 0;
+}
 
-    MP_DYNRUNTIME_INIT_EXIT
+static mp_obj_t run_plan(mp_obj_t table_obj, mp_obj_t regions_obj) {
+    size_t n_words;
+    const int32_t *table = words_of(table_obj, &n_words, MP_BUFFER_READ);
+    plan_regions regions;
+    mp_obj_get_array(regions_obj, &regions.count, &regions.items);
+    for (size_t k = 0; k < 2 && k < regions.count; k++) {
+        mp_buffer_info_t info;
+        regions.first_writable[k] = mp_get_buffer(regions.items[k], &info, MP_BUFFER_WRITE);
+        if (!regions.first_writable[k]) {
+            mp_get_buffer_raise(regions.items[k], &info, MP_BUFFER_READ);
+        }
+        regions.first[k].data = info.buf;
+        regions.first[k].len = info.len;
+    }
+    size_t failed;
+    int rc = mnv_run_plan(table, n_words, resolve_region, &regions, &failed);
+    if (rc != MNV_OK) {
+        mp_raise_ValueError(MP_ERROR_TEXT("minerva_nat: run plan refused (bad record)"));
+    }
+    return mp_const_none;
 }

@@ -380,8 +380,12 @@ def fast_path_cases(seed, count, max_bytes=None):
         lo = r(-128, 0) if rng.random() < 0.3 else -128
         act = (lo, r(max(lo, 0), 127) if rng.random() < 0.3 else 127)
         if kind == "fully_connected":
-            case = fc_case(name, rng, batches=r(1, 2), depth=r(1, 80), out_c=r(1, 21),
-                           bias=rng.random() < 0.8, in_off=r(-128, 128), act=act)
+            # An input offset of 128 takes the unsigned-input rows up to 256 deep.
+            shifted = rng.random() < 0.3
+            case = fc_case(name, rng, batches=r(1, 2),
+                           depth=r(1, 300) if shifted else r(1, 80), out_c=r(1, 21),
+                           bias=rng.random() < 0.8, in_off=128 if shifted else r(-128, 128),
+                           act=act)
         else:
             depthwise = kind == "depthwise_conv_2d"
             in_c = 4 * r(1, 5) if depthwise else r(1, 24)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ROOT / "natmod" / "kernels" / "mnv_limits.h"
-LOADER = [ROOT / "device" / "minerva" / name for name in ("graph.py", "graph_math.py")]
+LOADER = [ROOT / "device" / "minerva" / name
+          for name in ("graph.py", "graph_math.py", "plan.py")]
 
 
 def _c_limits():

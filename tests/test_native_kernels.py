@@ -43,7 +43,7 @@ def _build(cmd, cwd=None):
 
 ARM_FLAGS = {
     # As the native module builds them (no libgcc: armv6m links natmod/armv6m_runtime.c).
-    "armv6m": ["-mcpu=cortex-m0"],
+    "armv6m": ["-mcpu=cortex-m0", "-fno-jump-tables"],
     "armv7emsp": ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard",
                   "-DMNV_WITH_FLOAT"],
 }

@@ -135,7 +135,9 @@ def test_pack_trainable_refuses_a_tail_that_is_not_a_chain(tmp_path):
 _LEARN = """
 import binascii, json, minerva
 from minerva.trainer import Trainer
-m = minerva.load({cap!r}, kernels="python")
+# With natmod the model runs as one plan (minerva/plan.py): the trainer rebuilds its steps.
+m = minerva.load({cap!r}, kernels={tier!r})
+assert (m._plan is not None) == ({tier!r} == "natmod")
 t = Trainer(m, {cap!r}, scratch={scratch!r}, kernels={tier!r})
 assert t.tier == {tier!r}
 data = open({inputs!r}, "rb").read()

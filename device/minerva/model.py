@@ -21,6 +21,8 @@ class _Slicer:
 # ``dst[:] = src`` would make a slice object per call; run() must allocate nothing.
 _WHOLE = _Slicer()[:]
 _CPYTHON = sys.implementation.name != "micropython"
+# Inputs run() copies itself into a plan's single int8 input.
+_RAW = (bytes, bytearray)
 
 
 # Tiers whose kernels take weights as raw pointers, so they run on bytes used in place.
@@ -86,13 +88,28 @@ class Model:
             else:
                 buffers[i] = new_buffer(t.dtype, t.nbytes)
         self._check_data(g, buffers, cap.name)
-        steps = []
         # Ops whose kernel comes from a slower tier than self.tier: {op name: tier}.
         self.fallbacks = {}
         for op in g.ops:
-            fn, tier = bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)
+            tier = bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)[1]
             if tier != self.tier:
                 self.fallbacks[OPS[op.code][0]] = tier
+        # The natmod tier runs the whole model in one call when it can (plan.py); otherwise
+        # run() loops over steps, one kernel call each.
+        plan = None
+        if self.tier == "natmod" and not paged and not self.fallbacks:
+            from .plan import build_plan
+
+            plan = build_plan(g, self.kernels, arena, inplace, w_off, buffers)
+        if plan is not None:
+            # A plan runs int8 ops only, so its inputs are int8: run() copies a single one
+            # itself when it has this many bytes (kept in the tuple: one more attribute would
+            # grow the instance's dict at the load's peak).
+            plan = plan + ((g.tensors[g.inputs[0]].nbytes if len(g.inputs) == 1 else -1),)
+        self._plan = plan
+        steps = [] if plan is None else None
+        for op in g.ops if plan is None else ():
+            fn = bind(self.kernels, self.tier, OPS[op.code][0].lower(), cap.name)[0]
             bufs = [None if i == ABSENT else buffers[i] for i in op.inputs]
             if OPS[op.code][1] == VARIABLE:
                 # Any number of inputs: the kernel takes them as one tuple, built here once so
@@ -104,7 +121,7 @@ class Model:
             steps.append((len(bufs), fn, tuple(bufs), array("i", op.params),
                           buffers[page] if page >= 0 else None,
                           w_off + g.tensors[page].offset if page >= 0 else 0))
-        self._steps = steps
+        self._loop = steps
         self._file = f if paged else None
         self.inputs = [buffers[i] for i in g.inputs]
         self.outputs = [buffers[i] for i in g.outputs]
@@ -196,14 +213,40 @@ class Model:
         # inputs), run every op, return the output tensor's buffer. The returned buffer is
         # preallocated and reused: its contents change on the next run(); copy it to keep.
         # With ``inp=None`` the inputs are whatever was written to ``model.inputs``.
+        # The plan path keeps this frame small enough for the C stack: MicroPython puts a
+        # larger one (more than 11 words) on the heap for the call and frees it after, and on
+        # the Pico that per-call allocation was measured to cost AD up to ~200,000 cycles
+        # (none with gc.disable()).
+        plan = self._plan
         if inp is not None:
-            if len(self.inputs) == 1:
+            if plan is not None and type(inp) in _RAW and len(inp) == plan[2]:
+                self.inputs[0][_WHOLE] = inp
+            elif len(self.inputs) == 1:
                 self.set_input(0, inp)
             else:
-                for k in range(len(self.inputs)):
-                    self.set_input(k, inp[k])
+                self._set_inputs(inp)
+        if plan is None:
+            return self._run_steps()
+        self.kernels.run_plan(plan[0], plan[1])
+        return self.outputs[0]
+
+    def _set_inputs(self, inp):
+        for k in range(len(self.inputs)):
+            self.set_input(k, inp[k])
+
+    @property
+    def _steps(self):
+        # The per-op steps: the trainer runs a model's head op by op and reads its
+        # requantization buffers. A plan model rebuilds them from its table the first time.
+        if self._loop is None:
+            from .plan import plan_steps
+
+            self._loop = plan_steps(self.kernels, self._plan[0], self._plan[1])
+        return self._loop
+
+    def _run_steps(self):
         f = self._file
-        for step in self._steps:
+        for step in self._loop:
             n, fn, b, args, page, pos = step
             if page is not None:
                 f.seek(pos)

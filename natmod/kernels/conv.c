@@ -150,8 +150,7 @@ static inline int8_t conv_requantize(uint32_t acc, const conv_chan *c, const mnv
 // requantization values loaded once per chunk (not once per pixel), with the input offset
 // folded into the bias: sum (x + off) * f == sum x * f + off * sum f (mod 2**32), which
 // also holds for gathered windows, whose outside taps are -off. Four channels share each
-// input byte in an asm loop (LDRSB with a shared index, MULS, sums in r8-r11): 20 cycles
-// per four products, requantized straight from the registers.
+// input byte in mnv_dot.h's Cortex-M0 loop without its offset add.
 static void conv_fast_m0(const int8_t *in, const int8_t *filt, const mnv_channels *ch,
     int8_t *out, const int32_t *a) {
     const int32_t in_off = a[IN_OFF];
@@ -197,44 +196,13 @@ static void conv_fast_m0(const int8_t *in, const int8_t *filt, const mnv_channel
                         oc0;
                     int32_t j = 0;
                     for (; j + 4 <= n; j += 4) {
-                        const int8_t *f0 = f_chunk + (size_t)j * filter_size;
-                        const int8_t *f1 = f0 + filter_size, *f2 = f1 + filter_size;
-                        const int8_t *f3 = f2 + filter_size;
-                        int32_t i = (int32_t)filter_size - 1, xv, wv;
-                        // Register variables hold only at the asm that uses them: declared
-                        // here, with no call before their last use.
-                        register uint32_t a0 __asm__("r8") = 0;
-                        register uint32_t a1 __asm__("r9") = 0;
-                        register uint32_t a2 __asm__("r10") = 0;
-                        register uint32_t a3 __asm__("r11") = 0;
-                        __asm__ volatile (
-                            ".syntax unified\n"
-                            "1:\n\t"
-                            "ldrsb %[xv], [%[x], %[i]]\n\t"
-                            "ldrsb %[wv], [%[f0], %[i]]\n\t"
-                            "muls %[wv], %[xv], %[wv]\n\t"
-                            "add %[a0], %[wv]\n\t"
-                            "ldrsb %[wv], [%[f1], %[i]]\n\t"
-                            "muls %[wv], %[xv], %[wv]\n\t"
-                            "add %[a1], %[wv]\n\t"
-                            "ldrsb %[wv], [%[f2], %[i]]\n\t"
-                            "muls %[wv], %[xv], %[wv]\n\t"
-                            "add %[a2], %[wv]\n\t"
-                            "ldrsb %[wv], [%[f3], %[i]]\n\t"
-                            "muls %[wv], %[xv], %[wv]\n\t"
-                            "add %[a3], %[wv]\n\t"
-                            "subs %[i], %[i], #1\n\t"
-                            "bpl 1b\n\t"
-                            ".syntax divided\n"
-                            : [a0] "+h" (a0), [a1] "+h" (a1), [a2] "+h" (a2), [a3] "+h" (a3),
-                              [i] "+l" (i), [xv] "=&l" (xv), [wv] "=&l" (wv)
-                            : [x] "l" (window), [f0] "l" (f0), [f1] "l" (f1), [f2] "l" (f2),
-                              [f3] "l" (f3)
-                            : "cc", "memory");
-                        o[j] = conv_requantize(a0, &chans[j], &act);
-                        o[j + 1] = conv_requantize(a1, &chans[j + 1], &act);
-                        o[j + 2] = conv_requantize(a2, &chans[j + 2], &act);
-                        o[j + 3] = conv_requantize(a3, &chans[j + 3], &act);
+                        uint32_t acc[4];
+                        MNV_DOT4_PLAIN(window, f_chunk + (size_t)j * filter_size, filter_size,
+                            filter_size, acc);
+                        o[j] = conv_requantize(acc[0], &chans[j], &act);
+                        o[j + 1] = conv_requantize(acc[1], &chans[j + 1], &act);
+                        o[j + 2] = conv_requantize(acc[2], &chans[j + 2], &act);
+                        o[j + 3] = conv_requantize(acc[3], &chans[j + 3], &act);
                     }
                     for (; j < n; j++) {
                         const uint32_t acc = mnv_dot_i8(window, f_chunk + (size_t)j *

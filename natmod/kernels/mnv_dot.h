@@ -132,104 +132,92 @@ static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, siz
 // unrolled four times (one taken branch per 16 products instead of per 4) and entered at
 // the copy that matches (n - 1) mod 4, so any n needs no remainder loop. Sums wrap modulo
 // 2**32 like the portable form.
-static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, size_t stride,
-    size_t n, uint32_t out[4]) {
-    register uint32_t a0 __asm__("r8") = 0;
-    register uint32_t a1 __asm__("r9") = 0;
-    register uint32_t a2 __asm__("r10") = 0;
-    register uint32_t a3 __asm__("r11") = 0;
-    register int32_t off __asm__("r12") = x_off;
-    const int8_t *f1 = f + stride, *f2 = f1 + stride, *f3 = f2 + stride;
-    int32_t i = (int32_t)n - 1;
-    int32_t xv, wv;
-    if (n) {
-        // Copy k (1..4) handles the indices i with i mod 4 == 4 - k; bit 1 of i goes to the
-        // carry and bit 0 to the sign.
-        __asm__ volatile (
-            ".syntax unified\n\t"
-            "lsls %[xv], %[i], #31\n\t"
-            "bcc 5f\n\t"
-            "bmi 1f\n\t"
-            "b 2f\n"
-            "5:\n\t"
-            "bmi 3f\n\t"
-            "b 4f\n"
-            "1:\n\t"
-            "ldrsb %[xv], [%[x], %[i]]\n\t"
-            "add %[xv], %[off]\n\t"
-            "ldrsb %[wv], [%[f0], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a0], %[wv]\n\t"
-            "ldrsb %[wv], [%[f1], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a1], %[wv]\n\t"
-            "ldrsb %[wv], [%[f2], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a2], %[wv]\n\t"
-            "ldrsb %[wv], [%[f3], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a3], %[wv]\n\t"
-            "subs %[i], #1\n\t"
-            "2:\n\t"
-            "ldrsb %[xv], [%[x], %[i]]\n\t"
-            "add %[xv], %[off]\n\t"
-            "ldrsb %[wv], [%[f0], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a0], %[wv]\n\t"
-            "ldrsb %[wv], [%[f1], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a1], %[wv]\n\t"
-            "ldrsb %[wv], [%[f2], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a2], %[wv]\n\t"
-            "ldrsb %[wv], [%[f3], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a3], %[wv]\n\t"
-            "subs %[i], #1\n\t"
-            "3:\n\t"
-            "ldrsb %[xv], [%[x], %[i]]\n\t"
-            "add %[xv], %[off]\n\t"
-            "ldrsb %[wv], [%[f0], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a0], %[wv]\n\t"
-            "ldrsb %[wv], [%[f1], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a1], %[wv]\n\t"
-            "ldrsb %[wv], [%[f2], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a2], %[wv]\n\t"
-            "ldrsb %[wv], [%[f3], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a3], %[wv]\n\t"
-            "subs %[i], #1\n\t"
-            "4:\n\t"
-            "ldrsb %[xv], [%[x], %[i]]\n\t"
-            "add %[xv], %[off]\n\t"
-            "ldrsb %[wv], [%[f0], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a0], %[wv]\n\t"
-            "ldrsb %[wv], [%[f1], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a1], %[wv]\n\t"
-            "ldrsb %[wv], [%[f2], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a2], %[wv]\n\t"
-            "ldrsb %[wv], [%[f3], %[i]]\n\t"
-            "muls %[wv], %[xv], %[wv]\n\t"
-            "add %[a3], %[wv]\n\t"
-            "subs %[i], #1\n\t"
-            "bpl 1b\n\t"
-            ".syntax divided\n"
-            : [a0] "+h" (a0), [a1] "+h" (a1), [a2] "+h" (a2), [a3] "+h" (a3), [i] "+l" (i),
-              [xv] "=&l" (xv), [wv] "=&l" (wv)
-            : [x] "l" (x), [f0] "l" (f), [f1] "l" (f1), [f2] "l" (f2), [f3] "l" (f3),
-              [off] "h" (off)
-            : "cc", "memory");
+//
+// MNV_DOT4_M0_BODY(LOAD_X) is that loop, the four copies being one step text; LOAD_X puts
+// the step's input value in xv: a signed byte plus the offset (mnv_dot4), or an unsigned byte
+// that already holds it (mnv_dot4_u8: x + 128 as 0..255, one instruction less per four
+// products).
+#define MNV_DOT4_M0_STEP(LOAD_X) \
+    LOAD_X \
+    "ldrsb %[wv], [%[f0], %[i]]\n\t" \
+    "muls %[wv], %[xv], %[wv]\n\t" \
+    "add %[a0], %[wv]\n\t" \
+    "ldrsb %[wv], [%[f1], %[i]]\n\t" \
+    "muls %[wv], %[xv], %[wv]\n\t" \
+    "add %[a1], %[wv]\n\t" \
+    "ldrsb %[wv], [%[f2], %[i]]\n\t" \
+    "muls %[wv], %[xv], %[wv]\n\t" \
+    "add %[a2], %[wv]\n\t" \
+    "ldrsb %[wv], [%[f3], %[i]]\n\t" \
+    "muls %[wv], %[xv], %[wv]\n\t" \
+    "add %[a3], %[wv]\n\t" \
+    "subs %[i], #1\n\t"
+
+// Copy k (1..4) handles the indices i with i mod 4 == 4 - k; bit 1 of i goes to the carry
+// and bit 0 to the sign.
+#define MNV_DOT4_M0_BODY(LOAD_X) \
+    ".syntax unified\n\t" \
+    "lsls %[xv], %[i], #31\n\t" \
+    "bcc 5f\n\t" \
+    "bmi 1f\n\t" \
+    "b 2f\n" \
+    "5:\n\t" \
+    "bmi 3f\n\t" \
+    "b 4f\n" \
+    "1:\n\t" \
+    MNV_DOT4_M0_STEP(LOAD_X) \
+    "2:\n\t" \
+    MNV_DOT4_M0_STEP(LOAD_X) \
+    "3:\n\t" \
+    MNV_DOT4_M0_STEP(LOAD_X) \
+    "4:\n\t" \
+    MNV_DOT4_M0_STEP(LOAD_X) \
+    "bpl 1b\n\t" \
+    ".syntax divided\n"
+
+#define MNV_LOAD_X_PLUS_OFFSET "ldrsb %[xv], [%[x], %[i]]\n\tadd %[xv], %[off]\n\t"
+#define MNV_LOAD_X "ldrsb %[xv], [%[x], %[i]]\n\t"
+#define MNV_LOAD_X_UNSIGNED "ldrb %[xv], [%[x], %[i]]\n\t"
+
+#define MNV_DOT4_M0(NAME, X_TYPE, LOAD_X) \
+    static inline void NAME(const X_TYPE *x, int32_t x_off, const int8_t *f, size_t stride, \
+        size_t n, uint32_t out[4]) { \
+        register uint32_t a0 __asm__("r8") = 0; \
+        register uint32_t a1 __asm__("r9") = 0; \
+        register uint32_t a2 __asm__("r10") = 0; \
+        register uint32_t a3 __asm__("r11") = 0; \
+        register int32_t off __asm__("r12") = x_off; \
+        const int8_t *f1 = f + stride, *f2 = f1 + stride, *f3 = f2 + stride; \
+        int32_t i = (int32_t)n - 1; \
+        int32_t xv, wv; \
+        if (n) { \
+            __asm__ volatile (MNV_DOT4_M0_BODY(LOAD_X) \
+                : [a0] "+h" (a0), [a1] "+h" (a1), [a2] "+h" (a2), [a3] "+h" (a3), \
+                  [i] "+l" (i), [xv] "=&l" (xv), [wv] "=&l" (wv) \
+                : [x] "l" (x), [f0] "l" (f), [f1] "l" (f1), [f2] "l" (f2), [f3] "l" (f3), \
+                  [off] "h" (off) \
+                : "cc", "memory"); \
+        } \
+        out[0] = a0; \
+        out[1] = a1; \
+        out[2] = a2; \
+        out[3] = a3; \
     }
-    out[0] = a0;
-    out[1] = a1;
-    out[2] = a2;
-    out[3] = a3;
+
+MNV_DOT4_M0(mnv_dot4, int8_t, MNV_LOAD_X_PLUS_OFFSET)
+
+// mnv_dot4 with no offset (conv.c folds it into the bias instead).
+MNV_DOT4_M0(mnv_dot4_m0_plain, int8_t, MNV_LOAD_X)
+#define MNV_DOT4_PLAIN(x, f, stride, n, out) mnv_dot4_m0_plain((x), 0, (f), (stride), (n), (out))
+
+// out[k] = sum_i xu[i] * f[k * stride + i] (mod 2**32) for unsigned input bytes: the input
+// with an offset of 128 stored as x + 128 (see MNV_DOT4_U8).
+#define MNV_DOT4_U8 1
+MNV_DOT4_M0(mnv_dot4_u8_m0, uint8_t, MNV_LOAD_X_UNSIGNED)
+
+static inline void mnv_dot4_u8(const uint8_t *xu, const int8_t *f, size_t stride, size_t n,
+    uint32_t out[4]) {
+    mnv_dot4_u8_m0(xu, 0, f, stride, n, out);
 }
 
 #else
@@ -262,6 +250,47 @@ static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, siz
     }
 }
 
+// The portable form of the Cortex-M0's unsigned-input loop, so that host builds test the
+// kernels' use of it: |xu * f| < 2**15, at most 65536 of them per int32 partial sum.
+#define MNV_DOT4_U8 1
+static inline void mnv_dot4_u8(const uint8_t *xu, const int8_t *f, size_t stride, size_t n,
+    uint32_t out[4]) {
+    const int8_t *f1 = f + stride, *f2 = f1 + stride, *f3 = f2 + stride;
+    out[0] = out[1] = out[2] = out[3] = 0;
+    while (n) {
+        const size_t m = n < 65536 ? n : 65536;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = 0; i < m; i++) {
+            const int32_t xi = xu[i];
+            s0 += xi * f[i];
+            s1 += xi * f1[i];
+            s2 += xi * f2[i];
+            s3 += xi * f3[i];
+        }
+        out[0] += (uint32_t)s0;
+        out[1] += (uint32_t)s1;
+        out[2] += (uint32_t)s2;
+        out[3] += (uint32_t)s3;
+        xu += m;
+        f += m;
+        f1 += m;
+        f2 += m;
+        f3 += m;
+        n -= m;
+    }
+}
+
+#endif
+
+// mnv_dot4 of an input whose offset is applied elsewhere: its own loop only where an add
+// costs an instruction per four products.
+#ifndef MNV_DOT4_PLAIN
+#define MNV_DOT4_PLAIN(x, f, stride, n, out) mnv_dot4((x), 0, (f), (stride), (n), (out))
+#endif
+
+// The SIMD forms add the offset at no cost; only the scalar ones have mnv_dot4_u8.
+#ifndef MNV_DOT4_U8
+#define MNV_DOT4_U8 0
 #endif
 
 // One row: the same arithmetic for a single filter.

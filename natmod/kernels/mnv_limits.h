@@ -21,5 +21,9 @@
 #define MNV_MAX_MUL_SHIFT 15
 // QUANTIZE_INT16's shift: |x - zp| <= 2**16 likewise.
 #define MNV_MAX_QUANTIZE_INT16_SHIFT 15
+// A run plan (mnv_plan.h): the longest argument block a record may carry (BINARY's).
+#define MNV_PLAN_MAX_PARAMS 25
+// The words of one operand in a record: region, byte offset, byte count.
+#define MNV_PLAN_OPERAND_WORDS 3
 
 #endif

@@ -26,6 +26,7 @@
 import micropython
 from micropython import const
 
+from . import viper_conv
 from .kernels_py import dequantize  # noqa: F401 (float output: MicroPython floats are boxed)
 from .viper_depthwise import depthwise_conv_2d  # noqa: F401
 from .viper_elementwise import add, average_pool_2d, max_pool_2d, quantize, reshape  # noqa: F401
@@ -37,7 +38,10 @@ _PATCH = bytearray(_PATCH_BYTES)
 
 
 def conv_2d(ip, fp, bias, mp, sp, op, args):
-    _conv_2d(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
+    if viper_conv.takes(args):
+        viper_conv.conv_2d(ip, fp, bias, mp, sp, op, args)
+    else:
+        _conv_2d(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
 
 
 # Viper keeps only its first three locals in registers (r4-r6 on Thumb), and parameters come

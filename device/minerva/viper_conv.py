@@ -191,15 +191,21 @@ def _conv_2d(v: int, s: ptr8, ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op
                         # acc = MultiplyByQuantizedMultiplier(acc, mult[oc], shift[oc])
                         m = int(mp[oc])
                         sh = (int(sp[oc]) ^ sign) - sign
+                        rs = 0 - sh
                         if sh > 0:
                             acc <<= sh
-                        if acc > -8388608 and acc < 8388608:
-                            # |acc| < 2**23: m in four 8-bit limbs, no product leaves int32;
-                            # t = floor(acc * m / 2**24), and 2**30 / 2**24 = 64 rounds.
-                            t = acc * (m & 255)
-                            t = acc * ((m >> 8) & 255) + (t >> 8)
-                            t = acc * ((m >> 16) & 255) + (t >> 8)
-                            acc = (acc * (m >> 24) + (t >> 8) + 64) >> 7
+                            rs = 0
+                        if (acc + 8388608) >> 24 == 0:
+                            # |acc| <= 2**23: m in four 8-bit limbs, no product leaves int32;
+                            # t = floor(acc * m / 2**24), and 2**30 / 2**24 = 64 rounds. Then
+                            # the rounding right shift, ties away from zero: add half, less
+                            # one when negative (acc >> 31 is -1 then), and no overflow as
+                            # |acc| stays under 2**23.
+                            t = (m & 255) * acc
+                            t = ((m >> 8) & 255) * acc + (t >> 8)
+                            t = ((m >> 16) & 255) * acc + (t >> 8)
+                            acc = ((m >> 24) * acc + (t >> 8) + 64) >> 7
+                            acc = (acc + (((1 << rs) + (acc >> 31)) >> 1)) >> rs
                         else:
                             al = acc & 0x7FFF
                             ah = acc >> 15
@@ -211,15 +217,15 @@ def _conv_2d(v: int, s: ptr8, ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op
                                 ((al * ml >> 15) + (p1 & 0x7FFF) + (p2 & 0x7FFF)) >> 15)
                             acc = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
                                    + (((ah & mh & 1) + (q & 1)) >> 1))
-                        if sh < 0:
-                            mask = (1 << -sh) - 1
-                            limit = mask >> 1
-                            if acc < 0:
-                                limit += 1
-                            rem = acc & mask
-                            acc >>= -sh
-                            if rem > limit:
-                                acc += 1
+                            if rs > 0:
+                                mask = (1 << rs) - 1
+                                limit = mask >> 1
+                                if acc < 0:
+                                    limit += 1
+                                rem = acc & mask
+                                acc >>= rs
+                                if rem > limit:
+                                    acc += 1
                         acc += out_off
                         op[o + k] = lo if acc < lo else (hi if acc > hi else acc)
                     o += out_c

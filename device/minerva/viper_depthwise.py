@@ -230,16 +230,23 @@ def _depthwise_dm1(x: ptr8, w: ptr8, a: ptr32, ip: ptr8, fp: ptr8, bias, mp: ptr
                         s = (int(sp[oc]) ^ sign) - sign
                         if s > 0:
                             acc <<= s
-                        al = acc & 0x7FFF
-                        ah = acc >> 15
-                        ml = m & 0x7FFF
-                        mh = m >> 15
-                        p1 = ah * ml
-                        p2 = al * mh
-                        q = 1 + (p1 >> 15) + (p2 >> 15) + (
-                            ((al * ml >> 15) + (p1 & 0x7FFF) + (p2 & 0x7FFF)) >> 15)
-                        acc = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
-                               + (((ah & mh & 1) + (q & 1)) >> 1))
+                        if acc > -8388608 and acc < 8388608:
+                            # |acc| < 2**23: four 8-bit limbs of m (see viper_conv.py).
+                            t = acc * (m & 255)
+                            t = acc * ((m >> 8) & 255) + (t >> 8)
+                            t = acc * ((m >> 16) & 255) + (t >> 8)
+                            acc = (acc * (m >> 24) + (t >> 8) + 64) >> 7
+                        else:
+                            al = acc & 0x7FFF
+                            ah = acc >> 15
+                            ml = m & 0x7FFF
+                            mh = m >> 15
+                            p1 = ah * ml
+                            p2 = al * mh
+                            q = 1 + (p1 >> 15) + (p2 >> 15) + (
+                                ((al * ml >> 15) + (p1 & 0x7FFF) + (p2 & 0x7FFF)) >> 15)
+                            acc = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
+                                   + (((ah & mh & 1) + (q & 1)) >> 1))
                         if s < 0:
                             mask = (1 << -s) - 1
                             limit = mask >> 1

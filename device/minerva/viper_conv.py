@@ -12,15 +12,15 @@
 # each input byte ``v``: their filters are first interleaved into _SCRATCH (byte t * 8 + k is
 # tap t of channel k, as w + 128, unsigned, so a byte load needs no sign fix), and
 # sum(x' * (w + 128)) - 128 * sum(x') is the accumulator.
-from array import array
-
 import micropython
 from micropython import const
 
-_GROUP = const(8)
+from .viper_requant import ACCS, prepare, requant
+
+_GROUP = const(8)  # viper_requant.GROUP
+_CHUNK = const(64)  # viper_requant.CHUNK
 _SCRATCH_BYTES = const(4608)
 _SCRATCH = bytearray(_SCRATCH_BYTES)
-_SUMS = array("i", bytes(4 * _GROUP))
 
 
 def takes(args):
@@ -34,18 +34,11 @@ def conv_2d(ip, fp, bias, mp, sp, op, args):
 
 
 @micropython.viper
-def _conv_2d(v: int, s: ptr8, ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, args):
+def _conv_2d(v: int, s: ptr8, ip: ptr8, fp: ptr8, bias, mp, sp, op, args):
     # v (the current input value) and s (the walking interleaved-filter pointer) lead the
     # parameters, given dummy values, so that they are the two register locals.
     scratch = ptr8(_SCRATCH)
-    sums = ptr32(_SUMS)
-    bp = mp
-    has_bias = 0
-    if bias:
-        bp = ptr32(bias)
-        has_bias = 1
-    sign = 1
-    sign <<= 31
+    accs = ptr32(ACCS)
     batches = int(args[0])
     in_h = int(args[1])
     in_w = int(args[2])
@@ -61,9 +54,6 @@ def _conv_2d(v: int, s: ptr8, ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op
     pad_t = int(args[13])
     pad_l = int(args[14])
     in_off = int(args[15]) - 128
-    out_off = int(args[16])
-    lo = int(args[17])
-    hi = int(args[18])
     f_size = k_h * k_w * in_c
     s_step = k_w * in_c * _GROUP
     y_step = d_h * in_w * in_c
@@ -79,24 +69,29 @@ def _conv_2d(v: int, s: ptr8, ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op
             for c in range(f_size):
                 scratch[t] = (int(fp[f + c]) ^ 128) if k < n else 128
                 t += _GROUP
+        prepare(bias, mp, sp, oc0, n)
         o = oc0
+        cp = 0
         for b in range(batches):
             for oy in range(out_h):
                 y0 = oy * s_h - pad_t
                 ky0 = 0
-                while ky0 < k_h and y0 + ky0 * d_h < 0:
-                    ky0 += 1
                 ky1 = k_h
-                while ky1 > ky0 and y0 + (ky1 - 1) * d_h >= in_h:
-                    ky1 -= 1
+                if y0 < 0 or y0 + (k_h - 1) * d_h >= in_h:
+                    while ky0 < k_h and y0 + ky0 * d_h < 0:
+                        ky0 += 1
+                    while ky1 > ky0 and y0 + (ky1 - 1) * d_h >= in_h:
+                        ky1 -= 1
                 for ox in range(out_w):
                     x0 = ox * s_w - pad_l
                     kx0 = 0
-                    while kx0 < k_w and x0 + kx0 < 0:
-                        kx0 += 1
                     kx1 = k_w
-                    while kx1 > kx0 and x0 + kx1 - 1 >= in_w:
-                        kx1 -= 1
+                    # (Most windows are inside the input; the bounds loops cost ~100 cycles.)
+                    if x0 < 0 or x0 + k_w > in_w:
+                        while kx0 < k_w and x0 + kx0 < 0:
+                            kx0 += 1
+                        while kx1 > kx0 and x0 + kx1 - 1 >= in_w:
+                            kx1 -= 1
                     # The in-bounds taps of one filter row are one run in the input.
                     run = (kx1 - kx0) * in_c
                     i_row = ((b * in_h + y0 + ky0 * d_h) * in_w + x0 + kx0) * in_c
@@ -173,60 +168,22 @@ def _conv_2d(v: int, s: ptr8, ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op
                             s = ptr8(int(s) + 8)
                         i_row += y_step
                         s_row += s_step
-                    sums[0] = a0
-                    sums[1] = a1
-                    sums[2] = a2
-                    sums[3] = a3
-                    sums[4] = a4
-                    sums[5] = a5
-                    sums[6] = a6
-                    sums[7] = a7
+                    # a_k - 128 * sum(x') for this pixel, into the requantization chunk.
                     xs <<= 7
-                    for k in range(n):
-                        oc = oc0 + k
-                        # ptr32 stores keep 32 bits; the sums fit (|sum| < 576 * 255 * 255).
-                        acc = ((int(sums[k]) ^ sign) - sign) - xs
-                        if has_bias:
-                            acc += (int(bp[oc]) ^ sign) - sign
-                        # acc = MultiplyByQuantizedMultiplier(acc, mult[oc], shift[oc])
-                        m = int(mp[oc])
-                        sh = (int(sp[oc]) ^ sign) - sign
-                        rs = 0 - sh
-                        if sh > 0:
-                            acc <<= sh
-                            rs = 0
-                        if (acc + 8388608) >> 24 == 0:
-                            # |acc| <= 2**23: m in four 8-bit limbs, no product leaves int32;
-                            # t = floor(acc * m / 2**24), and 2**30 / 2**24 = 64 rounds. Then
-                            # the rounding right shift, ties away from zero: add half, less
-                            # one when negative (acc >> 31 is -1 then), and no overflow as
-                            # |acc| stays under 2**23.
-                            t = (m & 255) * acc
-                            t = ((m >> 8) & 255) * acc + (t >> 8)
-                            t = ((m >> 16) & 255) * acc + (t >> 8)
-                            acc = ((m >> 24) * acc + (t >> 8) + 64) >> 7
-                            acc = (acc + (((1 << rs) + (acc >> 31)) >> 1)) >> rs
-                        else:
-                            al = acc & 0x7FFF
-                            ah = acc >> 15
-                            ml = m & 0x7FFF
-                            mh = m >> 15
-                            p1 = ah * ml
-                            p2 = al * mh
-                            q = 1 + (p1 >> 15) + (p2 >> 15) + (
-                                ((al * ml >> 15) + (p1 & 0x7FFF) + (p2 & 0x7FFF)) >> 15)
-                            acc = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
-                                   + (((ah & mh & 1) + (q & 1)) >> 1))
-                            if rs > 0:
-                                mask = (1 << rs) - 1
-                                limit = mask >> 1
-                                if acc < 0:
-                                    limit += 1
-                                rem = acc & mask
-                                acc >>= rs
-                                if rem > limit:
-                                    acc += 1
-                        acc += out_off
-                        op[o + k] = lo if acc < lo else (hi if acc > hi else acc)
-                    o += out_c
+                    at = ptr32(int(accs) + cp * (4 * _GROUP))
+                    at[0] = a0 - xs
+                    at[1] = a1 - xs
+                    at[2] = a2 - xs
+                    at[3] = a3 - xs
+                    at[4] = a4 - xs
+                    at[5] = a5 - xs
+                    at[6] = a6 - xs
+                    at[7] = a7 - xs
+                    cp += 1
+                    if cp == _CHUNK:
+                        requant(0, 0, cp, n, op, o, out_c, args, 16)
+                        o += cp * out_c
+                        cp = 0
+        if cp:
+            requant(0, 0, cp, n, op, o, out_c, args, 16)
         oc0 += _GROUP

@@ -15,7 +15,7 @@
 import micropython
 from micropython import const
 
-from .viper_requant import ACCS, prepare, requant
+from .viper_requant import ACCS, PARAMS, prepare, requant
 
 _GROUP = const(8)  # viper_requant.GROUP
 _CHUNK = const(64)  # viper_requant.CHUNK
@@ -39,6 +39,7 @@ def _conv_2d(v: int, s: ptr8, ip: ptr8, fp: ptr8, bias, mp, sp, op, args):
     # parameters, given dummy values, so that they are the two register locals.
     scratch = ptr8(_SCRATCH)
     accs = ptr32(ACCS)
+    biases = ptr32(PARAMS)
     batches = int(args[0])
     in_h = int(args[1])
     in_w = int(args[2])
@@ -97,14 +98,16 @@ def _conv_2d(v: int, s: ptr8, ip: ptr8, fp: ptr8, bias, mp, sp, op, args):
                     i_row = ((b * in_h + y0 + ky0 * d_h) * in_w + x0 + kx0) * in_c
                     s_row = int(scratch) + (ky0 * k_w + kx0) * in_c * _GROUP
                     xs = 0
-                    a0 = 0
-                    a1 = 0
-                    a2 = 0
-                    a3 = 0
-                    a4 = 0
-                    a5 = 0
-                    a6 = 0
-                    a7 = 0
+                    # Accumulators start from the biases (modulo 2**32 on 64-bit ports,
+                    # which the requantization's sign extension undoes).
+                    a0 = int(biases[0])
+                    a1 = int(biases[1])
+                    a2 = int(biases[2])
+                    a3 = int(biases[3])
+                    a4 = int(biases[4])
+                    a5 = int(biases[5])
+                    a6 = int(biases[6])
+                    a7 = int(biases[7])
                     for _ky in range(ky0, ky1):
                         x = ptr8(int(ip) + i_row)
                         s = ptr8(s_row)

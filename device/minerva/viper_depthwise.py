@@ -5,13 +5,17 @@ from array import array
 import micropython
 from micropython import const
 
+from . import viper_depthwise8
+
 _BLOCK = const(64)
 # Accumulators for one block of channels of one output pixel, allocated once at import.
 _ACC = array("i", bytes(4 * _BLOCK))
 
 
 def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
-    if args[19] == 1:
+    if viper_depthwise8.takes(args):
+        viper_depthwise8.depthwise_conv_2d(inp, filt, bias, mult, shift, out, args)
+    elif args[19] == 1:
         _depthwise_dm1(inp, filt, _ACC, inp, filt, bias, mult, shift, out, args)
     else:
         _depthwise_any(inp, filt, bias, mult, shift, out, args)

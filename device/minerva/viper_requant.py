@@ -14,39 +14,40 @@ from micropython import const
 
 GROUP = const(8)  # channels (lanes) per pass
 CHUNK = const(64)  # pixels per requantization call
-_WORDS = const(16)  # one record per lane, 16 words
-# Record of lane k: bias, the multiplier's four 8-bit limbs, left shift, right shift, half
-# (1 << (right shift - 1), or 0), multiplier, 1 if right shift.
-PARAMS = array("i", bytes(4 * _WORDS * GROUP))
+_WORDS = const(8)  # one record per lane
+# Words 0..7: the lanes' biases, which the kernels start their accumulators from. Then lane
+# k's record at 8 + 8 * k: the multiplier in limbs of 10, 10 and 11 bits, half of the right
+# shift's divisor (or 0), 1 if it shifts right, the right shift, the left shift, multiplier.
+PARAMS = array("i", bytes(4 * (GROUP + _WORDS * GROUP)))
 # Accumulators of CHUNK pixels x GROUP lanes, pixel-major.
 ACCS = array("i", bytes(4 * CHUNK * GROUP))
 
 
 @micropython.viper
 def prepare(bias, mp: ptr32, sp: ptr32, oc0: int, n: int):
-    """Fill the records of lanes 0..n-1 from output channels oc0.. (once per group)."""
+    """Fill the biases and records of lanes 0..n-1 from output channels oc0.. (once per
+    group); lanes past n get bias 0."""
     r = ptr32(PARAMS)
     sign = 1
     sign <<= 31
+    for k in range(GROUP):
+        r[k] = 0
     for k in range(n):
         oc = oc0 + k
-        b = 0
         if bias:
-            b = (int(ptr32(bias)[oc]) ^ sign) - sign
+            r[k] = int(ptr32(bias)[oc])
         m = int(mp[oc])
         sh = (int(sp[oc]) ^ sign) - sign
-        j = k * _WORDS
-        r[j] = b
-        r[j + 1] = m & 255
-        r[j + 2] = (m >> 8) & 255
-        r[j + 3] = (m >> 16) & 255
-        r[j + 4] = m >> 24
-        r[j + 5] = sh if sh > 0 else 0
         rs = 0 - sh if sh < 0 else 0
-        r[j + 6] = rs
-        r[j + 7] = 1 << (rs - 1) if rs > 0 else 0
-        r[j + 8] = m
-        r[j + 9] = 1 if rs > 0 else 0
+        j = GROUP + k * _WORDS
+        r[j] = m & 1023
+        r[j + 1] = (m >> 10) & 1023
+        r[j + 2] = m >> 20
+        r[j + 3] = 1 << (rs - 1) if rs > 0 else 0
+        r[j + 4] = 1 if rs > 0 else 0
+        r[j + 5] = rs
+        r[j + 6] = sh if sh > 0 else 0
+        r[j + 7] = m
 
 
 @micropython.viper
@@ -63,25 +64,24 @@ def requant(v: int, r: ptr32, count: int, n: int, out, o: int, stride: int, args
     lo = (int(args[qa + 1]) ^ sign) - sign
     hi = (int(args[qa + 2]) ^ sign) - sign
     for k in range(n):
-        r = ptr32(base + k * (4 * _WORDS))
+        r = ptr32(base + 4 * (GROUP + k * _WORDS))
         ai = k
         oi = o + k
         for _p in range(count):
-            # ptr32 loads are zero-extended on 64-bit ports: sign-extend.
-            v = ((int(accs[ai]) ^ sign) - sign) + ((int(r[0]) ^ sign) - sign)
-            v = v << int(r[5])
-            if (v + 8388608) >> 24 == 0:
-                # |v| <= 2**23: t = floor(v * m / 2**24) from four 8-bit limbs of m (no
-                # product leaves int32), and 2**30 / 2**24 = 64 rounds SRDHM. Then the
-                # rounding right shift, ties away from zero: add half, less one when v < 0
-                # and rs > 0 ((v >> 31) & 1); no overflow as |v| < 2**23.
-                t = int(r[1]) * v
-                t = (t >> 8) + int(r[2]) * v
-                t = (t >> 8) + int(r[3]) * v
-                v = ((t >> 8) + int(r[4]) * v + 64) >> 7
-                v = (v + int(r[7]) - ((v >> 31) & int(r[9]))) >> int(r[6])
+            # ptr32 loads are zero-extended on 64-bit ports: sign-extend (the kernels
+            # stored the sum, bias included, modulo 2**32).
+            v = ((int(accs[ai]) ^ sign) - sign) << int(r[6])
+            if (v + 1048575) >> 21 == 0:
+                # -2**20 < v <= 2**20: t = floor(v * m / 2**20) from the multiplier's three
+                # limbs (no product leaves int32), and 2**30 / 2**20 = 1024 rounds SRDHM.
+                # Then the rounding right shift, ties away from zero: add half, less one
+                # when v < 0 and it shifts ((v >> 31) & 1); no overflow as |v| <= 2**20.
+                t = int(r[0]) * v
+                t = (t >> 10) + int(r[1]) * v
+                v = ((t >> 10) + int(r[2]) * v + 1024) >> 11
+                v = (v + int(r[3]) - ((v >> 31) & int(r[4]))) >> int(r[5])
             else:
-                m = int(r[8])
+                m = int(r[7])
                 al = v & 0x7FFF
                 ah = v >> 15
                 ml = m & 0x7FFF
@@ -92,7 +92,7 @@ def requant(v: int, r: ptr32, count: int, n: int, out, o: int, stride: int, args
                     ((al * ml >> 15) + (p1 & 0x7FFF) + (p2 & 0x7FFF)) >> 15)
                 v = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
                      + (((ah & mh & 1) + (q & 1)) >> 1))
-                rs = int(r[6])
+                rs = int(r[5])
                 if rs > 0:
                     mask = (1 << rs) - 1
                     limit = mask >> 1

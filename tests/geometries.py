@@ -176,6 +176,8 @@ def fully_connected(rng):
     batches = _r(rng, 1, 4) if rng.random() < 0.3 else 1
     out_c = _channels(rng)
     depth = _channels(rng, 640) if rng.random() < 0.7 else _r(rng, 1, 640)
+    if rng.random() < 0.05:  # the viper tier's fast path takes depths up to 1,152
+        depth, out_c = _r(rng, 1150, 1155), min(out_c, 30)
     while batches * depth * out_c > MAX_MACS:
         depth = max(1, depth // 2)
     f_off = 0 if rng.random() < 0.8 else _r(rng, -127, 128)

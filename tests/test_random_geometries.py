@@ -242,6 +242,9 @@ def test_geometries_reach_the_edges_of_the_viper_grouped_kernels():
                  ("depthwise channels", 0, False), ("depthwise channels", 1, True),
                  ("depthwise channels", 1, False), ("depthwise channels", 2, False)]:
         assert edge in seen, edge
+    depths = {GENERATORS["fully_connected"](case_rng(0, "fully_connected", index))[2][1]
+              for index in range(1000)}
+    assert min(depths) <= 1152 < max(depths), "fully_connected: depths past 1,152"
     for kernel in ("conv_2d", "depthwise_conv_2d"):
         for edge in [(kernel, "pixels", 0), (kernel, "pixels", 1), (kernel, "pixels", 2),
                      (kernel, "bias >= 2**20", True)]:

@@ -25,7 +25,7 @@
 # ``a[k] += v`` on a pointer. The inner loop is about 30 x64 instructions per tap.
 import micropython
 
-from . import viper_conv
+from . import viper_conv, viper_fc
 from .kernels_py import dequantize  # noqa: F401 (float output: MicroPython floats are boxed)
 from .viper_depthwise import depthwise_conv_2d  # noqa: F401
 from .viper_elementwise import add, average_pool_2d, max_pool_2d, quantize, reshape  # noqa: F401
@@ -190,7 +190,10 @@ def _conv_2d(x: ptr8, w: ptr8, in_off: int, ip: ptr8, fp: ptr8, bias, mp: ptr32,
 
 
 def fully_connected(ip, fp, bias, mp, sp, op, args):
-    _fully_connected(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
+    if viper_fc.takes(args):
+        viper_fc.fully_connected(ip, fp, bias, mp, sp, op, args)
+    else:
+        _fully_connected(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
 
 
 @micropython.viper

@@ -228,18 +228,19 @@ def test_natmod_fast_paths_match_python_on_random_geometries(port, deployed):
 
 
 def test_viper_grouped_kernels_match_python_on_random_geometries(port, deployed):
-    # The viper tier's grouped conv and depthwise kernels and their requantization, compiled
-    # by mpy-cross for armv6m and run with the board's 32-bit ints, against kernels_py on the
-    # host: the random geometries of test_random_geometries.py small enough for the emulated
-    # USB (a fifth with biases that push accumulators past 2**20). A failure names the case.
+    # The viper tier's grouped conv and depthwise kernels, their requantization and its fully
+    # connected kernel, compiled by mpy-cross for armv6m and run with the board's 32-bit ints,
+    # against kernels_py on the host: the random geometries of test_random_geometries.py
+    # small enough for the emulated USB (a fifth with biases that push accumulators past
+    # 2**20). A failure names the case.
     import geometries
 
     from minerva import kernels_py
 
     picked = []
-    for kernel in ("conv_2d", "depthwise_conv_2d"):
+    for kernel, wanted in (("conv_2d", 14), ("depthwise_conv_2d", 14), ("fully_connected", 8)):
         index, found = 0, 0
-        while found < 14:
+        while found < wanted:
             case = geometries.GENERATORS[kernel](geometries.case_rng(3, kernel, index))
             sizes = [len(v) for t, v in case[1] if v is not None]
             if sum(sizes) <= 1500 and case[3][1] <= 1500:

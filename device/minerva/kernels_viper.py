@@ -22,7 +22,10 @@
 # Speed notes (instruction counts under cachegrind on x64): viper keeps only the first two
 # locals in registers, so the pointers are the first (typed) parameters; ``x[3]`` on a walking
 # pointer costs far fewer instructions than ``x[i + 3]``; ``a[k] = a[k] + v`` fewer than
-# ``a[k] += v`` on a pointer. The inner loop is about 30 x64 instructions per tap.
+# ``a[k] += v`` on a pointer. The inner loop is about 30 x64 instructions per tap. The common
+# cases go to the faster grouped kernels (viper_conv, viper_depthwise8, viper_fc, with
+# viper_requant; what viper makes of Python on Thumb is explained in viper_conv.py); the
+# kernels here take the rest (dilated or huge filters, deep fully connected inputs).
 import micropython
 
 from . import viper_conv, viper_fc

@@ -8,10 +8,12 @@
 # its left operand into r1, and a load goes to r0. So the cheapest multiply-accumulate is
 # ``a = int(s[k]) * v + a`` with ``s`` and ``v`` the two register locals: one byte load with a
 # constant offset, one multiply and a load and store of ``a`` (8 instructions, 11 cycles on a
-# Cortex-M0+, against 41 for the per-channel dot product before). Eight output channels share
-# each input byte ``v``: their filters are first interleaved into _SCRATCH (byte t * 8 + k is
-# tap t of channel k, as w + 128, unsigned, so a byte load needs no sign fix), and
-# sum(x' * (w + 128)) - 128 * sum(x') is the accumulator.
+# Cortex-M0+; KWS's 1x1 convolutions take 19.7 cycles per MAC in all, 41.3 with the
+# per-channel dot product of kernels_viper). Eight output channels share each input byte
+# ``v``: their filters are first interleaved into _SCRATCH (byte t * 8 + k is tap t of
+# channel k, as w + 128, unsigned, so a byte load needs no sign fix), the accumulators start
+# from the biases, and sum(x' * (w + 128)) - 128 * sum(x') goes to viper_requant, 64 pixels
+# at a time.
 import micropython
 from micropython import const
 

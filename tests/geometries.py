@@ -61,10 +61,10 @@ def _act(rng):
     return lo, _r(rng, lo, 127)
 
 
-def _requant(rng, channels, fan_in):
+def _requant(rng, channels, fan_in, bias_bound=65536):
     """(multipliers, shifts) per channel: per-tensor (all equal) or per-channel; mostly
     TFLite-like (m in [2**30, 2**31), a shift that spreads outputs), sometimes extreme."""
-    max_acc = fan_in * 255 * 128 + 65536  # |acc| bound for int8 data and the biases we make
+    max_acc = fan_in * 255 * 128 + bias_bound  # |acc| bound for int8 data and our biases
     # The largest left shift that keeps acc << shift inside int32.
     max_left = max(0, min(30, 30 - int(max_acc).bit_length()))
     base = -int(round(6.5 + 0.5 * np.log2(max(fan_in, 1))))
@@ -108,10 +108,31 @@ def _conv_like(rng, depthwise):
     else:
         out_c = _channels(rng)
     padding = "SAME" if rng.random() < 0.6 else "VALID"
+    # The viper tier's grouped kernels take filters up to a size: 576 taps for a conv, 144
+    # for a depthwise conv (12 x 12); a few cases sit on either side of that edge.
+    edge = None
+    if rng.random() < 0.05:
+        if depthwise:
+            edge = [(12, 12), (13, 12), (12, 13)][_r(rng, 0, 2)]
+            depth_mult, out_c = 1, in_c
+        else:
+            in_c, edge = [(64, (3, 3)), (576, (1, 1)), (577, (1, 1)), (32, (3, 6)),
+                          (65, (3, 3)), (48, (4, 3))][_r(rng, 0, 5)]
     while True:
         (in_h, k_h, s_h, d_h), (in_w, k_w, s_w, d_w) = _window(rng), _window(rng)
         if rng.random() < 0.3:
             k_h = k_w = _r(rng, 1, 3)
+        if edge:
+            (k_h, k_w), d_w, batches = edge, 1, 1
+            in_h, in_w = _r(rng, max(1, k_h - 2), k_h + 2), _r(rng, max(1, k_w - 2), k_w + 2)
+            h, w = _axis(padding, in_h, k_h, s_h, d_h), _axis(padding, in_w, k_w, s_w, d_w)
+            if h is None or w is None:
+                continue
+            # Fewer channels rather than a smaller image, which would move off the edge.
+            taps = k_h * k_w * (1 if depthwise else in_c)
+            out_c = max(1, min(out_c, MAX_MACS // (taps * h[0] * w[0])))
+            in_c = out_c if depthwise else in_c
+            break
         per_out = out_c * k_h * k_w * (1 if depthwise else in_c) * batches
         if per_out > MAX_MACS:
             k_h = k_w = 1
@@ -125,14 +146,18 @@ def _conv_like(rng, depthwise):
         in_h, in_w = max(1, in_h // 2), max(1, in_w // 2)
     (out_h, pad_t), (out_w, pad_l) = h, w
     fan_in = k_h * k_w * (1 if depthwise else in_c)
-    mults, shifts = _requant(rng, out_c, fan_in)
+    # Biases mostly as models have them, sometimes large enough that accumulators pass
+    # 2**20 and 2**23, where the viper requantization changes method.
+    bias_bound = 65536 if rng.random() < 0.8 else 1 << _r(rng, 20, 27)
+    mults, shifts = _requant(rng, out_c, fan_in, bias_bound)
     lo, hi = _act(rng)
     args = [batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
             pad_t, pad_l, _r(rng, -127, 128), _r(rng, -128, 127), lo, hi]
     if depthwise:
         args.append(depth_mult)
     f_count = k_h * k_w * out_c * (1 if depthwise else in_c)
-    bias = rng.integers(-65536, 65536, out_c).tolist() if rng.random() < 0.85 else None
+    bias = rng.integers(-bias_bound, bias_bound, out_c).tolist() if rng.random() < 0.85 \
+        else None
     bufs = [("b", _int8(rng, batches * in_h * in_w * in_c)), ("b", _int8(rng, f_count)),
             ("i", bias), ("i", mults), ("i", shifts)]
     kernel = "depthwise_conv_2d" if depthwise else "conv_2d"
@@ -151,6 +176,8 @@ def fully_connected(rng):
     batches = _r(rng, 1, 4) if rng.random() < 0.3 else 1
     out_c = _channels(rng)
     depth = _channels(rng, 640) if rng.random() < 0.7 else _r(rng, 1, 640)
+    if rng.random() < 0.05:  # the viper tier's fast path takes depths up to 1,152
+        depth, out_c = _r(rng, 1150, 1155), min(out_c, 30)
     while batches * depth * out_c > MAX_MACS:
         depth = max(1, depth // 2)
     f_off = 0 if rng.random() < 0.8 else _r(rng, -127, 128)

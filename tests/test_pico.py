@@ -227,6 +227,42 @@ def test_natmod_fast_paths_match_python_on_random_geometries(port, deployed):
                 f"fast_path_cases({seed}, {count}, max_bytes=1200)[{index}]: {case['name']}"
 
 
+def test_viper_grouped_kernels_match_python_on_random_geometries(port, deployed):
+    # The viper tier's grouped conv and depthwise kernels, their requantization and its fully
+    # connected kernel, compiled by mpy-cross for armv6m and run with the board's 32-bit ints,
+    # against kernels_py on the host: the random geometries of test_random_geometries.py
+    # small enough for the emulated USB (a fifth with biases that push accumulators past
+    # 2**20). A failure names the case.
+    import geometries
+
+    from minerva import kernels_py
+
+    picked = []
+    for kernel, wanted in (("conv_2d", 14), ("depthwise_conv_2d", 14), ("fully_connected", 8)):
+        index, found = 0, 0
+        while found < wanted:
+            case = geometries.GENERATORS[kernel](geometries.case_rng(3, kernel, index))
+            sizes = [len(v) for t, v in case[1] if v is not None]
+            if sum(sizes) <= 1500 and case[3][1] <= 1500:
+                picked.append((kernel, index, case))
+                found += 1
+            index += 1
+    with connect(port) as board:
+        board.exec("import binascii\nfrom array import array\nfrom minerva import kernels_viper")
+        for kernel, index, (op, bufs, args, (out_type, out_count)) in picked:
+            code = (f"o = bytearray({out_count})\n"
+                    f"kernels_viper.{op}("
+                    + ", ".join(_board_buffer(None if v is None else (t, v)) for t, v in bufs)
+                    + f", o, array('i', {args!r}))\n"
+                    "print(binascii.hexlify(o).decode())")
+            got = bytes.fromhex(board.exec(code, timeout=120).decode().strip())
+            expected = array(out_type, [0] * out_count)
+            getattr(kernels_py, op)(*[None if v is None else array(t, v) for t, v in bufs],
+                                    expected, array("i", args))
+            assert got == bytes(expected), \
+                f"geometries {kernel} case_rng(3, {kernel!r}, {index}): args={args}"
+
+
 def test_stage_two_versions_and_shadow_feed(port, deployed, digits_versions, tmp_path):
     samples = tmp_path / "heldout.npy"
     np.save(samples, np.load(HELDOUT_X)[:12].astype(np.int8))
@@ -382,7 +418,7 @@ IN_PLACE = {"kws": "kws", "ic": "ic_whole", "ad": "ad_whole"}
 
 
 @pytest.mark.parametrize("key,tier", [("kws", "natmod"), ("ic", "natmod"), ("ad", "natmod"),
-                                      ("ad", "viper")])
+                                      ("kws", "viper"), ("ic", "viper"), ("ad", "viper")])
 def test_weights_in_place_from_flash_bit_exact(key, tier, packed, models_port, shared_models):
     capsule = packed[0][IN_PLACE[key]]
     x = _input(key, capsule, shared_models)

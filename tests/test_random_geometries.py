@@ -217,6 +217,40 @@ def test_geometries_cross_every_block_size():
             assert mults == {1, 2, 3, 4}
 
 
+def test_geometries_reach_the_edges_of_the_viper_grouped_kernels():
+    # viper_conv and viper_depthwise8 take eight channels at a time, up to a filter size,
+    # and requantize 64 pixels at a time with a method that changes at |acc| = 2**20: in
+    # 1,000 cases each, every side of each of those edges occurs.
+    seen = set()
+    for kernel in ("conv_2d", "depthwise_conv_2d"):
+        for index in range(1000):
+            _, bufs, args, _ = GENERATORS[kernel](case_rng(0, kernel, index))
+            taps = args[7] * args[8]
+            pixels = args[0] * args[4] * args[5]
+            bias = bufs[2][1]
+            if kernel == "conv_2d":
+                seen.add(("conv taps", min(taps * args[3], 577)))
+                seen.add(("conv out_c % 8", args[6] % 8 == 0))
+            elif args[19] == 1:
+                seen.add(("depthwise taps", min(taps, 145)))
+                seen.add(("depthwise channels", min(args[3] // 8, 2), args[3] % 8 == 0))
+            seen.add((kernel, "pixels", min(pixels // 64, 2)))
+            large = bias is not None and max(map(abs, bias)) >= 1 << 20
+            seen.add((kernel, "bias >= 2**20", large))
+    for edge in [("conv taps", 576), ("conv taps", 577), ("conv out_c % 8", False),
+                 ("conv out_c % 8", True), ("depthwise taps", 144), ("depthwise taps", 145),
+                 ("depthwise channels", 0, False), ("depthwise channels", 1, True),
+                 ("depthwise channels", 1, False), ("depthwise channels", 2, False)]:
+        assert edge in seen, edge
+    depths = {GENERATORS["fully_connected"](case_rng(0, "fully_connected", index))[2][1]
+              for index in range(1000)}
+    assert min(depths) <= 1152 < max(depths), "fully_connected: depths past 1,152"
+    for kernel in ("conv_2d", "depthwise_conv_2d"):
+        for edge in [(kernel, "pixels", 0), (kernel, "pixels", 1), (kernel, "pixels", 2),
+                     (kernel, "bias >= 2**20", True)]:
+            assert edge in seen, edge
+
+
 @pytest.mark.parametrize("kernel", ["conv_2d", "depthwise_conv_2d"])
 def test_numpy_tier_in_row_blocks_matches_spec(kernel, monkeypatch):
     # Large windows are materialised a few output rows at a time; tiny blocks here make every

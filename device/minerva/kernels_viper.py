@@ -22,28 +22,33 @@
 # Speed notes (instruction counts under cachegrind on x64): viper keeps only the first two
 # locals in registers, so the pointers are the first (typed) parameters; ``x[3]`` on a walking
 # pointer costs far fewer instructions than ``x[i + 3]``; ``a[k] = a[k] + v`` fewer than
-# ``a[k] += v`` on a pointer. The inner loop is about 30 x64 instructions per tap.
+# ``a[k] += v`` on a pointer. The inner loop is about 30 x64 instructions per tap. The common
+# cases go to the faster grouped kernels (viper_conv, viper_depthwise8, viper_fc, with
+# viper_requant; what viper makes of Python on Thumb is explained in viper_conv.py); the
+# kernels here take the rest (dilated or huge filters, deep fully connected inputs).
 import micropython
-from micropython import const
 
+from . import viper_conv, viper_fc
 from .kernels_py import dequantize  # noqa: F401 (float output: MicroPython floats are boxed)
 from .viper_depthwise import depthwise_conv_2d  # noqa: F401
 from .viper_elementwise import add, average_pool_2d, max_pool_2d, quantize, reshape  # noqa: F401
 from .viper_softmax import softmax  # noqa: F401
 
 
-_PATCH_BYTES = const(640)
-_PATCH = bytearray(_PATCH_BYTES)
-
-
 def conv_2d(ip, fp, bias, mp, sp, op, args):
-    _conv_2d(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
+    # Filters without horizontal dilation of up to 576 taps (all of KWS's and IC's) run
+    # eight output channels at a time in viper_conv; the rest here.
+    if viper_conv.takes(args):
+        viper_conv.conv_2d(ip, fp, bias, mp, sp, op, args)
+    else:
+        _conv_2d(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
 
 
-# Viper keeps only its first three locals in registers (r4-r6 on Thumb), and parameters come
-# first: the inner loop's two walking pointers and the input offset (read once per product)
-# lead the parameter list, given dummy values, so that they live in registers rather than in
-# the frame.
+# Viper keeps only its first locals in registers (two in code compiled by mpy-cross, r4 and
+# r5 on Thumb; three when a board compiles the source), and parameters come first: the inner
+# loop's two walking pointers and the input offset (read once per product) lead the
+# parameter list, given dummy values, so that they live in registers rather than in the
+# frame.
 @micropython.viper
 def _conv_2d(x: ptr8, w: ptr8, in_off: int, ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32,
              op: ptr8, args):
@@ -77,16 +82,6 @@ def _conv_2d(x: ptr8, w: ptr8, in_off: int, ip: ptr8, fp: ptr8, bias, mp: ptr32,
     f_row = k_w * in_c
     x_step = d_w * in_c
     y_step = d_h * in_w * in_c
-    # A window of several short rows (KWS's first 10x4 filter over one channel: ten 4-byte
-    # runs per output channel) is first copied into _PATCH, outside taps set to -offset
-    # (which contributes zero), so that every output channel reads one run. Only rows under
-    # 16 bytes: IC's 48-byte rows cost more to copy than their loops save (measured +5 %).
-    patch = ptr8(_PATCH)
-    gather = 0
-    if k_h > 1 and d_w == 1 and f_row < 16 and f_size <= _PATCH_BYTES and in_off >= -255 \
-            and in_off <= 0:
-        gather = 1
-    pad = (0 - in_off) ^ 128
     o = 0
     for b in range(batches):
         for oy in range(out_h):
@@ -114,41 +109,18 @@ def _conv_2d(x: ptr8, w: ptr8, in_off: int, ip: ptr8, fp: ptr8, bias, mp: ptr32,
                 run = (kx1 - kx0) * in_c
                 i_first = ((b * in_h + y0 + ky0 * d_h) * in_w + x0 + kx0 * d_w) * in_c
                 f_first = ky0 * f_row + kx0 * in_c
-                r0 = ky0
-                r1 = ky1
-                if gather:
-                    t = 0
-                    for ky in range(k_h):
-                        i = ((b * in_h + y0 + ky * d_h) * in_w + x0) * in_c
-                        for kx in range(k_w):
-                            inside = ky >= ky0 and ky < ky1 and kx >= kx0 and kx < kx1
-                            for c in range(in_c):
-                                v = pad
-                                if inside:
-                                    v = int(ip[i + c])
-                                patch[t] = v
-                                x_sum += v ^ 128
-                                t += 1
-                            i += in_c
-                    x_sum = (x_sum + in_off * f_size) << 7
-                    run = f_size
-                    i_first = int(patch) - int(ip)
-                    f_first = 0
-                    r0 = 0
-                    r1 = 1
-                else:
-                    for ky in range(ky0, ky1):
-                        i = ((b * in_h + y0 + ky * d_h) * in_w + x0 + kx0 * d_w) * in_c
-                        for _kx in range(kx0, kx1):
-                            for c in range(in_c):
-                                x_sum += int(ip[i + c]) ^ 128
-                            i += x_step
-                    x_sum = (x_sum + in_off * (ky1 - ky0) * (kx1 - kx0) * in_c) << 7
+                for ky in range(ky0, ky1):
+                    i = ((b * in_h + y0 + ky * d_h) * in_w + x0 + kx0 * d_w) * in_c
+                    for _kx in range(kx0, kx1):
+                        for c in range(in_c):
+                            x_sum += int(ip[i + c]) ^ 128
+                        i += x_step
+                x_sum = (x_sum + in_off * (ky1 - ky0) * (kx1 - kx0) * in_c) << 7
                 for oc in range(out_c):
                     acc = 0 - x_sum
                     i_row = i_first
                     f_row_at = oc * f_size + f_first
-                    for _ky in range(r0, r1):
+                    for _ky in range(ky0, ky1):
                         i = i_row
                         f = f_row_at
                         i_row += y_step
@@ -221,7 +193,10 @@ def _conv_2d(x: ptr8, w: ptr8, in_off: int, ip: ptr8, fp: ptr8, bias, mp: ptr32,
 
 
 def fully_connected(ip, fp, bias, mp, sp, op, args):
-    _fully_connected(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
+    if viper_fc.takes(args):
+        viper_fc.fully_connected(ip, fp, bias, mp, sp, op, args)
+    else:
+        _fully_connected(ip, fp, 0, ip, fp, bias, mp, sp, op, args)
 
 
 @micropython.viper

@@ -1,18 +1,15 @@
 # Viper DEPTHWISE_CONV_2D: the same bytes as kernels_py. Portability rules and the 15-bit-limb
 # SaturatingRoundingDoublingHighMul: see kernels_viper.py.
-from array import array
-
 import micropython
-from micropython import const
 
-_BLOCK = const(64)
-# Accumulators for one block of channels of one output pixel, allocated once at import.
-_ACC = array("i", bytes(4 * _BLOCK))
+from . import viper_depthwise8
 
 
 def depthwise_conv_2d(inp, filt, bias, mult, shift, out, args):
-    if args[19] == 1:
-        _depthwise_dm1(inp, filt, _ACC, inp, filt, bias, mult, shift, out, args)
+    # Depth multiplier 1 and eight channels or more (KWS, MobileNets) in viper_depthwise8;
+    # the rest here, one output channel at a time.
+    if viper_depthwise8.takes(args):
+        viper_depthwise8.depthwise_conv_2d(inp, filt, bias, mult, shift, out, args)
     else:
         _depthwise_any(inp, filt, bias, mult, shift, out, args)
 
@@ -119,137 +116,3 @@ def _depthwise_any(ip: ptr8, fp: ptr8, bias, mp: ptr32, sp: ptr32, op: ptr8, arg
                     acc += out_off
                     op[o] = lo if acc < lo else (hi if acc > hi else acc)
                     o += 1
-
-
-@micropython.viper
-def _depthwise_dm1(x: ptr8, w: ptr8, a: ptr32, ip: ptr8, fp: ptr8, bias, mp: ptr32,
-                   sp: ptr32, op: ptr8, args):
-    # Depth multiplier 1: channel c of a pixel reads input channel c, and the channels of one
-    # tap are contiguous in both input and filter, so a block of channels is accumulated tap
-    # by tap with walking pointers (no per-channel window loops). The three walking pointers
-    # lead the parameters (dummy values): viper keeps only its first three locals in
-    # registers (see kernels_viper.py).
-    bp = mp
-    has_bias = 0
-    if bias:
-        bp = ptr32(bias)
-        has_bias = 1
-    acc_base = ptr32(_ACC)
-    sign = 1
-    sign <<= 31
-    batches = int(args[0])
-    in_h = int(args[1])
-    in_w = int(args[2])
-    chans = int(args[3])
-    out_h = int(args[4])
-    out_w = int(args[5])
-    k_h = int(args[7])
-    k_w = int(args[8])
-    s_h = int(args[9])
-    s_w = int(args[10])
-    d_h = int(args[11])
-    d_w = int(args[12])
-    pad_t = int(args[13])
-    pad_l = int(args[14])
-    in_off = int(args[15]) - 128
-    out_off = int(args[16])
-    lo = int(args[17])
-    hi = int(args[18])
-    x_step = d_w * chans
-    y_step = d_h * in_w * chans
-    f_step = k_w * chans
-    o = 0
-    for b in range(batches):
-        for oy in range(out_h):
-            y0 = oy * s_h - pad_t
-            ky0 = 0
-            while ky0 < k_h and y0 + ky0 * d_h < 0:
-                ky0 += 1
-            ky1 = k_h
-            while ky1 > ky0 and y0 + (ky1 - 1) * d_h >= in_h:
-                ky1 -= 1
-            for ox in range(out_w):
-                x0 = ox * s_w - pad_l
-                kx0 = 0
-                while kx0 < k_w and x0 + kx0 * d_w < 0:
-                    kx0 += 1
-                kx1 = k_w
-                while kx1 > kx0 and x0 + (kx1 - 1) * d_w >= in_w:
-                    kx1 -= 1
-                i_first = ((b * in_h + y0 + ky0 * d_h) * in_w + x0 + kx0 * d_w) * chans
-                f_first = (ky0 * k_w + kx0) * chans
-                c0 = 0
-                while c0 < chans:
-                    n = chans - c0
-                    if n > _BLOCK:
-                        n = _BLOCK
-                    for c in range(n):
-                        acc_base[c] = 0
-                    i_row = i_first + c0
-                    f_row = f_first + c0
-                    for _ky in range(ky0, ky1):
-                        i = i_row
-                        f = f_row
-                        for _kx in range(kx0, kx1):
-                            x = ptr8(int(ip) + i)
-                            w = ptr8(int(fp) + f)
-                            a = acc_base
-                            end = int(x) + n
-                            end4 = end - 3
-                            # a[k] = a[k] + ... compiles to fewer instructions than a[k] += ...
-                            while int(x) < end4:
-                                a[0] = int(a[0]) + (((int(x[0]) ^ 128) + in_off)
-                                                        * ((int(w[0]) ^ 128) - 128))
-                                a[1] = int(a[1]) + (((int(x[1]) ^ 128) + in_off)
-                                                        * ((int(w[1]) ^ 128) - 128))
-                                a[2] = int(a[2]) + (((int(x[2]) ^ 128) + in_off)
-                                                        * ((int(w[2]) ^ 128) - 128))
-                                a[3] = int(a[3]) + (((int(x[3]) ^ 128) + in_off)
-                                                        * ((int(w[3]) ^ 128) - 128))
-                                x = ptr8(int(x) + 4)
-                                w = ptr8(int(w) + 4)
-                                a = ptr32(int(a) + 16)
-                            while int(x) < end:
-                                a[0] = int(a[0]) + (((int(x[0]) ^ 128) + in_off)
-                                                        * ((int(w[0]) ^ 128) - 128))
-                                x = ptr8(int(x) + 1)
-                                w = ptr8(int(w) + 1)
-                                a = ptr32(int(a) + 4)
-                            i += x_step
-                            f += chans
-                        i_row += y_step
-                        f_row += f_step
-                    for c in range(n):
-                        oc = c0 + c
-                        # ptr32 arithmetic wraps at 32 bits; the sum fits, so sign-extend it.
-                        acc = (int(acc_base[c]) ^ sign) - sign
-                        if has_bias:
-                            acc += (int(bp[oc]) ^ sign) - sign
-                        # acc = MultiplyByQuantizedMultiplier(acc, mult[oc], shift[oc])
-                        m = int(mp[oc])
-                        s = (int(sp[oc]) ^ sign) - sign
-                        if s > 0:
-                            acc <<= s
-                        al = acc & 0x7FFF
-                        ah = acc >> 15
-                        ml = m & 0x7FFF
-                        mh = m >> 15
-                        p1 = ah * ml
-                        p2 = al * mh
-                        q = 1 + (p1 >> 15) + (p2 >> 15) + (
-                            ((al * ml >> 15) + (p1 & 0x7FFF) + (p2 & 0x7FFF)) >> 15)
-                        acc = (ah * (mh >> 1) + (mh & 1) * (ah >> 1) + (q >> 1)
-                               + (((ah & mh & 1) + (q & 1)) >> 1))
-                        if s < 0:
-                            mask = (1 << -s) - 1
-                            limit = mask >> 1
-                            if acc < 0:
-                                limit += 1
-                            rem = acc & mask
-                            acc >>= -s
-                            if rem > limit:
-                                acc += 1
-                        acc += out_off
-                        op[o + oc] = lo if acc < lo else (hi if acc > hi else acc)
-                    c0 += n
-                o += chans

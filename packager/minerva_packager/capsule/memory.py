@@ -26,7 +26,7 @@ from ..errors import PackagerError
 # a sensor driver, a few buffers and a network stack's objects beside the model.
 APP_RESERVE_BYTES = 16 * 1024
 
-_DEFAULTS = {"runtime_bytes": 62 * 1024, "model_fixed_bytes": 5120, "per_op_bytes": 448,
+_DEFAULTS = {"runtime_bytes": 71 * 1024, "model_fixed_bytes": 5120, "per_op_bytes": 448,
              "per_tensor_bytes": 16, "load_fixed_bytes": 12800, "load_per_op_bytes": 1664}
 
 

@@ -87,6 +87,14 @@ def test_paged_load_that_fails_does_not_advise_paging(ic, micropython):
     assert "paged=True" not in line and "already paged" in line, line
 
 
+@pytest.mark.parametrize("keep", [50_000, 60_000, 70_000, 80_000])
+def test_room_for_the_arena_but_not_the_parse_still_names_the_need(ic, micropython, keep):
+    # With about one arena's worth free the loader takes the arena, then the parse runs out;
+    # the error must still be about the model (what it needs), not about loading the runtime.
+    line = _load(micropython, ic, block=256, keep=keep, paged=True)
+    assert line.startswith("OOM ") and "the model needs 90168 bytes" in line, line
+
+
 def test_forced_tier_that_cannot_import_says_out_of_memory(ic, micropython):
     # Fill the heap before importing the natmod-less viper module... it is imported in the
     # script's prelude, so use a tier not yet imported: natmod needs heap to load its .mpy.

@@ -409,7 +409,7 @@ def _open(path):
 
 def _load(path, kernels, paged, shared, verified):
     path, size, f = _open(path)
-    model = cap = arena = ready = None
+    model = cap = arena = ready = sections = None
     try:
         try:
             sections = verified_sections(f, path, size, verified)
@@ -426,6 +426,14 @@ def _load(path, kernels, paged, shared, verified):
             model = Model(cap, f, kernels, paged, arena if arena is not None else shared, ready)
         except MemoryError:
             arena = ready = kernels = None
+            if cap is None and sections is not None:
+                # The buffers were taken and the parse ran out: without them it may fit, and
+                # then the error can say what the model needs.
+                gc.collect()
+                try:
+                    cap = read_capsule_file(f, path, size, sections)
+                except MemoryError:
+                    pass
             if cap is None:
                 raise OutOfMemoryError(
                     "%s: not enough RAM to load the runtime and check the capsule (%s); "

@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,24 @@ def test_cbc_keeps_its_time_limit_on_a_large_instance():
                                     time_limit=limit)
     assert figures["seconds"] <= limit + 2 * STOP_GRACE_S + 1.0, figures
     assert candidate is not None and candidate.feasible
+
+
+def test_highs_stopped_before_any_bound_proves_nothing():
+    # HiGHS stopped by its time limit while taking in a MIP start returns the start with no
+    # dual bound; the start must not come back as its own bound (a 0 % gap), and the planner
+    # then states the gap against a bound it has proven (the floor or the LP relaxation).
+    from minerva_packager.poet import planner
+    from minerva_packager.poet.canonical import canonical_graph
+    from minerva_packager.poet.published import poet_instance
+
+    instance = poet_instance("resnet18_cifar-m4")
+    graph, _ = canonical_graph(instance.graph)
+    start = planner._warm_start(graph, instance.ram, instance.deadline, None, "minerva")
+    formulation = planner._formulation(graph, instance.ram, instance.deadline, None, "minerva")
+    result = formulation.model.solve("highs", 0.1, 2, formulation.start_values(start), 1e-4)
+    assert result.status in ("feasible", "unknown"), result.status
+    assert result.bound is None or result.bound < result.objective - 1e-9, result
+    _, figures = planner._solve_plan(graph, instance.ram, instance.deadline, solver="highs",
+                                     time_limit=6.0, gap=1e-4, ends=time.monotonic() + 3.0)
+    assert figures["gap"] is not None and figures["gap"] > 1e-4, figures
+    assert figures["bound_j"] < figures["objective_j"], figures

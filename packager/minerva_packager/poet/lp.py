@@ -308,5 +308,9 @@ def _run_highs(model, time_limit, threads, start, gap, abs_gap):
     values = list(highs.getSolution().col_value)
     objective = info.objective_function_value
     optimal = status == highspy.HighsModelStatus.kOptimal
+    if bound is None and optimal:
+        bound = objective  # an LP solved to optimality: HiGHS sets no MIP bound for it
+    # Stopped (a time limit) before any bound of its own, HiGHS has proven nothing about its
+    # incumbent, which may just be the start it was given: no bound, not the objective.
     return SolveResult("optimal" if optimal else "feasible", values, objective,
-                       objective if bound is None else min(bound, objective), seconds, "highs")
+                       None if bound is None else min(bound, objective), seconds, "highs")

@@ -19,23 +19,7 @@
 #endif
 #define MNV_HAS_FLOAT MNV_FLOAT_KERNELS
 
-// gcc may emit calls to these; a native module links no libc.
-void *memset(void *s, int c, size_t n) {
-    unsigned char *p = s;
-    while (n--) {
-        *p++ = (unsigned char)c;
-    }
-    return s;
-}
-
-void *memcpy(void *dst, const void *src, size_t n) {
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    while (n--) {
-        *d++ = *s++;
-    }
-    return dst;
-}
+#include "kernels/mnv_libc.h"
 
 // The module's functions and mpy_init come first: the .mpy starts with a Thumb-1 branch to
 // mpy_init that reaches only 2 KB into the code (natmod/Makefile keeps source order there).

@@ -222,16 +222,18 @@ static inline void mnv_dot4_u8(const uint8_t *xu, const int8_t *f, size_t stride
 
 #else
 
-static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, size_t stride,
-    size_t n, uint32_t out[4]) {
+// One loop for both portable forms: the input is signed bytes xs plus x_off, or unsigned
+// bytes xu that already hold it (mnv_dot4_u8); inlined with one of them NULL, the test folds
+// away. |input * f| < 2**15, so at most 65536 products per int32 partial sum.
+static inline void mnv_dot4_scalar(const int8_t *xs, const uint8_t *xu, int32_t x_off,
+    const int8_t *f, size_t stride, size_t n, uint32_t out[4]) {
     const int8_t *f1 = f + stride, *f2 = f1 + stride, *f3 = f2 + stride;
     out[0] = out[1] = out[2] = out[3] = 0;
     while (n) {
-        // At most 65536 products of magnitude < 2**15 per int32 partial sum.
         const size_t m = n < 65536 ? n : 65536;
         int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         for (size_t i = 0; i < m; i++) {
-            const int32_t xi = x[i] + x_off;
+            const int32_t xi = xu ? (int32_t)xu[i] : xs[i] + x_off;
             s0 += xi * f[i];
             s1 += xi * f1[i];
             s2 += xi * f2[i];
@@ -241,7 +243,11 @@ static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, siz
         out[1] += (uint32_t)s1;
         out[2] += (uint32_t)s2;
         out[3] += (uint32_t)s3;
-        x += m;
+        if (xu) {
+            xu += m;
+        } else {
+            xs += m;
+        }
         f += m;
         f1 += m;
         f2 += m;
@@ -250,34 +256,17 @@ static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, siz
     }
 }
 
+static inline void mnv_dot4(const int8_t *x, int32_t x_off, const int8_t *f, size_t stride,
+    size_t n, uint32_t out[4]) {
+    mnv_dot4_scalar(x, NULL, x_off, f, stride, n, out);
+}
+
 // The portable form of the Cortex-M0's unsigned-input loop, so that host builds test the
-// kernels' use of it: |xu * f| < 2**15, at most 65536 of them per int32 partial sum.
+// kernels' use of it.
 #define MNV_DOT4_U8 1
 static inline void mnv_dot4_u8(const uint8_t *xu, const int8_t *f, size_t stride, size_t n,
     uint32_t out[4]) {
-    const int8_t *f1 = f + stride, *f2 = f1 + stride, *f3 = f2 + stride;
-    out[0] = out[1] = out[2] = out[3] = 0;
-    while (n) {
-        const size_t m = n < 65536 ? n : 65536;
-        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = 0; i < m; i++) {
-            const int32_t xi = xu[i];
-            s0 += xi * f[i];
-            s1 += xi * f1[i];
-            s2 += xi * f2[i];
-            s3 += xi * f3[i];
-        }
-        out[0] += (uint32_t)s0;
-        out[1] += (uint32_t)s1;
-        out[2] += (uint32_t)s2;
-        out[3] += (uint32_t)s3;
-        xu += m;
-        f += m;
-        f1 += m;
-        f2 += m;
-        f3 += m;
-        n -= m;
-    }
+    mnv_dot4_scalar(NULL, xu, 0, f, stride, n, out);
 }
 
 #endif

@@ -20,22 +20,7 @@ static void leave(int code) {
     }
 }
 
-void *memset(void *s, int c, size_t n) {
-    unsigned char *p = s;
-    while (n--) {
-        *p++ = (unsigned char)c;
-    }
-    return s;
-}
-
-void *memcpy(void *dst, const void *src, size_t n) {
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    while (n--) {
-        *d++ = *s++;
-    }
-    return dst;
-}
+#include "mnv_libc.h"
 
 static int read_exact(void *p, size_t n) {
     unsigned char *b = p;

@@ -69,7 +69,7 @@ def test_bare_name_is_looked_up_in_capsules_on_micropython(micropython, shared_m
     pack_file(shared_models / "hello_world_int8.tflite", tmp_path / "capsules" / "hello.cap")
     script = f"""
 import os, minerva
-minerva.model.CAPSULE_DIR = {str(tmp_path / "capsules")!r}
+minerva.loader.CAPSULE_DIR = {str(tmp_path / "capsules")!r}
 os.chdir({str(tmp_path)!r})
 print("NAME", minerva.load("hello.cap").info()["name"])
 try:

@@ -12,7 +12,8 @@ from .journal import recover as _recover
 _recover()
 from .errors import (CapsuleChecksumError, CapsuleError,  # noqa: E402
                      CapsuleVersionError, OutOfMemoryError, UnsupportedError)
-from .model import Model, load  # noqa: E402
+from .loader import load  # noqa: E402
+from .model import Model  # noqa: E402
 
 __version__ = "0.1.0"
 

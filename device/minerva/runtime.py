@@ -16,7 +16,7 @@ from .capsule import NATIVE_CRC32, NATIVE_SHA256, sha256, unhexlify
 from .errors import CapsuleError, OutOfMemoryError, UnsupportedError
 from .graph import DTYPE_NAMES
 from .memory import new_buffer
-from .model import load
+from .loader import load
 from .ringlog import RingLog
 from .shadow import Comparator, decide, make_policy
 from .slots import TRIALS_THIS_BOOT, Slots

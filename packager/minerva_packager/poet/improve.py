@@ -10,16 +10,6 @@ energy.
 """
 
 from .heuristics import evaluate, fits
-from .stages import StagePlan
-
-
-def _copy(plan):
-    other = StagePlan(plan.count)
-    other.compute = [list(nodes) for nodes in plan.compute]
-    other.page_in = [set(nodes) for nodes in plan.page_in]
-    other.page_out = [set(nodes) for nodes in plan.page_out]
-    other.retain = [set(nodes) for nodes in plan.retain]
-    return other
 
 
 def _available(plan, t, x):
@@ -47,7 +37,7 @@ def _hold(graph, plan, x, t):
     earlier = next((s for s in range(t - 1, -1, -1) if _available(plan, s, x)), None)
     if earlier is None:
         return None
-    trial = _copy(plan)
+    trial = plan.copy()
     for s in range(earlier + 1, t + 1):
         trial.retain[s].add(x)
     if x in trial.page_in[t]:

@@ -18,6 +18,14 @@ class StagePlan:
         self.page_out = [set() for _ in range(count)]
         self.retain = [set() for _ in range(count + 1)]
 
+    def copy(self):
+        other = StagePlan(self.count)
+        other.compute = [list(nodes) for nodes in self.compute]
+        other.page_in = [set(nodes) for nodes in self.page_in]
+        other.page_out = [set(nodes) for nodes in self.page_out]
+        other.retain = [set(nodes) for nodes in self.retain]
+        return other
+
     def recomputed(self):
         return sum(len(nodes) - 1 for nodes in self.compute)
 
